@@ -1,0 +1,214 @@
+"""``params.yaml`` loaded into typed, frozen config and checked once, before any heavy work.
+
+Sections: ``seed``, ``method``, ``plugins``, ``data``, ``model``, ``training``, ``optim``, ``eval``,
+``run`` and one section per registered method (``ddpm:``, ``dlpm:``) with that method's own
+settings. Every problem raises :class:`~genlib.errors.ConfigError` naming the key, the value and
+what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+import genlib.data  # noqa: F401  (registers the datasets)
+import genlib.methods  # noqa: F401  (registers the methods)
+import genlib.nets  # noqa: F401  (registers the networks)
+from genlib.errors import ConfigError
+from genlib.methods.base import SampleOptions
+from genlib.params import build, non_negative, positive, spec, unit_interval, unknown_key
+from genlib.registry import DATASETS, METHODS, NETS, load_plugins
+
+
+def _rates_ok(rates: tuple[float, ...]) -> bool:
+    return all(0.0 < r < 1.0 for r in rates)
+
+
+def _betas_ok(b: tuple[float, ...]) -> bool:
+    return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    epochs: int = spec(20, positive, "a positive integer")
+    batch_size: int = spec(1024, positive, "a positive integer")
+    grad_clip: float | None = spec(None, positive, "a positive number or null")  # max grad norm
+    ema_rates: tuple[float, ...] = spec((0.99,), _rates_ok, "a list of numbers in (0, 1)")
+    nan_retries: int = spec(3, non_negative, "a non-negative integer")  # restores before giving up
+
+
+@dataclass(frozen=True)
+class OptimParams:
+    optimizer: Literal["adamw"] = "adamw"
+    lr: float = spec(5e-3, positive, "a positive number")
+    weight_decay: float = spec(0.0, non_negative, "a non-negative number")
+    betas: tuple[float, ...] = spec((0.9, 0.999), _betas_ok, "two numbers in [0, 1)")
+    schedule: Literal["none", "step", "cosine"] = "none"
+    warmup: int = spec(0, non_negative, "a non-negative integer")  # linear warmup steps (cosine)
+    step_size: int = spec(1000, positive, "a positive integer")  # steps between decays (step)
+    gamma: float = spec(0.5, positive, "a positive number")  # decay factor (step)
+    min_lr_ratio: float = spec(0.0, unit_interval, "a number in [0, 1)")  # cosine floor / lr
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    nsamples: int = spec(15000, positive, "a positive integer")  # generated points
+    batch_size: int = spec(15000, positive, "a positive integer")  # generated per network batch
+    reverse_steps: int = spec(100, positive, "a positive integer")
+    sampler: str = "default"  # method-specific: ddpm|ddim, dlpm|dlim; 'default' = the first
+    eta: float = 0.0  # stochasticity of the ddim / dlim samplers, in [0, 1]
+    clamp_a: float | None = spec(None, positive, "a positive number or null")
+    clamp_eps: float | None = spec(None, positive, "a positive number or null")
+    ema: float | None = None  # sample from this EMA rate (one of training.ema_rates); null = raw
+    n_exact: int = spec(4000, positive, "a positive integer")  # subsample for exact W1
+    n_mmd: int = spec(4000, positive, "a positive integer")
+    n_projections: int = spec(500, positive, "a positive integer")  # sliced W1
+    k: int = spec(5, positive, "a positive integer")  # neighbours for precision/recall/density
+
+    def sample_options(self) -> SampleOptions:
+        return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
+
+
+@dataclass(frozen=True)
+class RunParams:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    progress: Literal["auto", "always", "never"] = "auto"
+    log_every: int = spec(20, positive, "a positive integer")  # steps between logged points
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    method: str
+    plugins: tuple[str, ...]
+    data: Any
+    model_net: str
+    model: Any
+    training: TrainingParams
+    optim: OptimParams
+    eval: EvalParams
+    run: RunParams
+    methods: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method_params(self) -> Any:
+        return self.methods[self.method]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config, every default filled in (written next to results)."""
+        out = {
+            "seed": self.seed,
+            "method": self.method,
+            "plugins": list(self.plugins),
+            "data": dataclasses.asdict(self.data),
+            "model": {"net": self.model_net, **dataclasses.asdict(self.model)},
+            "training": dataclasses.asdict(self.training),
+            "optim": dataclasses.asdict(self.optim),
+            "eval": dataclasses.asdict(self.eval),
+            "run": dataclasses.asdict(self.run),
+        }
+        out.update({name: dataclasses.asdict(p) for name, p in self.methods.items()})
+        return _lists(out)
+
+
+def _lists(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _lists(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_lists(v) for v in obj]
+    return obj
+
+
+SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
+
+
+def _name(raw: dict, section: str, key: str, registry, default: str) -> str:
+    value = raw.get(key, default) if section else raw
+    full = f"{section}.{key}" if section else key
+    if not isinstance(value, str) or value not in registry:
+        raise ConfigError(full, value, f"one of {', '.join(registry.names())}")
+    return value
+
+
+def from_dict(raw: Any) -> Config:
+    """Check ``raw`` (the parsed ``params.yaml``) and build the typed config."""
+    if not isinstance(raw, dict):
+        raise ConfigError("params", raw, "a mapping with sections " + ", ".join(SECTIONS))
+    plugins = raw.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ConfigError("plugins", plugins, "a list of module names")
+    load_plugins(plugins)
+    for key in raw:
+        if key not in SECTIONS and key not in METHODS:
+            raise unknown_key("", key, sorted(set(SECTIONS) | set(METHODS.names())))
+    for key in ("seed", "method"):
+        if key not in raw:
+            raise ConfigError(key, None, "a value (the section is missing)")
+    seed = raw["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError("seed", seed, "a non-negative integer")
+    method = _name(raw["method"], "", "method", METHODS, "")
+    for section in ("data", "model", "training", "optim", "eval", "run"):
+        if section in raw and not isinstance(raw[section], dict):
+            raise ConfigError(section, raw[section], "a mapping of keys to values")
+    data_raw = raw.get("data") or {}
+    dataset_cls = DATASETS.get(_name(data_raw, "data", "dataset", DATASETS, "sas_grid"))
+    data = build(dataset_cls.Params, data_raw, "data.")
+    dataset_cls(data)  # the constructor checks the dataset's own constraints
+    model_raw = raw.get("model") or {}
+    net_name = _name(model_raw, "model", "net", NETS, "mlp")
+    model = build(NETS.get(net_name).Params, model_raw, "model.", drop=("net",))
+    methods = {
+        name: build(METHODS.get(name).Params, raw.get(name), f"{name}.")
+        for name in METHODS.names()
+    }
+    cfg = Config(
+        seed=seed,
+        method=method,
+        plugins=tuple(plugins),
+        data=data,
+        model_net=net_name,
+        model=model,
+        training=build(TrainingParams, raw.get("training"), "training."),
+        optim=build(OptimParams, raw.get("optim"), "optim."),
+        eval=build(EvalParams, raw.get("eval"), "eval."),
+        run=build(RunParams, raw.get("run"), "run."),
+        methods=methods,
+    )
+    _cross_checks(cfg)
+    return cfg
+
+
+def _cross_checks(cfg: Config) -> None:
+    if cfg.eval.ema is not None and cfg.eval.ema not in cfg.training.ema_rates:
+        allowed = ", ".join(str(r) for r in cfg.training.ema_rates) or "none configured"
+        raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")
+    method = build_method(cfg)
+    method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
+
+
+def build_method(cfg: Config):
+    return METHODS.get(cfg.method)(cfg.method_params)
+
+
+def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``params.yaml`` safely and check it; ``overrides`` maps dotted keys to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("params file", str(path), "an existing YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError("params file", str(path), f"valid YAML (parse error{where})") from None
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return from_dict(raw)

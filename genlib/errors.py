@@ -1,0 +1,14 @@
+"""The project's own errors: each one is a single line naming what is wrong and what is allowed."""
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """Bad params: names the key, the value given and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"params: {key} = {value!r} is not allowed; expected {allowed}")
+
+
+class DataError(ValueError):
+    """Bad data on disk: names the file and what is wrong with it."""

@@ -1,0 +1,76 @@
+"""The method interface: a method owns the math, the network is passed into every call.
+
+``loss(net, x0, generator)`` returns a scalar training loss for a batch of data;
+``sample(net, shape, steps, generator, options)`` runs a reverse process from noise. A network
+maps ``(x, t)`` to an output of ``x``'s shape, ``t`` being the time rescaled to ``[0, 1]``; it
+knows nothing of noise. The trainer knows nothing of either's insides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+from torch import nn
+
+from genlib.errors import ConfigError
+
+Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | nn.Module
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """Sampling-time choices (``eval:`` section); which values apply is up to each method."""
+
+    sampler: str = "default"
+    eta: float = 0.0
+    clamp_a: float | None = None
+    clamp_eps: float | None = None
+
+
+class Method:
+    """Base class; subclasses set ``Params`` (their ``params.yaml`` section) and ``samplers``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type]
+    samplers: ClassVar[tuple[str, ...]]
+
+    def __init__(self, params) -> None:
+        self.params = params
+
+    def check_sampling(self, options: SampleOptions, steps: int) -> None:
+        """Reject sampling options this method does not support, before any heavy work."""
+        if options.sampler != "default" and options.sampler not in self.samplers:
+            raise ConfigError(
+                "eval.sampler", options.sampler, f"'default' or one of {', '.join(self.samplers)}"
+            )
+        if not 0.0 <= options.eta <= 1.0:
+            raise ConfigError("eval.eta", options.eta, "a number in [0, 1]")
+        trained = getattr(self.params, "diffusion_steps", None)
+        if trained is not None and steps > trained:
+            # The network saw only the times t / T of its T training steps.
+            raise ConfigError(
+                "eval.reverse_steps", steps, f"an integer in [1, {trained}] ({self.name}.diffusion_steps)"
+            )
+
+    def sampler_name(self, options: SampleOptions) -> str:
+        return self.samplers[0] if options.sampler == "default" else options.sampler
+
+    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(
+        self,
+        net: Net,
+        shape: tuple[int, ...],
+        steps: int,
+        generator: torch.Generator,
+        options: SampleOptions = SampleOptions(),
+        progress: bool = False,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def per_sample(values: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """View a per-sample tensor ``(B,)`` so it broadcasts against a batch of ``shape``."""
+    return values.view(-1, *([1] * (len(shape) - 1)))

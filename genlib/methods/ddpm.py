@@ -1,0 +1,84 @@
+"""Gaussian DDPM (Ho, Jain & Abbeel, NeurIPS 2020) with the cosine schedule (Nichol & Dhariwal, 2021)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from genlib.methods.base import Method, Net, SampleOptions, per_sample
+from genlib.methods.schedules import StableSchedule
+from genlib.params import positive, spec
+from genlib.progress import steps_bar
+from genlib.registry import METHODS
+
+
+@dataclass(frozen=True)
+class DDPMParams:
+    diffusion_steps: int = spec(100, positive, "a positive integer")  # T, training time steps
+
+
+@METHODS.register("ddpm")
+class DDPM(Method):
+    """``eps``-prediction DDPM; samplers ``ddpm`` (ancestral, Ho et al. Alg. 2, variance
+    ``beta_tilde``) and ``ddim`` (Song, Meng & Ermon, ICLR 2021, Eq. 12, with ``eta``)."""
+
+    name = "ddpm"
+    Params = DDPMParams
+    samplers = ("ddpm", "ddim")
+
+    def schedule(self, steps: int, device: torch.device) -> StableSchedule:
+        return StableSchedule(steps, 2.0, device)
+
+    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        # Ho et al. Alg. 1: t ~ U{1..T}, eps ~ N(0, I), || eps - eps_theta(x_t, t) ||^2.
+        sch = self.schedule(self.params.diffusion_steps, x0.device)
+        t = torch.randint(1, sch.steps + 1, (x0.shape[0],), generator=generator, device=x0.device)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        sqrt_ab = per_sample(sch.bar_gamma[t], x0.shape).to(x0.dtype)
+        sqrt_1mab = per_sample(sch.bar_sigma[t], x0.shape).to(x0.dtype)
+        x_t = sqrt_ab * x0 + sqrt_1mab * eps
+        return (net(x_t, sch.time(t)) - eps).pow(2).mean()
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        net: Net,
+        shape: tuple[int, ...],
+        steps: int,
+        generator: torch.Generator,
+        options: SampleOptions = SampleOptions(),
+        progress: bool = False,
+    ) -> torch.Tensor:
+        device = generator.device
+        sch = self.schedule(steps, device)
+        ab = sch.bar_gamma**2  # alpha_bar_t
+        deterministic_ddim = self.sampler_name(options) == "ddim"
+        x = torch.randn(shape, generator=generator, device=device) * float(sch.bar_sigma[steps])
+        for t in steps_bar(steps, progress):
+            tt = torch.full((shape[0],), t, device=device, dtype=torch.long)
+            eps = net(x, sch.time(tt))
+            if deterministic_ddim:
+                x = self._ddim_step(x, eps, ab[t], ab[t - 1], options.eta, generator, t)
+            else:
+                x = self._ancestral_step(x, eps, ab[t], ab[t - 1], generator, t)
+        return x
+
+    @staticmethod
+    def _ancestral_step(x, eps, ab_t, ab_prev, generator, t):
+        # Ho et al. Eq. 11; posterior variance beta_tilde_t = (1 - ab_{t-1}) / (1 - ab_t) * beta_t.
+        beta = 1 - ab_t / ab_prev
+        mean = (x - float(beta / (1 - ab_t).sqrt()) * eps) / float((1 - beta).sqrt())
+        if t == 1:
+            return mean
+        var = float((1 - ab_prev) / (1 - ab_t) * beta)
+        return mean + var**0.5 * torch.randn(x.shape, generator=generator, device=x.device)
+
+    @staticmethod
+    def _ddim_step(x, eps, ab_t, ab_prev, eta, generator, t):
+        # Song et al. Eq. 12: predicted x0, direction to x_t, and fresh noise of std sigma_t(eta).
+        x0 = (x - float((1 - ab_t).sqrt()) * eps) / float(ab_t.sqrt())
+        sigma = float(eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt())
+        x = float(ab_prev.sqrt()) * x0 + max(float(1 - ab_prev) - sigma**2, 0.0) ** 0.5 * eps
+        if sigma > 0 and t > 1:
+            x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device)
+        return x

@@ -1,0 +1,149 @@
+"""Denoising Levy Probabilistic Models (Shariatian, Simsekli & Durmus, ICLR 2025).
+
+Forward process ``X_t = gamma_t X_{t-1} + sigma_t eps_t`` with isotropic alpha-stable ``eps_t``
+written in Gaussian form through its positive ``(alpha/2)``-stable variable:
+``eps_t = sqrt(A_t) G_t``. Conditioned on ``A_{1:T}`` everything is Gaussian, which gives the
+paper's training loss (Prop. 9, one heavy-tailed ``a_t`` per sample) and its samplers.
+
+Noise scale: ``A`` has Laplace transform ``exp(-s ** (alpha/2))`` (``a_scale = 1`` in
+:mod:`genlib.stable`), so at ``alpha = 2`` ``A = 1`` and DLPM is exactly DDPM. The published code
+uses ``a_scale = 2`` (noise ``N(0, 2I)`` at ``alpha = 2``); ``dlpm.a_scale`` restores it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from genlib.methods.base import Method, Net, SampleOptions, per_sample
+from genlib.methods.schedules import StableSchedule
+from genlib.params import positive, spec
+from genlib.progress import steps_bar
+from genlib.registry import METHODS
+from genlib.stable import sample_sas, sample_skewed_levy
+
+
+def _alpha_ok(a: float) -> bool:
+    return 0.0 < a <= 2.0
+
+
+@dataclass(frozen=True)
+class DLPMParams:
+    alpha: float = spec(1.8, _alpha_ok, "a number in (0, 2]")  # stability index of the noise
+    diffusion_steps: int = spec(100, positive, "a positive integer")  # T, training time steps
+    isotropic: bool = True  # one A per sample (isotropic noise) or one per coordinate
+    a_scale: float = spec(1.0, positive, "a positive number")  # A's value at alpha = 2
+    clamp_a: float | None = spec(None, positive, "a positive number or null")  # cap on a_t in training
+    clamp_eps: float | None = spec(None, positive, "a positive number or null")  # cap on |eps| in training
+    # Per-sample loss on eps_theta - eps: the paper's L2 norm (Prop. 9), squared L2 (mean over
+    # coordinates, the DDPM loss), or smooth L1.
+    loss: Literal["l2", "squared_l2", "smooth_l1"] = "l2"
+    # How the batch of per-sample losses is aggregated: mean, or median of means over groups.
+    monte_carlo: Literal["mean", "median_of_means"] = "mean"
+    mom_groups: int = spec(8, positive, "a positive integer")
+
+
+def _per_sample_loss(diff: torch.Tensor, kind: str) -> torch.Tensor:
+    flat = diff.flatten(1)
+    if kind == "l2":
+        return flat.norm(dim=1)
+    if kind == "squared_l2":
+        return flat.pow(2).mean(dim=1)
+    return F.smooth_l1_loss(flat, torch.zeros_like(flat), reduction="none").mean(dim=1)
+
+
+def aggregate(losses: torch.Tensor, how: str, groups: int) -> torch.Tensor:
+    """Mean, or median of the means of ``groups`` equal chunks (robust to a heavy-tailed batch)."""
+    if how == "mean" or losses.numel() < groups:
+        return losses.mean()
+    usable = losses[: losses.numel() // groups * groups]
+    return usable.view(groups, -1).mean(dim=1).median()
+
+
+@METHODS.register("dlpm")
+class DLPM(Method):
+    """Samplers: ``dlpm`` (stochastic, Sec. 3.2: draws ``A_{1:T}`` and runs the ``Sigma_t``
+    recursion) and ``dlim`` (deterministic for ``eta = 0``, Sec. 3.3, stochastic for ``eta > 0``)."""
+
+    name = "dlpm"
+    Params = DLPMParams
+    samplers = ("dlpm", "dlim")
+
+    def schedule(self, steps: int, device: torch.device) -> StableSchedule:
+        return StableSchedule(steps, self.params.alpha, device)
+
+    def draw_a(self, shape, generator, clamp_a):
+        p = self.params
+        a_shape = shape[:1] if p.isotropic else shape
+        return sample_skewed_levy(p.alpha, a_shape, generator, a_scale=p.a_scale, clamp_a=clamp_a)
+
+    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        # Prop. 9: t ~ U{1..T}, one a_t ~ A per sample, X_t = bar_gamma_t X_0 + bar_sigma_t sqrt(a_t) z,
+        # target eps_t = (X_t - bar_gamma_t X_0) / bar_sigma_t = sqrt(a_t) z.
+        p = self.params
+        sch = self.schedule(p.diffusion_steps, x0.device)
+        t = torch.randint(1, sch.steps + 1, (x0.shape[0],), generator=generator, device=x0.device)
+        a = self.draw_a(x0.shape, generator, p.clamp_a)
+        eps = sample_sas(p.alpha, x0.shape, generator, isotropic=p.isotropic, a=a, clamp_eps=p.clamp_eps)
+        x_t = per_sample(sch.bar_gamma[t], x0.shape).to(x0.dtype) * x0
+        x_t = x_t + per_sample(sch.bar_sigma[t], x0.shape).to(x0.dtype) * eps
+        losses = _per_sample_loss(net(x_t, sch.time(t)) - eps, p.loss)
+        return aggregate(losses, p.monte_carlo, p.mom_groups)
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        net: Net,
+        shape: tuple[int, ...],
+        steps: int,
+        generator: torch.Generator,
+        options: SampleOptions = SampleOptions(),
+        progress: bool = False,
+    ) -> torch.Tensor:
+        sch = self.schedule(steps, generator.device)
+        if self.sampler_name(options) == "dlpm":
+            return self._sample_dlpm(net, shape, sch, generator, options, progress)
+        return self._sample_dlim(net, shape, sch, generator, options, progress)
+
+    def _sample_dlpm(self, net, shape, sch, generator, options, progress):
+        device, steps = generator.device, sch.steps
+        # A_{1:T} for the whole path, then Sigma_t = sigma_t^2 A_t + gamma_t^2 Sigma_{t-1}.
+        a = torch.stack([self.draw_a(shape, generator, options.clamp_a) for _ in range(steps)])
+        sigmas = [torch.zeros_like(a[0], dtype=torch.float64)]
+        for t in range(1, steps + 1):
+            sigmas.append(sch.sigma[t] ** 2 * a[t - 1] + sch.gamma[t] ** 2 * sigmas[-1])
+        x = sigmas[steps].sqrt().float().reshape(self._bshape(shape)) * torch.randn(
+            shape, generator=generator, device=device
+        )
+        for t in steps_bar(steps, progress):
+            eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
+            # Gamma_t = 1 - gamma_t^2 Sigma_{t-1} / Sigma_t; the posterior of X_{t-1} given X_t, X_0
+            # and A_{1:T} has mean (X_t - bar_sigma_t Gamma_t eps) / gamma_t, variance Gamma_t Sigma_{t-1}.
+            big_gamma = 1 - sch.gamma[t] ** 2 * sigmas[t - 1] / sigmas[t]
+            bg = big_gamma.float().reshape(self._bshape(shape))
+            x = (x - float(sch.bar_sigma[t]) * bg * eps) / float(sch.gamma[t])
+            if t > 1:
+                var = (big_gamma * sigmas[t - 1]).float().reshape(self._bshape(shape))
+                x = x + var.sqrt() * torch.randn(shape, generator=generator, device=device)
+        return x
+
+    def _sample_dlim(self, net, shape, sch, generator, options, progress):
+        p, device, steps = self.params, generator.device, sch.steps
+        noise = dict(isotropic=p.isotropic, a_scale=p.a_scale, clamp_a=options.clamp_a, clamp_eps=options.clamp_eps)
+        x = float(sch.bar_sigma[steps]) * sample_sas(p.alpha, shape, generator, **noise)
+        for t in steps_bar(steps, progress):
+            eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
+            x0_part = (x - float(sch.bar_sigma[t]) * eps) / float(sch.gamma[t])
+            # DLIM (Sec. 3.3): keep the predicted noise at scale bar_sigma_{t-1}; with eta > 0 a
+            # share sigma = eta * bar_sigma_{t-1} of it is fresh alpha-stable noise.
+            sigma = options.eta * float(sch.bar_sigma[t - 1])
+            keep = max(float(sch.bar_sigma[t - 1]) ** p.alpha - sigma**p.alpha, 0.0) ** (1 / p.alpha)
+            x = x0_part + keep * eps
+            if sigma > 0 and t > 1:
+                x = x + sigma * sample_sas(p.alpha, shape, generator, **noise)
+        return x
+
+    def _bshape(self, shape):
+        return (shape[0], *([1] * (len(shape) - 1))) if self.params.isotropic else shape

@@ -1,0 +1,66 @@
+"""A time-conditioned residual MLP for low-dimensional data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from genlib.nets.embeddings import time_embedding
+from genlib.params import positive, spec
+from genlib.registry import NETS
+
+
+def _dropout_ok(p: float) -> bool:
+    return 0.0 <= p < 1.0
+
+
+@dataclass(frozen=True)
+class MLPParams:
+    nblocks: int = spec(4, positive, "a positive integer")  # residual blocks
+    nunits: int = spec(64, positive, "a positive integer")  # width of every block
+    time_emb: Literal["learnable", "sinusoidal"] = "learnable"
+    time_emb_size: int = spec(32, positive, "a positive integer")
+    layer_norm: bool = True
+    dropout: float = spec(0.0, _dropout_ok, "a number in [0, 1)")
+    skip_connection: bool = True  # residual (x + block(x)) rather than plain stacking
+
+
+class Block(nn.Module):
+    def __init__(self, units: int, emb: int, p: MLPParams) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(units) if p.layer_norm else nn.Identity()
+        self.time = nn.Linear(emb, units)
+        self.body = nn.Sequential(
+            nn.SiLU(), nn.Linear(units, units), nn.SiLU(), nn.Dropout(p.dropout), nn.Linear(units, units)
+        )
+        self.residual = p.skip_connection
+
+    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        out = self.body(self.norm(h) + self.time(emb))
+        return h + out if self.residual else out
+
+
+@NETS.register("mlp")
+class MLP(nn.Module):
+    """``(x, t) -> output`` of ``x``'s shape; ``x`` is ``(B, D)``, ``t`` is ``(B,)`` in ``[0, 1]``."""
+
+    Params = MLPParams
+
+    def __init__(self, data_shape: tuple[int, ...], p: MLPParams = MLPParams()) -> None:
+        super().__init__()
+        if len(data_shape) != 1:
+            raise ValueError(f"the mlp network takes flat data (D,), got shape {data_shape}")
+        dim = data_shape[0]
+        self.embed = time_embedding(p.time_emb, p.time_emb_size)
+        self.inp = nn.Linear(dim, p.nunits)
+        self.blocks = nn.ModuleList(Block(p.nunits, p.time_emb_size, p) for _ in range(p.nblocks))
+        self.out = nn.Sequential(nn.LayerNorm(p.nunits) if p.layer_norm else nn.Identity(), nn.SiLU(), nn.Linear(p.nunits, dim))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        emb = self.embed(t)
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.out(h)

@@ -1,0 +1,134 @@
+"""Typed, checked-at-the-door construction of frozen dataclasses from plain dicts.
+
+A field declares its type (``int``, ``float``, ``bool``, ``str``, ``Literal[...]``, ``Optional``,
+``tuple[X, ...]``) and optionally a range check with ``spec(default, check, allowed)``. Building a
+dataclass from a dict rejects unknown keys (suggesting the closest known one), wrong types and
+out-of-range values, each with a :class:`~genlib.errors.ConfigError` naming the dotted key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from typing import Any, Callable, Literal, Mapping, TypeVar, Union
+
+from genlib.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def spec(default: Any, check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
+    """A dataclass field with a range check; ``allowed`` says in words what passes."""
+    meta = {"check": check, "allowed": allowed}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def positive(x: float) -> bool:
+    return x > 0
+
+
+def non_negative(x: float) -> bool:
+    return x >= 0
+
+
+def unit_interval(x: float) -> bool:
+    return 0.0 <= x < 1.0
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        inner = " or ".join(_type_name(a) for a in args)
+        return f"{inner} or null" if len(args) < len(typing.get_args(tp)) else inner
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    bad = ConfigError(key, value, _type_name(tp))
+    if origin is Literal:
+        if value in typing.get_args(tp) and type(value) is not bool:
+            return value
+        raise bad
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise bad
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        inner = typing.get_args(tp)[0]
+        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, str):  # YAML 1.1 reads ``5e-3`` (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad from None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise TypeError(f"unsupported field type {tp!r} for {key}")
+
+
+def unknown_key(prefix: str, key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{prefix}{key}", "<unknown key>", f"one of {', '.join(known)}{hint}")
+
+
+def build(cls: type[T], raw: Any, prefix: str, drop: tuple[str, ...] = ()) -> T:
+    """Build dataclass ``cls`` from the mapping ``raw``; ``prefix`` is the dotted section name."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix.rstrip("."), raw, "a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    known = sorted(fields)
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in drop:
+            continue
+        if key not in fields:
+            raise unknown_key(prefix, key, known)
+        full = f"{prefix}{key}"
+        value = _coerce(value, hints[key], full)
+        check = fields[key].metadata.get("check")
+        if check is not None and value is not None and not check(value):
+            raise ConfigError(full, value, fields[key].metadata["allowed"])
+        kwargs[key] = value
+    return cls(**kwargs)
