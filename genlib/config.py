@@ -17,6 +17,7 @@ import yaml
 import genlib.data  # noqa: F401  (registers the datasets)
 import genlib.methods  # noqa: F401  (registers the methods)
 import genlib.nets  # noqa: F401  (registers the networks)
+from genlib.data.toy2d import ToyParams
 from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.params import build, non_negative, positive, spec, unit_interval, unknown_key
@@ -156,7 +157,7 @@ def from_dict(raw: Any) -> Config:
             raise ConfigError(section, raw[section], "a mapping of keys to values")
     data_raw = raw.get("data") or {}
     dataset_cls = DATASETS.get(_name(data_raw, "data", "dataset", DATASETS, "sas_grid"))
-    data = build(dataset_cls.Params, data_raw, "data.")
+    data = build(getattr(dataset_cls, "Params", ToyParams), data_raw, "data.")
     dataset_cls(data)  # the constructor checks the dataset's own constraints
     model_raw = raw.get("model") or {}
     net_name = _name(model_raw, "model", "net", NETS, "mlp")

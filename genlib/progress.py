@@ -7,11 +7,11 @@ from typing import Iterable, Iterator
 from tqdm.auto import tqdm
 
 
-def want_progress(setting: str | bool = "auto") -> bool:
-    """``auto`` shows bars only when stderr is a terminal."""
+def want_progress(setting: str = "auto") -> bool:
+    """``auto`` shows bars only when stderr is a terminal; ``always`` and ``never`` force it."""
     if setting == "auto":
         return sys.stderr.isatty()
-    return bool(setting)
+    return setting == "always"
 
 
 def steps_bar(steps: int, progress: bool) -> Iterator[int]:

@@ -57,4 +57,6 @@ def load_plugins(modules: Iterable[str]) -> None:
         try:
             importlib.import_module(name)
         except ImportError as err:
-            raise ImportError(f"plugins: cannot import {name!r} ({err})") from err
+            from genlib.errors import ConfigError
+
+            raise ConfigError("plugins", name, f"an importable module name ({err})") from None

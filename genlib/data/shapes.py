@@ -55,13 +55,20 @@ def _roll_raw_moments() -> tuple[float, float, float, float]:
     length = b - a
 
     def avg(antiderivative) -> float:
+        """Mean over [a, b] of the function with this antiderivative."""
         return (antiderivative(b) - antiderivative(a)) / length
 
     mean_x = avg(lambda t: t * math.sin(t) + math.cos(t))
     mean_z = avg(lambda t: -t * math.cos(t) + math.sin(t))
     # t^2 cos^2 t = t^2 / 2 + t^2 cos(2t) / 2, and t^2 sin^2 t = t^2 / 2 - t^2 cos(2t) / 2.
-    half_sq = lambda t: t**3 / 6  # noqa: E731
-    half_cos = lambda t: t**2 * math.sin(2 * t) / 4 + t * math.cos(2 * t) / 4 - math.sin(2 * t) / 8  # noqa: E731
+    def half_sq(t: float) -> float:
+        """Antiderivative of t^2 / 2."""
+        return t**3 / 6
+
+    def half_cos(t: float) -> float:
+        """Antiderivative of t^2 cos(2t) / 2."""
+        return t**2 * math.sin(2 * t) / 4 + t * math.cos(2 * t) / 4 - math.sin(2 * t) / 8
+
     sq_x = avg(lambda t: half_sq(t) + half_cos(t))
     sq_z = avg(lambda t: half_sq(t) - half_cos(t))
     return mean_x, mean_z, math.sqrt(sq_x - mean_x**2), math.sqrt(sq_z - mean_z**2)
@@ -97,7 +104,8 @@ def tree_segments() -> tuple[torch.Tensor, torch.Tensor]:
         starts.append(tips)
         ends.append(new_tips)
         tips = new_tips.repeat_interleave(2, dim=0)
-        headings = (headings.unsqueeze(1) + torch.tensor([TREE_ANGLE, -TREE_ANGLE], dtype=torch.float64)).flatten()
+        turns = torch.tensor([TREE_ANGLE, -TREE_ANGLE], dtype=torch.float64)
+        headings = (headings.unsqueeze(1) + turns).flatten()
         length *= TREE_RATIO
     start, end = torch.cat(starts), torch.cat(ends)
     corners = torch.cat((start, end))

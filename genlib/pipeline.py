@@ -1,0 +1,218 @@
+"""The five pipeline steps as plain functions of (config, paths); ``stages/*.py`` call these.
+
+Each reads its inputs, does its work and writes its outputs atomically. Nothing here knows about
+DVC, so every step runs and is tested without it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlib import io, plots
+from genlib.config import Config, build_method
+from genlib.errors import DataError
+from genlib.progress import want_progress
+from genlib.registry import DATASETS, NETS
+from genlib.seeding import generator, resolve_device
+from genlib.training.logger import CurveLogger
+from genlib.training.trainer import new_state, steps_per_epoch, train
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each stage reads and writes, relative to the project root (as in ``dvc.yaml``)."""
+
+    root: Path = Path(".")
+
+    @property
+    def prepared(self) -> Path:
+        return self.root / "data" / "prepared"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "data" / "model"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.model / "checkpoint.pt"
+
+    @property
+    def train_log(self) -> Path:
+        return self.root / "plots" / "train"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "data" / "samples"
+
+    @property
+    def samples_plot(self) -> Path:
+        return self.root / "plots" / "samples.png"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics" / "eval.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "plots" / "report"
+
+
+# ---------------------------------------------------------------- prepare_data
+
+
+def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Draw the seeded train and test sets and write them with the data's metadata."""
+    ds = DATASETS.get(cfg.data.dataset)(cfg.data)
+    g = generator(cfg.seed, "data")
+    train_set, test_set = ds.sample(cfg.data.nsamples, g), ds.sample(cfg.data.ntest, g)
+    modes = ds.modes.clone() if ds.modes is not None else None
+    norm = None
+    if cfg.data.normalized:
+        mean, std = train_set.mean(0), train_set.std(0)
+        train_set, test_set = (train_set - mean) / std, (test_set - mean) / std
+        modes = (modes - mean) / std if modes is not None else None
+        norm = {"mean": mean.tolist(), "std": std.tolist()}
+    meta = {
+        "dataset": cfg.data.dataset,
+        "shape": list(train_set.shape[1:]),
+        "ntrain": int(train_set.shape[0]),
+        "ntest": int(test_set.shape[0]),
+        "modes": modes.tolist() if modes is not None else None,
+        "weights": ds.weights.tolist() if ds.weights is not None else None,
+        "normalization": norm,
+    }
+    io.save_array(paths.prepared / "train.npy", train_set.numpy().astype(np.float32))
+    io.save_array(paths.prepared / "test.npy", test_set.numpy().astype(np.float32))
+    io.write_json(paths.prepared / "meta.json", meta)
+    return meta
+
+
+def load_points(path: Path) -> torch.Tensor:
+    """A prepared data file as a float32 tensor, refusing empty or non-finite data."""
+    arr = io.load_array(path)
+    if arr.ndim < 2 or arr.shape[0] == 0:
+        raise DataError(f"{path}: expected a non-empty array of points (N, ...), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{path}: {int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())} points hold NaN or inf")
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+# ---------------------------------------------------------------- train
+
+
+def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
+    torch.manual_seed(generator(cfg.seed, "init").initial_seed())  # init and dropout draw from here
+    return NETS.get(cfg.model_net)(data_shape, cfg.model)
+
+
+def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Train ``cfg.method`` on the prepared training set; write the checkpoint and the curves."""
+    device = resolve_device(cfg.run.device)
+    data = load_points(paths.prepared / "train.npy").to(device)
+    net = build_net(cfg, tuple(data.shape[1:])).to(device)
+    method = build_method(cfg)
+    total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
+    state = new_state(net, cfg, total, generator(cfg.seed, "train", device))
+    logger = CurveLogger(paths.train_log)
+    start = time.perf_counter()
+    try:
+        train(method, state, data, cfg, logger, progress=want_progress(cfg.run.progress))
+    finally:
+        logger.close()
+    seconds = time.perf_counter() - start
+    info = {"steps": state.step, "train_time_s": seconds, "restores": state.restores}
+    io.save_torch(
+        paths.checkpoint,
+        {"state": state.state_dict(), "config": cfg.to_dict(), "data_shape": list(data.shape[1:]), "info": info},
+    )
+    io.write_json(paths.model / "config.json", cfg.to_dict())
+    return info
+
+
+# ---------------------------------------------------------------- generate
+
+
+TRAINING_SECTIONS = ("seed", "method", "data", "model", "training", "optim")
+
+
+def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, dict]:
+    """The trained network (raw or the EMA chosen by ``eval.ema``) and the checkpoint body."""
+    ckpt = io.load_torch(paths.checkpoint)
+    if not isinstance(ckpt, dict) or "state" not in ckpt or "config" not in ckpt:
+        raise DataError(f"{paths.checkpoint}: not a genlib checkpoint (missing state or config)")
+    saved, now = ckpt["config"], cfg.to_dict()
+    stale = [k for k in TRAINING_SECTIONS + (cfg.method,) if saved.get(k) != now.get(k)]
+    if stale:
+        raise DataError(
+            f"{paths.checkpoint}: trained with other params ({', '.join(stale)} differ); rerun training (dvc repro)"
+        )
+    net = build_net(cfg, tuple(ckpt["data_shape"]))
+    weights = ckpt["state"]["net"] if cfg.eval.ema is None else ckpt["state"]["ema"][str(cfg.eval.ema)]
+    net.load_state_dict(weights)
+    return net.eval(), ckpt
+
+
+def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Sample ``eval.nsamples`` points in batches; batch ``i`` has its own seed stream."""
+    device = resolve_device(cfg.run.device)
+    net, ckpt = load_trained(cfg, paths)
+    net = net.to(device)
+    method = build_method(cfg)
+    options = cfg.eval.sample_options()
+    shape = tuple(ckpt["data_shape"])
+    progress = want_progress(cfg.run.progress)
+    chunks, n_left, i = [], cfg.eval.nsamples, 0
+    start = time.perf_counter()
+    while n_left > 0:
+        n = min(cfg.eval.batch_size, n_left)
+        g = generator(cfg.seed, f"sample/{i}", device)
+        chunks.append(method.sample(net, (n, *shape), cfg.eval.reverse_steps, g, options, progress).cpu())
+        n_left, i = n_left - n, i + 1
+    seconds = time.perf_counter() - start
+    samples = torch.cat(chunks).numpy().astype(np.float32)
+    info = {
+        "sampling_time_s": seconds,
+        "samples_per_s": samples.shape[0] / seconds,
+        "nsamples": int(samples.shape[0]),
+        "reverse_steps": cfg.eval.reverse_steps,
+        "sampler": method.sampler_name(options),
+    }
+    io.save_array(paths.samples / "samples.npy", samples)
+    io.write_json(paths.samples / "info.json", info)
+    test = io.load_array(paths.prepared / "test.npy")
+    meta = io.read_json(paths.prepared / "meta.json")
+    plots.samples_vs_data(paths.samples_plot, samples, test, meta.get("modes"), title=_title(cfg, info))
+    return info
+
+
+def _title(cfg: Config, info: dict) -> str:
+    return f"{cfg.method} ({info['sampler']}, {info['reverse_steps']} steps)"
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Compare the samples with the held-out test set; write ``metrics/eval.json``."""
+    from genlib.metrics.sample_metrics import evaluate_samples
+
+    samples = torch.from_numpy(io.load_array(paths.samples / "samples.npy"))
+    test = load_points(paths.prepared / "test.npy")
+    meta = io.read_json(paths.prepared / "meta.json")
+    info = io.read_json(paths.samples / "info.json")
+    modes = torch.tensor(meta["modes"]) if meta.get("modes") else None
+    weights = torch.tensor(meta["weights"]) if meta.get("weights") else None
+    e = cfg.eval
+    metrics = evaluate_samples(
+        samples.flatten(1), test.flatten(1), generator(cfg.seed, "eval"), modes=modes, weights=weights,
+        n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k,
+    )
+    metrics.pop("mode_weights_gen", None)
+    metrics["sampling_time_s"] = info["sampling_time_s"]
+    metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
+    io.write_json(paths.metrics, metrics)
+    return metrics

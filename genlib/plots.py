@@ -1,0 +1,65 @@
+"""Figures people would rather look at than read: samples against data, and their tails."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from genlib import io  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def nearest_mode_distance(x: np.ndarray, modes: np.ndarray | None, ref: np.ndarray) -> np.ndarray:
+    centres = np.asarray(modes) if modes else ref.mean(0, keepdims=True)
+    d = np.linalg.norm(x[:, None, :] - centres[None, :, :], axis=-1)
+    return d.min(axis=1)
+
+
+def samples_vs_data(path: Path, samples: np.ndarray, data: np.ndarray, modes, title: str = "") -> None:
+    """Left: generated points over held-out data, framed on the data's bulk. Right: survival
+    function of the distance to the nearest mode on log-log axes, where heavy tails show."""
+    finite = samples[np.isfinite(samples).all(axis=1)]
+    fig, (ax, tail) = plt.subplots(1, 2, figsize=(10, 4.6))
+    lo, hi = np.quantile(data, [0.002, 0.998], axis=0)
+    pad = 0.15 * (hi - lo)
+    ax.scatter(data[:, 0], data[:, 1], s=1, c="0.6", alpha=0.35, label="data (held out)", rasterized=True)
+    ax.scatter(finite[:, 0], finite[:, 1], s=1, c="tab:red", alpha=0.35, label="generated", rasterized=True)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    ax.set_aspect("equal", adjustable="box")
+    ax.legend(loc="upper left", markerscale=6, fontsize=8)
+    ax.set_title(title or "samples")
+    for pts, colour, label in ((data, "0.4", "data"), (finite, "tab:red", "generated")):
+        d = np.sort(nearest_mode_distance(pts, modes, data))
+        surv = 1.0 - np.arange(d.size) / d.size
+        tail.loglog(np.maximum(d, 1e-6), surv, color=colour, label=label)
+    tail.set_xlabel("distance to nearest mode")
+    tail.set_ylabel("P(distance > x)")
+    tail.set_title("tails")
+    tail.grid(True, which="both", alpha=0.3)
+    tail.legend(fontsize=8)
+    _save(fig, path)
+
+
+def curves(path: Path, series: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, log: bool = True) -> None:
+    """Line plot of named (x, y) series, e.g. the training loss of several runs."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    _save(fig, path)

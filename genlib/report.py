@@ -1,0 +1,104 @@
+"""The offline report of one run: metric table, samples against data, training curves.
+
+Written as Markdown with PNG figures beside it, and as one self-contained HTML file (images
+inlined) that any browser opens without a network.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from genlib import io, plots
+from genlib.config import Config
+from genlib.pipeline import Paths
+
+
+def read_curve(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A dvclive TSV (``step``, ``name``) as two arrays."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return np.array([float(r["step"]) for r in rows]), np.array([float(r[name]) for r in rows])
+
+
+def metric_docs() -> dict[str, str]:
+    from genlib.metrics.sample_metrics import METRIC_DOCS
+
+    return {**METRIC_DOCS, "sampling_time_s": "wall time of the generate stage's sampling loop, seconds"}
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(rows: list[list[str]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
+    out = paths.report
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = io.read_json(paths.metrics)
+    ckpt_info = io.read_json(paths.model / "config.json")  # the resolved params of the run
+    docs = metric_docs()
+    figures: list[tuple[str, str]] = []
+    shutil.copyfile(paths.samples_plot, out / "samples.png")
+    figures.append(("Samples against held-out data", "samples.png"))
+    loss_tsv = paths.train_log / "plots" / "metrics" / "loss.tsv"
+    if loss_tsv.is_file():
+        plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
+        figures.append(("Training loss", "loss.png"))
+    rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted(metrics.items())]
+    table = markdown_table(rows, ["metric", "value", "meaning"])
+    mp = ckpt_info.get(cfg.method, {})
+    setup = (
+        f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
+        f"data **{cfg.data.dataset}**; network **{cfg.model_net}**; "
+        f"{cfg.training.epochs} epochs of batch {cfg.training.batch_size}; "
+        f"sampler **{cfg.eval.sampler}** with {cfg.eval.reverse_steps} reverse steps"
+    )
+    md = [f"# genlib report: {cfg.method} on {cfg.data.dataset}", "", setup, "", "## Metrics", "", table, ""]
+    for caption, name in figures:
+        md += [f"## {caption}", "", f"![{caption}]({name})", ""]
+    io.write_text(out / "report.md", "\n".join(md))
+    io.write_text(out / "report.html", to_html(md, out))
+    return out / "report.md"
+
+
+def to_html(md_lines: list[str], folder: Path) -> str:
+    """A small Markdown-to-HTML for what this report uses: headings, tables, images, text."""
+    body, table = [], []
+
+    def flush_table():
+        if table:
+            head, rows = table[0], table[2:]
+            cells = lambda r, tag: "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in r.strip("|").split("|"))
+            body.append("<table><tr>" + cells(head, "th") + "</tr>" + "".join("<tr>" + cells(r, "td") + "</tr>" for r in rows) + "</table>")
+            table.clear()
+
+    for line in md_lines:
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](")
+            data = base64.b64encode((folder / src.rstrip(")")).read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+        elif line:
+            body.append("<p>" + html.escape(line).replace("**", "") + "</p>")
+    flush_table()
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}img{max-width:100%}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>genlib report</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"

@@ -1,0 +1,148 @@
+"""One training loop for every method: the method computes the loss, the loop does the rest.
+
+The loop shuffles the data with the run's generator, steps AdamW with an optional learning-rate
+schedule and gradient clipping, keeps EMAs of the weights, restores the last good state when the
+loss turns non-finite (a bounded number of times), logs curves and saves checkpoints that hold
+everything needed to resume.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from genlib.progress import bar
+from genlib.training.ema import EMA
+from genlib.training.lr import make_scheduler
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss stayed non-finite after the allowed number of restores."""
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training; ``state_dict`` is the checkpoint body."""
+
+    net: nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    step: int = 0
+    perm: torch.Tensor | None = None  # this epoch's data order, for an exact resume
+    restores: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "perm": self.perm,
+            "restores": self.restores,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.step, self.perm, self.restores = state["step"], state["perm"], state["restores"]
+
+
+def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator) -> TrainState:
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(net.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    return TrainState(
+        net=net,
+        ema=EMA(net, cfg.training.ema_rates),
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, o, total_steps),
+        generator=generator,
+    )
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Full batches only, so every step sees ``batch_size`` points (at least one step)."""
+    return max(n // batch_size, 1)
+
+
+def train(
+    method,
+    state: TrainState,
+    data: torch.Tensor,
+    cfg,
+    logger,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    checkpoint_every: int = 0,
+    progress: bool = False,
+) -> TrainState:
+    """Run (or continue) training until ``training.epochs`` epochs are done."""
+    tc = cfg.training
+    batch = min(tc.batch_size, data.shape[0])
+    per_epoch = steps_per_epoch(data.shape[0], batch)
+    total = tc.epochs * per_epoch
+    good = _snapshot(state)
+    loss_sum = torch.zeros((), device=data.device)
+    since_log = 0
+    with bar(total, "training", progress, initial=state.step) as pbar:
+        while state.step < total:
+            pos = state.step % per_epoch
+            if pos == 0 or state.perm is None:
+                state.perm = torch.randperm(data.shape[0], generator=state.generator, device=data.device)
+            x0 = data[state.perm[pos * batch : (pos + 1) * batch]]
+            loss = method.loss(state.net, x0, state.generator)
+            if not torch.isfinite(loss):
+                _restore(state, good, tc.nan_retries)
+                loss_sum.zero_()
+                since_log = 0
+                continue
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
+            state.optimizer.step()
+            state.scheduler.step()
+            state.ema.update(state.net)
+            state.step += 1
+            loss_sum += loss.detach()
+            since_log += 1
+            pbar.update(1)
+            if state.step % cfg.run.log_every == 0 or state.step == total:
+                mean_loss = float(loss_sum) / since_log
+                logger.log(state.step, {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]})
+                pbar.set_postfix(loss=f"{mean_loss:.4f}")
+                loss_sum.zero_()
+                since_log = 0
+                if math.isfinite(mean_loss):
+                    good = _snapshot(state)
+            if on_checkpoint and checkpoint_every and state.step % checkpoint_every == 0 and state.step < total:
+                on_checkpoint(state)
+    return state
+
+
+def _snapshot(state: TrainState) -> dict[str, Any]:
+    return copy.deepcopy({k: v for k, v in state.state_dict().items() if k not in ("generator", "restores")})
+
+
+def _restore(state: TrainState, good: dict[str, Any], limit: int) -> None:
+    """Roll back to the last good state; the generator moves on, so the retry draws new noise."""
+    if state.restores >= limit:
+        raise NonFiniteLoss(
+            f"training: the loss was non-finite at step {state.step + 1} after {state.restores} restores "
+            f"(training.nan_retries = {limit}); lower optim.lr, set training.grad_clip, or clamp the noise"
+        )
+    state.restores += 1
+    state.net.load_state_dict(good["net"])
+    state.ema.load_state_dict(good["ema"])
+    state.optimizer.load_state_dict(good["optimizer"])
+    state.scheduler.load_state_dict(good["scheduler"])
+    state.step, state.perm = good["step"], good["perm"]

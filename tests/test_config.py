@@ -1,0 +1,144 @@
+"""params.yaml is checked at the door: every bad input is one ConfigError naming key and value."""
+import copy
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genlib.config import from_dict, load
+from genlib.errors import ConfigError
+from genlib.registry import METHODS
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(dotted, value):
+    raw = copy.deepcopy(DEFAULTS)
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node[part]
+    if value is DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return raw
+
+
+DELETE = object()
+
+BAD = [
+    ("method", "dlmp", "method"),
+    ("method", 3, "method"),
+    ("seed", -1, "seed"),
+    ("seed", "zero", "seed"),
+    ("seed", DELETE, "seed"),
+    ("dlpm.alpha", 0.0, "dlpm.alpha"),
+    ("dlpm.alpha", 2.5, "dlpm.alpha"),
+    ("dlpm.alpha", "high", "dlpm.alpha"),
+    ("dlpm.loss", "l3", "dlpm.loss"),
+    ("dlpm.alpah", 1.5, "dlpm.alpah"),
+    ("data.dataset", "sas_grd", "data.dataset"),
+    ("data.n_mixture", 8, "data.n_mixture"),
+    ("data.weights", [0.5, 0.5], "data.weights"),
+    ("data.weights", [0.2] * 9, "data.weights"),
+    ("data.std", -0.1, "data.std"),
+    ("data.nsamples", 1.5, "data.nsamples"),
+    ("optim.lr", -1e-3, "optim.lr"),
+    ("optim.lr", 0, "optim.lr"),
+    ("optim.lr", True, "optim.lr"),
+    ("optim.schedule", "linear", "optim.schedule"),
+    ("optim.betas", [0.9], "optim.betas"),
+    ("training.epochs", 0, "training.epochs"),
+    ("training.ema_rates", [1.5], "training.ema_rates"),
+    ("training.batch_sise", 10, "training.batch_sise"),
+    ("model.net", "resnet", "model.net"),
+    ("model.nunits", -4, "model.nunits"),
+    ("model.time_emb", "fourier", "model.time_emb"),
+    ("model.dropout", 1.0, "model.dropout"),
+    ("eval.sampler", "ode", "eval.sampler"),
+    ("eval.eta", 1.5, "eval.eta"),
+    ("eval.ema", 0.5, "eval.ema"),
+    ("eval.reverse_steps", 500, "eval.reverse_steps"),
+    ("run.device", "tpu", "run.device"),
+    ("trainig", {}, "trainig"),
+    ("data", [1, 2], "data"),
+]
+
+
+@pytest.mark.parametrize("dotted,value,key", BAD, ids=[f"{d}={v!r}" for d, v, _ in BAD])
+def test_bad_params_name_the_key(dotted, value, key):
+    with pytest.raises(ConfigError) as info:
+        from_dict(with_change(dotted, value))
+    message = str(info.value)
+    assert key in message and "\n" not in message and "expected" in message
+
+
+def test_defaults_load():
+    cfg = load(ROOT / "params.yaml")
+    assert cfg.method == "dlpm" and cfg.method_params.alpha == 1.8
+    assert cfg.data.weights[2] == 0.3 and cfg.eval.reverse_steps == 100
+
+
+def test_misspelt_key_suggests_the_right_one():
+    with pytest.raises(ConfigError, match="did you mean 'alpha'"):
+        from_dict(with_change("dlpm.alpah", 1.5))
+
+
+def test_yaml_exponent_without_dot_is_a_number():
+    raw = with_change("optim.lr", "5e-3")
+    assert from_dict(raw).optim.lr == 0.005
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="params file"):
+        load(tmp_path / "nope.yaml")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ConfigError, match="line"):
+        load(bad)
+
+
+def test_overrides_and_resolved_dict():
+    cfg = load(ROOT / "params.yaml", {"method": "ddpm", "eval.sampler": "ddim"})
+    d = cfg.to_dict()
+    assert d["method"] == "ddpm" and d["eval"]["sampler"] == "ddim"
+    assert d["data"]["weights"][0] == 0.01 and isinstance(d["training"]["ema_rates"], list)
+
+
+def test_plugin_registers_a_method(tmp_path, monkeypatch):
+    (tmp_path / "my_method.py").write_text(textwrap.dedent('''
+        from dataclasses import dataclass
+        from genlib.methods.ddpm import DDPM
+        from genlib.registry import METHODS
+
+        @dataclass(frozen=True)
+        class P:
+            diffusion_steps: int = 10
+
+        @METHODS.register("my_ddpm")
+        class MyDDPM(DDPM):
+            name = "my_ddpm"
+            Params = P
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    raw = with_change("method", "my_ddpm")
+    raw["plugins"] = ["my_method"]
+    raw["eval"]["reverse_steps"] = 10
+    raw["my_ddpm"] = {"diffusion_steps": 10}
+    try:
+        cfg = from_dict(raw)
+        assert cfg.method == "my_ddpm" and cfg.method_params.diffusion_steps == 10
+    finally:
+        METHODS._entries.pop("my_ddpm", None)
+        sys.modules.pop("my_method", None)
+
+
+def test_unknown_plugin_module():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["plugins"] = ["no_such_module_xyz"]
+    with pytest.raises(ConfigError, match="no_such_module_xyz"):
+        from_dict(raw)
