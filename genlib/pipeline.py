@@ -45,6 +45,10 @@ class Paths:
         return self.root / "plots" / "train"
 
     @property
+    def train_metrics(self) -> Path:
+        return self.root / "metrics" / "train.json"
+
+    @property
     def samples(self) -> Path:
         return self.root / "data" / "samples"
 
@@ -124,12 +128,13 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     finally:
         logger.close()
     seconds = time.perf_counter() - start
-    info = {"steps": state.step, "train_time_s": seconds, "restores": state.restores}
+    info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
     io.save_torch(
         paths.checkpoint,
-        {"state": state.state_dict(), "config": cfg.to_dict(), "data_shape": list(data.shape[1:]), "info": info},
+        {"state": state.state_dict(), "config": cfg.to_dict(), "data_shape": list(data.shape[1:])},
     )
     io.write_json(paths.model / "config.json", cfg.to_dict())
+    io.write_json(paths.train_metrics, info)
     return info
 
 

@@ -28,7 +28,14 @@ def read_curve(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 def metric_docs() -> dict[str, str]:
     from genlib.metrics.sample_metrics import METRIC_DOCS
 
-    return {**METRIC_DOCS, "sampling_time_s": "wall time of the generate stage's sampling loop, seconds"}
+    return {
+        **METRIC_DOCS,
+        "sampling_time_s": "wall time of the generate stage's sampling loop, seconds",
+        "train_time_s": "wall time of the training loop, seconds",
+        "train_steps": "optimiser steps taken",
+        "nan_restores": "times a non-finite loss restored the last good state",
+        "final_loss": "training loss averaged over the last logging interval",
+    }
 
 
 def fmt(value) -> str:
@@ -56,7 +63,8 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     if loss_tsv.is_file():
         plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
         figures.append(("Training loss", "loss.png"))
-    rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted(metrics.items())]
+    train_info = io.read_json(paths.train_metrics)
+    rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
     table = markdown_table(rows, ["metric", "value", "meaning"])
     mp = ckpt_info.get(cfg.method, {})
     setup = (

@@ -13,8 +13,10 @@ class CurveLogger:
         # dvcyaml=False, save_dvc_exp=False: inside a DVC stage dvclive must not rewrite dvc.yaml
         # nor create experiments of its own.
         self.live = Live(str(directory), resume=resume, dvcyaml=False, save_dvc_exp=False, report=None)
+        self.last: dict[str, float] = {}
 
     def log(self, step: int, values: dict[str, float]) -> None:
+        self.last = dict(values)
         self.live.step = step
         for name, value in values.items():
             self.live.log_metric(name, value)
@@ -25,6 +27,8 @@ class CurveLogger:
 
 
 class NullLogger:
+    last: dict[str, float] = {}
+
     def log(self, step: int, values: dict[str, float]) -> None:
         pass
 

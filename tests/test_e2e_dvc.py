@@ -1,0 +1,124 @@
+"""End to end with the real dvc: a copy of the project in a temporary git repository, a tiny
+config, then the commands a researcher types."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ["genlib", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+TINY = {
+    "data": {"nsamples": 2048, "ntest": 1000},
+    "training": {"epochs": 3, "batch_size": 256},
+    "eval": {"nsamples": 1000, "batch_size": 1000, "reverse_steps": 20, "n_exact": 500, "n_mmd": 500, "n_projections": 100},
+    "ddpm": {"diffusion_steps": 20},
+    "dlpm": {"diffusion_steps": 20},
+    "run": {"log_every": 5, "progress": "never"},
+}
+
+pytestmark = pytest.mark.e2e
+
+
+def merge(base, over):
+    for k, v in over.items():
+        if isinstance(v, dict):
+            merge(base.setdefault(k, {}), v)
+        else:
+            base[k] = v
+    return base
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("project")
+    for name in COPY:
+        src, dst = ROOT / name, path / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dst)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        PYTHONPATH=str(path),
+        GIT_AUTHOR_NAME="genlib test", GIT_AUTHOR_EMAIL="test@genlib.invalid",
+        GIT_COMMITTER_NAME="genlib test", GIT_COMMITTER_EMAIL="test@genlib.invalid",
+        DVC_NO_ANALYTICS="1",
+    )
+
+    def sh(*args, check=True):
+        out = subprocess.run(args, cwd=path, env=env, capture_output=True, text=True)
+        if check and out.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+        return out.stdout + out.stderr
+
+    sh("git", "init", "-q")
+    sh("dvc", "init", "-q", "-f")  # keeps the copied config (analytics off)
+    (path / ".dvc" / "config").write_text((ROOT / ".dvc" / "config").read_text())
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "tiny project")
+    return path, sh
+
+
+def dvc_bin():
+    return str(Path(sys.executable).parent / "dvc")
+
+
+def test_repro_then_noop(repo):
+    path, sh = repo
+    out = sh(dvc_bin(), "repro")
+    assert "Running stage 'train'" in out
+    metrics = json.loads((path / "metrics" / "eval.json").read_text())
+    assert {"w1_exact", "w1_sliced", "mmd", "tail_error", "mode_weight_l1", "sampling_time_s"} <= set(metrics)
+    for name in ("plots/samples.png", "plots/report/report.md", "plots/report/report.html", "plots/train/plots/metrics/loss.tsv", "data/model/checkpoint.pt"):
+        assert (path / name).is_file(), name
+    again = sh(dvc_bin(), "repro")
+    assert "Running stage" not in again
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "baseline results")
+
+
+def test_experiments_table_eval_only_change_and_run_cache(repo):
+    path, sh = repo
+    out = sh(dvc_bin(), "exp", "run", "-S", "method=ddpm", "-n", "ddpm")
+    assert "Running stage 'train'" in out
+    # Only eval changes: generation and evaluation rerun, training does not.
+    out = sh(dvc_bin(), "exp", "run", "-S", "eval.reverse_steps=10", "-n", "ddpm10")
+    assert "Running stage 'train'" not in out and "Running stage 'generate'" in out
+    # The baseline's param set (dlpm, 20 steps) comes back from the run cache: nothing runs.
+    out = sh(dvc_bin(), "exp", "run", "-S", "method=dlpm", "-S", "eval.reverse_steps=20", "-n", "dlpm")
+    assert "Running stage" not in out and "Stage 'train' is cached" in out
+    table = experiment_metrics(sh)
+    assert set(table) == {"ddpm", "ddpm10", "dlpm"}
+    assert table["ddpm"]["params"]["method"] == "ddpm" and table["ddpm10"]["params"]["eval"]["reverse_steps"] == 10
+    for row in table.values():
+        assert {"w1_exact", "tail_error", "mode_ratio_worst"} <= set(row["metrics"])
+    # The same params give the same numbers: the cached dlpm row equals a fresh baseline run.
+    base = json.loads((path / "metrics" / "eval.json").read_text())
+    assert table["dlpm"]["metrics"]["w1_exact"] == base["w1_exact"]
+    plots = json.loads(sh(dvc_bin(), "plots", "diff", "ddpm", "dlpm", "--json"))
+    loss = plots["data"]["plots/train/plots/metrics/loss.tsv"][0]
+    assert loss["revisions"] == ["ddpm", "dlpm"]
+    assert "plots/samples.png" in plots["data"]
+
+
+def experiment_metrics(sh) -> dict:
+    """``dvc exp show --json`` as {experiment name: {"params": ..., "metrics": ...}}."""
+    rows = {}
+    for commit in json.loads(sh(dvc_bin(), "exp", "show", "--json")):
+        for exp in commit.get("experiments") or []:
+            for rev in exp["revs"]:
+                data = rev["data"]
+                rows[rev["name"]] = {
+                    "params": data["params"]["params.yaml"]["data"],
+                    "metrics": data["metrics"]["metrics/eval.json"]["data"],
+                }
+    return rows
