@@ -25,3 +25,30 @@ def stage_main(step: Callable, params_path: str = "params.yaml") -> None:
         step(cfg)
     except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, ImportError) as err:
         fail(str(err))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``genlib check``: validate params.yaml and print the resolved config;
+    ``genlib list``: the registered methods, datasets and networks."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="genlib", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="check params.yaml and print the resolved config")
+    check.add_argument("params", nargs="?", default="params.yaml")
+    sub.add_parser("list", help="list the registered methods, datasets and networks")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        import genlib.config  # noqa: F401  (registers everything)
+        from genlib.registry import DATASETS, METHODS, NETS
+
+        for registry in (METHODS, DATASETS, NETS):
+            print(f"{registry.kind}s: {', '.join(registry.names())}")
+        return
+    try:
+        from genlib.config import load
+
+        print(json.dumps(load(args.params).to_dict(), indent=2))
+    except (ConfigError, UnknownNameError) as err:
+        fail(str(err))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from genlib.errors import ConfigError
+from genlib.methods.schedules import StableSchedule
 
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | nn.Module
 
@@ -37,6 +38,19 @@ class Method:
 
     def __init__(self, params) -> None:
         self.params = params
+        self._schedules: dict[tuple[int, str], StableSchedule] = {}
+
+    @property
+    def alpha(self) -> float:
+        """Stability index of the method's noise (2 for Gaussian methods)."""
+        return getattr(self.params, "alpha", 2.0)
+
+    def schedule(self, steps: int, device: torch.device | str) -> StableSchedule:
+        """The ``steps``-step schedule on ``device``, computed once and kept."""
+        key = (steps, str(device))
+        if key not in self._schedules:
+            self._schedules[key] = StableSchedule(steps, self.alpha, device)
+        return self._schedules[key]
 
     def check_sampling(self, options: SampleOptions, steps: int) -> None:
         """Reject sampling options this method does not support, before any heavy work."""

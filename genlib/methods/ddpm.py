@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import torch
 
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
-from genlib.methods.schedules import StableSchedule
 from genlib.params import positive, spec
 from genlib.progress import steps_bar
 from genlib.registry import METHODS
@@ -25,9 +24,6 @@ class DDPM(Method):
     name = "ddpm"
     Params = DDPMParams
     samplers = ("ddpm", "ddim")
-
-    def schedule(self, steps: int, device: torch.device) -> StableSchedule:
-        return StableSchedule(steps, 2.0, device)
 
     def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         # Ho et al. Alg. 1: t ~ U{1..T}, eps ~ N(0, I), || eps - eps_theta(x_t, t) ||^2.

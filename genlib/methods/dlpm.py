@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
-from genlib.methods.schedules import StableSchedule
 from genlib.params import positive, spec
 from genlib.progress import steps_bar
 from genlib.registry import METHODS
@@ -70,9 +69,6 @@ class DLPM(Method):
     name = "dlpm"
     Params = DLPMParams
     samplers = ("dlpm", "dlim")
-
-    def schedule(self, steps: int, device: torch.device) -> StableSchedule:
-        return StableSchedule(steps, self.params.alpha, device)
 
     def draw_a(self, shape, generator, clamp_a):
         p = self.params

@@ -8,19 +8,27 @@ import torch
 # Improved DDPM (Nichol & Dhariwal, 2021), Eq. 17: offset s and the cap on beta_t.
 COSINE_OFFSET = 0.008
 MAX_BETA = 0.999
+# Where the curve stops, as a fraction of its full length. The full curve ends at alpha_bar = 0,
+# which makes the last step singular (beta_T capped at 0.999, gamma_T ~ 0.03): with T = 100 the
+# network's error at t = T is then amplified ~30x and samples run away. Stopping at 0.99, as the
+# DLPM authors' code effectively does, leaves alpha_bar_T = 2.4e-4 and a tame last step.
+COSINE_END = 0.99
 
 
-def cosine_alpha_bar(steps: int, offset: float = COSINE_OFFSET, max_beta: float = MAX_BETA) -> torch.Tensor:
+def cosine_alpha_bar(
+    steps: int, offset: float = COSINE_OFFSET, max_beta: float = MAX_BETA, end: float = COSINE_END
+) -> torch.Tensor:
     """``alpha_bar[t]`` for ``t = 0..steps`` (``alpha_bar[0] = 1``), the cosine schedule.
 
-    ``alpha_bar(u) = f(u) / f(0)``, ``f(u) = cos((u + s) / (1 + s) * pi / 2) ** 2`` on ``u = t / T``;
+    ``alpha_bar(u) = f(u) / f(0)``, ``f(u) = cos((u + s) / (1 + s) * pi / 2) ** 2`` on
+    ``u = end * t / T``;
     each ``beta_t = 1 - alpha_bar[t] / alpha_bar[t-1]`` is capped at ``max_beta`` (Nichol & Dhariwal,
     2021, Sec. 3.2). The same continuous curve serves every number of steps, so a model trained
     with ``T`` steps can be sampled with fewer: the network sees ``t / T`` in ``[0, 1]``.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    u = torch.arange(steps + 1, dtype=torch.float64) / steps
+    u = end * torch.arange(steps + 1, dtype=torch.float64) / steps
     f = torch.cos((u + offset) / (1 + offset) * math.pi / 2) ** 2
     ratio = (f[1:] / f[:-1]).clamp(min=1 - max_beta)
     return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(ratio, 0)])
