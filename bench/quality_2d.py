@@ -21,7 +21,7 @@ from genlib import pipeline
 from genlib.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("w1_exact", "w1_sliced", "mmd", "tail_error", "tail_q0.999_gen", "mode_weight_l1", "mode_ratio_worst", "mode_ratio_min", "precision", "recall")
+KEYS = ("w1_exact", "w1_sliced", "mmd", "tail_error", "tail_q0.999_gen", "mode_weight_l1", "mode_ratio_worst", "mode_ratio_rarest", "precision", "recall")
 
 
 def run_one(overrides: dict, seed: int, workdir: Path) -> dict:

@@ -16,13 +16,16 @@ def fail(message: str) -> None:
 
 def stage_main(step: Callable, params_path: str = "params.yaml") -> None:
     """Load and check ``params.yaml`` first, then run one pipeline step; known errors are one line."""
-    from genlib.training.trainer import NonFiniteLoss
+    from genlib.training.trainer import NonFiniteLoss, TrainingInterrupted
 
     try:
         from genlib.config import load
 
         cfg = load(params_path)
         step(cfg)
+    except TrainingInterrupted as err:
+        print(f"{err}; a resume checkpoint is saved: run `dvc repro` to continue", file=sys.stderr)
+        raise SystemExit(130) from None
     except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, ImportError) as err:
         fail(str(err))
 

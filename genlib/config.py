@@ -47,7 +47,7 @@ class OptimParams:
     lr: float = spec(5e-3, positive, "a positive number")
     weight_decay: float = spec(0.0, non_negative, "a non-negative number")
     betas: tuple[float, ...] = spec((0.9, 0.999), _betas_ok, "two numbers in [0, 1)")
-    schedule: Literal["none", "step", "cosine"] = "none"
+    schedule: Literal["none", "step", "cosine"] = "cosine"
     warmup: int = spec(0, non_negative, "a non-negative integer")  # linear warmup steps (cosine)
     step_size: int = spec(1000, positive, "a positive integer")  # steps between decays (step)
     gamma: float = spec(0.5, positive, "a positive number")  # decay factor (step)
@@ -63,7 +63,7 @@ class EvalParams:
     eta: float = 0.0  # stochasticity of the ddim / dlim samplers, in [0, 1]
     clamp_a: float | None = spec(None, positive, "a positive number or null")
     clamp_eps: float | None = spec(None, positive, "a positive number or null")
-    ema: float | None = None  # sample from this EMA rate (one of training.ema_rates); null = raw
+    ema: float | None = 0.99  # sample from this EMA rate (one of training.ema_rates); null = raw
     n_exact: int = spec(4000, positive, "a positive integer")  # subsample for exact W1
     n_mmd: int = spec(4000, positive, "a positive integer")
     n_projections: int = spec(500, positive, "a positive integer")  # sliced W1
@@ -78,6 +78,9 @@ class RunParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: Literal["auto", "always", "never"] = "auto"
     log_every: int = spec(20, positive, "a positive integer")  # steps between logged points
+    # Steps between resume checkpoints (0 = none). They live in .genlib/resume/, outside DVC's
+    # outputs, so a killed train stage continues from the last one on the next dvc repro.
+    checkpoint_freq: int = spec(200, non_negative, "a non-negative integer")
 
 
 @dataclass(frozen=True)

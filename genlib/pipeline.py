@@ -5,6 +5,11 @@ DVC, so every step runs and is tested without it.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +52,10 @@ class Paths:
     @property
     def train_metrics(self) -> Path:
         return self.root / "metrics" / "train.json"
+
+    @property
+    def resume(self) -> Path:
+        return self.root / ".genlib" / "resume"
 
     @property
     def samples(self) -> Path:
@@ -113,18 +122,45 @@ def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
     return NETS.get(cfg.model_net)(data_shape, cfg.model)
 
 
+TRAINING_SECTIONS = ("seed", "method", "data", "model", "training", "optim")
+
+
+def training_key(cfg: Config) -> str:
+    """A digest of everything that determines the trained weights (names the resume file)."""
+    d = cfg.to_dict()
+    body = json.dumps({k: d[k] for k in TRAINING_SECTIONS + (cfg.method,)}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
-    """Train ``cfg.method`` on the prepared training set; write the checkpoint and the curves."""
+    """Train ``cfg.method`` on the prepared training set; write the checkpoint and the curves.
+
+    A resume checkpoint of the same training params (left by a killed or interrupted run)
+    is picked up and training continues from it; SIGINT and SIGTERM save one before exiting.
+    """
     device = resolve_device(cfg.run.device)
     data = load_points(paths.prepared / "train.npy").to(device)
     net = build_net(cfg, tuple(data.shape[1:])).to(device)
     method = build_method(cfg)
     total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
     state = new_state(net, cfg, total, generator(cfg.seed, "train", device))
+    resume_file = paths.resume / f"train-{training_key(cfg)}.pt"
+    if resume_file.is_file():
+        state.load_state_dict(io.load_torch(resume_file)["state"])
+        print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
     logger = CurveLogger(paths.train_log)
+    for step, row in state.history:  # the curve so far, as the interrupted run logged it
+        logger.log(step, row)
+
+    def save_resume(s) -> None:
+        io.save_torch(resume_file, {"state": s.state_dict(), "config": cfg.to_dict()})
+
     start = time.perf_counter()
     try:
-        train(method, state, data, cfg, logger, progress=want_progress(cfg.run.progress))
+        with stop_on_signals() as stop:
+            train(method, state, data, cfg, logger, on_checkpoint=save_resume,
+                  checkpoint_every=cfg.run.checkpoint_freq, progress=want_progress(cfg.run.progress),
+                  should_stop=stop)
     finally:
         logger.close()
     seconds = time.perf_counter() - start
@@ -135,13 +171,23 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     )
     io.write_json(paths.model / "config.json", cfg.to_dict())
     io.write_json(paths.train_metrics, info)
+    resume_file.unlink(missing_ok=True)
     return info
 
 
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGINT and SIGTERM into a flag the training loop checks at each step boundary."""
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 # ---------------------------------------------------------------- generate
-
-
-TRAINING_SECTIONS = ("seed", "method", "data", "model", "training", "optim")
 
 
 def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, dict]:

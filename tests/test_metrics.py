@@ -351,3 +351,26 @@ def test_evaluate_samples_is_deterministic_and_leaves_global_rng_alone():
     assert first["w1_exact"] != other["w1_exact"] and first["w1_sliced"] != other["w1_sliced"]
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state))
+
+
+def test_mode_weights_are_measured_against_the_reference_assignment():
+    # A reference whose nearest-mode fractions (0.7, 0.3) differ from the mixture weights (0.9,
+    # 0.1), as heavy tails make them: a generator that copies the reference is perfect.
+    from genlib.metrics.sample_metrics import evaluate_samples
+
+    modes = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    g = torch.Generator().manual_seed(0)
+    ref = torch.cat([torch.randn(700, 2, generator=g) * 0.1, torch.randn(300, 2, generator=g) * 0.1 + modes[1]])
+    out = evaluate_samples(ref.clone(), ref, torch.Generator().manual_seed(1), modes=modes, weights=[0.9, 0.1],
+                           n_exact=200, n_mmd=200, n_projections=20)
+    assert out["mode_weight_l1"] == 0.0
+    assert out["mode_ratio_worst"] == 1.0 and out["mode_ratio_rarest"] == 1.0
+
+
+def test_rarest_mode_ratio():
+    from genlib.metrics.modes import mode_weight_error
+
+    modes = torch.tensor([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0]])
+    gen = torch.cat([modes[0].expand(50, 2), modes[1].expand(45, 2), modes[2].expand(5, 2)])
+    out = mode_weight_error(gen, modes, [0.5, 0.4, 0.1])
+    assert abs(out["mode_ratio_rarest"] - 0.5) < 1e-12

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Real
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -333,15 +333,13 @@ class SkewedLevy(ToyDataset):
 
 
 class _NoisyShape(ToyDataset):
-    """A procedural shape plus Gaussian noise of std `std`."""
+    """A procedural shape (``shape(n, generator)`` from :mod:`shapes`) plus Gaussian noise of std `std`."""
 
-    def _shape(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Noise-free points (subclasses)."""
-        raise NotImplementedError
+    shape: Callable[[int, torch.Generator], torch.Tensor]
 
     def _draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Shape points plus Gaussian noise."""
-        return self._shape(n, generator) + _gaussian(n, self.params.std, generator)
+        return type(self).shape(n, generator) + _gaussian(n, self.params.std, generator)
 
 
 @DATASETS.register("swiss_roll")
@@ -349,10 +347,7 @@ class SwissRoll(_NoisyShape):
     """(x, z) of the swiss roll, standardised to mean 0 and std 1, plus noise."""
 
     name = "swiss_roll"
-
-    def _shape(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Standardised roll."""
-        return shapes.swiss_roll(n, generator)
+    shape = staticmethod(shapes.swiss_roll)
 
 
 @DATASETS.register("rose")
@@ -360,10 +355,7 @@ class Rose(_NoisyShape):
     """Five-petal rose r = 3 cos(5 theta), plus noise."""
 
     name = "rose"
-
-    def _shape(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Points on the rose curve."""
-        return shapes.rose(n, generator)
+    shape = staticmethod(shapes.rose)
 
 
 @DATASETS.register("fractal_tree")
@@ -371,10 +363,7 @@ class FractalTree(_NoisyShape):
     """Branches of a depth-6 binary tree, plus noise."""
 
     name = "fractal_tree"
-
-    def _shape(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Points along the branches."""
-        return shapes.fractal_tree(n, generator)
+    shape = staticmethod(shapes.fractal_tree)
 
 
 @DATASETS.register("olympic_rings")
@@ -384,10 +373,7 @@ class OlympicRings(_NoisyShape):
     name = "olympic_rings"
     centres = shapes.ring_centres()
     radius = shapes.RING_RADIUS
-
-    def _shape(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Points on the circles."""
-        return shapes.olympic_rings(n, generator)
+    shape = staticmethod(shapes.olympic_rings)
 
 
 @DATASETS.register("checkerboard")

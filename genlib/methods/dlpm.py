@@ -37,8 +37,11 @@ class DLPMParams:
     clamp_a: float | None = spec(None, positive, "a positive number or null")  # cap on a_t in training
     clamp_eps: float | None = spec(None, positive, "a positive number or null")  # cap on |eps| in training
     # Per-sample loss on eps_theta - eps: the paper's L2 norm (Prop. 9), squared L2 (mean over
-    # coordinates, the DDPM loss), or smooth L1.
-    loss: Literal["l2", "squared_l2", "smooth_l1"] = "l2"
+    # coordinates, the DDPM loss), or smooth L1 (Huber). The L2 norm is minimised by a spatial
+    # median of eps given x_t, which starves rare modes; squared L2 is the conditional mean but
+    # heavy-tailed targets make it unstable; smooth L1 is quadratic for small errors and linear
+    # for large ones, and did best on sas_grid (bench/RESULTS.md).
+    loss: Literal["l2", "squared_l2", "smooth_l1"] = "smooth_l1"
     # How the batch of per-sample losses is aggregated: mean, or median of means over groups.
     monte_carlo: Literal["mean", "median_of_means"] = "mean"
     mom_groups: int = spec(8, positive, "a positive integer")

@@ -70,10 +70,20 @@ def _worst_ratio(ratios: list[float]) -> float:
     return max(ratios, key=lambda r: math.inf if r == 0.0 else abs(math.log(r)))
 
 
+def assigned_weights(x: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
+    """Fraction of the points of ``x`` nearest to each mode (float64, sums to 1)."""
+    x = as_points(x, "x")
+    modes = _as_modes(modes, x.shape[1])
+    counts = torch.bincount(_nearest_mode(x, modes)[1], minlength=modes.shape[0])
+    return counts.double() / x.shape[0]
+
+
 def mode_weight_error(
     gen: torch.Tensor, modes: torch.Tensor, weights: torch.Tensor | Sequence[float]
 ) -> dict[str, float | list[float]]:
-    """Assign each generated point to its nearest mode and compare the resulting weights with ``weights``."""
+    """Assign each generated point to its nearest mode and compare the resulting weights with ``weights``.
+
+    ``mode_ratio_rarest`` is the ratio of the mode with the smallest positive weight."""
     gen = as_points(gen, "gen")
     modes = _as_modes(modes, gen.shape[1])
     w_true = torch.as_tensor(weights, dtype=torch.float64).flatten()
@@ -87,9 +97,11 @@ def mode_weight_error(
     # Ratios only for modes with positive weight; mass put on a zero-weight mode shows in the L1 term.
     positive = w_true > 0
     ratios = (w_gen[positive] / w_true[positive]).tolist()
+    rarest = int(torch.where(positive, w_true, torch.inf).argmin())
     return {
         "mode_weight_l1": float((w_gen - w_true).abs().sum()),
         "mode_ratio_min": min(ratios),
         "mode_ratio_worst": _worst_ratio(ratios),
+        "mode_ratio_rarest": float(w_gen[rarest] / w_true[rarest]),
         "mode_weights_gen": w_gen.tolist(),
     }

@@ -15,6 +15,7 @@ from genlib.metrics.manifold import density_coverage, knn_radii, manifold_stats,
 from genlib.metrics.mmd import mmd_rbf
 from genlib.metrics.modes import (
     DEFAULT_QUANTILES,
+    assigned_weights,
     mode_weight_error,
     nearest_mode_distance,
     quantile_key,
@@ -59,9 +60,10 @@ METRIC_DOCS: dict[str, str] = {
     "coverage": "coverage (Naeem et al. 2020, k=5): fraction of reference k-NN balls holding a generated point; higher is better (~0.97 for identical distributions)",
     "tail_error": "mean over q in (0.9, 0.99, 0.999) of the squared log-ratio of generated vs reference q-quantiles of the distance to the nearest mode; lower is better",
     **_tail_docs(),
-    "mode_weight_l1": "L1 distance between mixture weights and generated weights (points assigned to the nearest mode); lower is better",
-    "mode_ratio_min": "smallest generated/true weight ratio over modes (0 = a dropped mode); 1 is best",
-    "mode_ratio_worst": "generated/true weight ratio of the mode farthest from 1 in log scale; 1 is best",
+    "mode_weight_l1": "L1 distance between the reference's and the generated mode weights (each point assigned to its nearest mode); lower is better",
+    "mode_ratio_rarest": "generated/reference weight ratio of the rarest mode; 1 is best",
+    "mode_ratio_min": "smallest generated/reference weight ratio over modes (0 = a dropped mode); 1 is best",
+    "mode_ratio_worst": "generated/reference weight ratio of the mode farthest from 1 in log scale; 1 is best",
     "mode_weights_gen": "generated weight of each mode (fraction of points nearest to it)",
 }
 
@@ -79,7 +81,7 @@ def metric_keys(with_modes: bool) -> list[str]:
     keys = ["n_nonfinite", "w1_sliced", "w1_exact", "mmd", "precision", "recall", "density", "coverage"]
     keys += ["tail_error"] + [quantile_key(q, w) for q in DEFAULT_QUANTILES for w in ("gen", "ref")]
     if with_modes:
-        keys += ["mode_weight_l1", "mode_ratio_min", "mode_ratio_worst", "mode_weights_gen"]
+        keys += ["mode_weight_l1", "mode_ratio_min", "mode_ratio_worst", "mode_ratio_rarest", "mode_weights_gen"]
     return keys
 
 
@@ -134,5 +136,8 @@ def evaluate_samples(
     out.update(_manifold_metrics(gen, ref, generator, k, n_manifold))
     out.update(tail_error(gen, ref, modes))
     if with_modes:
-        out.update(mode_weight_error(gen, modes, weights))
+        # Heavy tails spill points across modes, so the nearest-mode rule gives the held-out set
+        # itself weights that differ from the mixture's (1.3x for the 1% mode of sas_grid). The
+        # same rule applied to the reference gives the weights the generator should match.
+        out.update(mode_weight_error(gen, modes, assigned_weights(ref, modes)))
     return out

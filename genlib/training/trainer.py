@@ -24,6 +24,10 @@ class NonFiniteLoss(RuntimeError):
     """The loss stayed non-finite after the allowed number of restores."""
 
 
+class TrainingInterrupted(RuntimeError):
+    """A stop was requested (SIGINT/SIGTERM); the state was checkpointed at a step boundary."""
+
+
 @dataclass
 class TrainState:
     """Everything that changes during training; ``state_dict`` is the checkpoint body."""
@@ -36,7 +40,9 @@ class TrainState:
     step: int = 0
     perm: torch.Tensor | None = None  # this epoch's data order, for an exact resume
     restores: int = 0
-    extra: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)  # logged (step, values) rows, replayed on resume
+    loss_sum: float = 0.0  # loss summed since the last logged row, and over how many steps
+    since_log: int = 0
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +54,10 @@ class TrainState:
             "step": self.step,
             "perm": self.perm,
             "restores": self.restores,
+            "history": self.history,
+            "loss_sum": self.loss_sum,
+            "since_log": self.since_log,
+            "torch_rng": torch.get_rng_state(),  # dropout draws from the global generator
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -57,6 +67,9 @@ class TrainState:
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         self.step, self.perm, self.restores = state["step"], state["perm"], state["restores"]
+        self.history = [list(row) for row in state["history"]]
+        self.loss_sum, self.since_log = state["loss_sum"], state["since_log"]
+        torch.set_rng_state(state["torch_rng"])
 
 
 def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator) -> TrainState:
@@ -85,15 +98,19 @@ def train(
     on_checkpoint: Callable[[TrainState], None] | None = None,
     checkpoint_every: int = 0,
     progress: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainState:
-    """Run (or continue) training until ``training.epochs`` epochs are done."""
+    """Run (or continue) training until ``training.epochs`` epochs are done.
+
+    Every ``checkpoint_every`` steps and when ``should_stop()`` turns true, ``on_checkpoint(state)``
+    is called at a step boundary; a stop then raises :class:`TrainingInterrupted`. The state holds
+    everything the loop carries, so a resumed run computes exactly what an uninterrupted one would."""
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
     total = tc.epochs * per_epoch
     good = _snapshot(state)
-    loss_sum = torch.zeros((), device=data.device)
-    since_log = 0
+    loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
     with bar(total, "training", progress, initial=state.step) as pbar:
         while state.step < total:
             pos = state.step % per_epoch
@@ -103,8 +120,7 @@ def train(
             loss = method.loss(state.net, x0, state.generator)
             if not torch.isfinite(loss):
                 _restore(state, good, tc.nan_retries)
-                loss_sum.zero_()
-                since_log = 0
+                loss_sum.fill_(state.loss_sum)
                 continue
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -114,23 +130,31 @@ def train(
             state.ema.update(state.net)
             state.step += 1
             loss_sum += loss.detach()
-            since_log += 1
+            state.since_log += 1
             pbar.update(1)
             if state.step % cfg.run.log_every == 0 or state.step == total:
-                mean_loss = float(loss_sum) / since_log
-                logger.log(state.step, {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]})
+                mean_loss = float(loss_sum) / state.since_log
+                row = {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
+                state.history.append([state.step, row])
+                logger.log(state.step, row)
                 pbar.set_postfix(loss=f"{mean_loss:.4f}")
                 loss_sum.zero_()
-                since_log = 0
+                state.loss_sum, state.since_log = 0.0, 0
                 if math.isfinite(mean_loss):
                     good = _snapshot(state)
-            if on_checkpoint and checkpoint_every and state.step % checkpoint_every == 0 and state.step < total:
+            periodic = checkpoint_every and state.step % checkpoint_every == 0
+            stop = should_stop is not None and should_stop()
+            if on_checkpoint and (periodic or stop) and state.step < total:
+                state.loss_sum = float(loss_sum)
                 on_checkpoint(state)
+            if stop and state.step < total:
+                raise TrainingInterrupted(f"training stopped at step {state.step} of {total}")
     return state
 
 
 def _snapshot(state: TrainState) -> dict[str, Any]:
-    return copy.deepcopy({k: v for k, v in state.state_dict().items() if k not in ("generator", "restores")})
+    keep = ("net", "ema", "optimizer", "scheduler", "step", "perm", "history", "loss_sum", "since_log")
+    return copy.deepcopy({k: v for k, v in state.state_dict().items() if k in keep})
 
 
 def _restore(state: TrainState, good: dict[str, Any], limit: int) -> None:
@@ -146,3 +170,5 @@ def _restore(state: TrainState, good: dict[str, Any], limit: int) -> None:
     state.optimizer.load_state_dict(good["optimizer"])
     state.scheduler.load_state_dict(good["scheduler"])
     state.step, state.perm = good["step"], good["perm"]
+    state.history = copy.deepcopy(good["history"])
+    state.loss_sum, state.since_log = good["loss_sum"], good["since_log"]

@@ -1,0 +1,107 @@
+"""Kill training at a random step, run it again: the result equals an uninterrupted run."""
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from genlib import pipeline
+from genlib.config import load
+from genlib.io import load_torch
+
+from test_config import ROOT
+
+TINY = {
+    "data": {"nsamples": 2048, "ntest": 500},
+    "training": {"epochs": 30, "batch_size": 256, "ema_rates": [0.9, 0.99]},
+    "model": {"dropout": 0.1},  # so the global RNG matters too
+    "dlpm": {"diffusion_steps": 20},
+    "eval": {"reverse_steps": 20},
+    "run": {"log_every": 7, "checkpoint_freq": 10, "progress": "never"},
+}
+STAGE = "from genlib.cli import stage_main; from genlib.pipeline import train_stage; stage_main(train_stage)"
+
+
+def make_project(path: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in TINY.items():
+        raw[section].update(values)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "params.yaml").write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("uninterrupted"))
+    cfg = load(root / "params.yaml")
+    paths = pipeline.Paths(root)
+    pipeline.prepare_data(cfg, paths)
+    pipeline.train_stage(cfg, paths)
+    return root, cfg
+
+
+def start(root: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", STAGE], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_resume_file(root: Path, proc: subprocess.Popen) -> Path:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        files = list((root / ".genlib" / "resume").glob("train-*.pt"))
+        if files:
+            return files[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("no resume checkpoint appeared")
+
+
+def assert_same_training(a: Path, b: Path) -> None:
+    ca, cb = load_torch(a / "data/model/checkpoint.pt"), load_torch(b / "data/model/checkpoint.pt")
+    for key in ("net",):
+        for name, tensor in ca["state"][key].items():
+            assert torch.equal(tensor, cb["state"][key][name]), name
+    for rate, weights in ca["state"]["ema"].items():
+        for name, tensor in weights.items():
+            assert torch.equal(tensor, cb["state"]["ema"][rate][name]), (rate, name)
+    assert ca["state"]["step"] == cb["state"]["step"]
+    curve = "plots/train/plots/metrics/loss.tsv"
+    assert (a / curve).read_text() == (b / curve).read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_kill_and_resume_equals_uninterrupted(reference, tmp_path, sig):
+    ref_root, cfg = reference
+    root = make_project(tmp_path / "run")
+    shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
+    proc = start(root)
+    wait_for_resume_file(root, proc)
+    time.sleep(random.Random(sig).uniform(0.0, 0.4))
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert not (root / "data/model/checkpoint.pt").exists(), "training finished before the kill"
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 130 and "resume checkpoint is saved" in err
+    resumed = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming training from" in resumed.stderr
+    assert not list((root / ".genlib" / "resume").glob("*.pt")), "the resume file outlived the run"
+    assert_same_training(ref_root, root)
+
+
+def test_corrupt_resume_file_names_the_file(reference, tmp_path):
+    ref_root, cfg = reference
+    root = make_project(tmp_path / "run")
+    shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
+    bad = root / ".genlib" / "resume" / f"train-{pipeline.training_key(cfg)}.pt"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    run = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ") and str(bad.name) in run.stderr and "corrupt" in run.stderr
