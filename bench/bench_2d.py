@@ -38,8 +38,10 @@ def bench_training(cfg, method, data, steps: int) -> tuple[float, float]:
     batch = cfg.training.batch_size
     x = data[: steps * batch]
 
-    def genlib_loop():
-        state = new_state(build_net(cfg, (2,)), cfg, steps, torch.Generator().manual_seed(0))
+    state = new_state(build_net(cfg, (2,)), cfg, steps, torch.Generator().manual_seed(0))
+
+    def genlib_loop():  # the whole loop: noise, loss, step, EMA, logging, NaN checks, snapshots
+        state.step = 0
         train(method, state, x, cfg, NullLogger())
 
     net = build_net(cfg, (2,))
@@ -81,7 +83,7 @@ def main() -> None:
     ap.add_argument("--method", default=None)
     ap.add_argument("--sampler", default="default")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--train-steps", type=int, default=30)
+    ap.add_argument("--train-steps", type=int, default=100)
     args = ap.parse_args()
     overrides = {"eval.sampler": args.sampler}
     if args.method:

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,28 @@ def experiment_metrics(sh) -> dict:
                     "metrics": data["metrics"]["metrics/eval.json"]["data"],
                 }
     return rows
+
+
+def test_queue_of_four_with_two_workers(repo):
+    path, sh = repo
+    before = set(experiment_metrics(sh))
+    sh(dvc_bin(), "exp", "run", "--queue", "-S", "method=ddpm,dlpm", "-S", "seed=3,4")
+    sh(dvc_bin(), "queue", "start", "-j", "2")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = sh(dvc_bin(), "queue", "status")
+        if "Running" not in status and "Queued" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") >= 4 and "Failed" not in status, status
+    table = experiment_metrics(sh)
+    new = {name: row for name, row in table.items() if name not in before}
+    assert len(new) == 4
+    combos = {(row["params"]["method"], row["params"]["seed"]) for row in new.values()}
+    assert combos == {("ddpm", 3), ("ddpm", 4), ("dlpm", 3), ("dlpm", 4)}
+    assert len({row["metrics"]["w1_exact"] for row in new.values()}) == 4  # distinct results
+    # The cache is intact: any of them applies and checks out cleanly, with its own metrics.
+    name, row = next(iter(new.items()))
+    sh(dvc_bin(), "exp", "apply", name)
+    assert "up to date" in sh(dvc_bin(), "status")
+    assert json.loads((path / "metrics" / "eval.json").read_text())["w1_exact"] == row["metrics"]["w1_exact"]

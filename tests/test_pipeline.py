@@ -101,3 +101,20 @@ def test_cli_check_and_list(capsys, tmp_path):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: params: dlpm.alpha = 3") and "\n" not in err
+
+
+def test_same_params_same_metrics(tmp_path):
+    # Two independent runs of the whole pipeline give bit-identical weights and metrics on CPU.
+    cfg = load(ROOT / "params.yaml", TINY)
+    results = []
+    for name in ("a", "b"):
+        paths = pipeline.Paths(tmp_path / name)
+        pipeline.prepare_data(cfg, paths)
+        pipeline.train_stage(cfg, paths)
+        pipeline.generate_stage(cfg, paths)
+        metrics = pipeline.evaluate_stage(cfg, paths)
+        metrics.pop("sampling_time_s")
+        results.append((metrics, torch.load(paths.checkpoint, weights_only=True)["state"]["net"]))
+    (m1, w1), (m2, w2) = results
+    assert m1 == m2
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)

@@ -30,8 +30,8 @@ class DDPM(Method):
         sch = self.schedule(self.params.diffusion_steps, x0.device)
         t = torch.randint(1, sch.steps + 1, (x0.shape[0],), generator=generator, device=x0.device)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        sqrt_ab = per_sample(sch.bar_gamma[t], x0.shape).to(x0.dtype)
-        sqrt_1mab = per_sample(sch.bar_sigma[t], x0.shape).to(x0.dtype)
+        sqrt_ab = per_sample(sch.bar_gamma32[t], x0.shape)
+        sqrt_1mab = per_sample(sch.bar_sigma32[t], x0.shape)
         x_t = sqrt_ab * x0 + sqrt_1mab * eps
         return (net(x_t, sch.time(t)) - eps).pow(2).mean()
 

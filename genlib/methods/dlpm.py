@@ -86,8 +86,8 @@ class DLPM(Method):
         t = torch.randint(1, sch.steps + 1, (x0.shape[0],), generator=generator, device=x0.device)
         a = self.draw_a(x0.shape, generator, p.clamp_a)
         eps = sample_sas(p.alpha, x0.shape, generator, isotropic=p.isotropic, a=a, clamp_eps=p.clamp_eps)
-        x_t = per_sample(sch.bar_gamma[t], x0.shape).to(x0.dtype) * x0
-        x_t = x_t + per_sample(sch.bar_sigma[t], x0.shape).to(x0.dtype) * eps
+        x_t = per_sample(sch.bar_gamma32[t], x0.shape) * x0
+        x_t = x_t + per_sample(sch.bar_sigma32[t], x0.shape) * eps
         losses = _per_sample_loss(net(x_t, sch.time(t)) - eps, p.loss)
         return aggregate(losses, p.monte_carlo, p.mom_groups)
 

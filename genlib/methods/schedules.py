@@ -56,6 +56,8 @@ class StableSchedule:
         self.sigma = self.sigma.to(device)
         self.bar_gamma = bar_gamma.to(device)
         self.bar_sigma = ((1 - bar_gamma**alpha).clamp(min=0) ** (1 / alpha)).to(device)
+        # float32 copies for the training loss, indexed once per step
+        self.bar_gamma32, self.bar_sigma32 = self.bar_gamma.float(), self.bar_sigma.float()
 
     def time(self, t: torch.Tensor) -> torch.Tensor:
         """The network's time input: ``t / T`` in ``[0, 1]`` (float32)."""

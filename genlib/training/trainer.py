@@ -124,7 +124,9 @@ def train(
                 continue
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
+            log_now = (state.step + 1) % cfg.run.log_every == 0 or state.step + 1 == total
+            if tc.grad_clip is not None or log_now:  # without clipping the norm is only logged
+                grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
             state.optimizer.step()
             state.scheduler.step()
             state.ema.update(state.net)
@@ -132,7 +134,7 @@ def train(
             loss_sum += loss.detach()
             state.since_log += 1
             pbar.update(1)
-            if state.step % cfg.run.log_every == 0 or state.step == total:
+            if log_now:
                 mean_loss = float(loss_sum) / state.since_log
                 row = {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
                 state.history.append([state.step, row])
