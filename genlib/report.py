@@ -64,6 +64,7 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
         plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
         figures.append(("Training loss", "loss.png"))
     train_info = io.read_json(paths.train_metrics)
+    sampling = io.read_json(paths.samples / "info.json")
     rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
     table = markdown_table(rows, ["metric", "value", "meaning"])
     mp = ckpt_info.get(cfg.method, {})
@@ -71,7 +72,8 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
         f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
         f"data **{cfg.data.dataset}**; network **{cfg.model_net}**; "
         f"{cfg.training.epochs} epochs of batch {cfg.training.batch_size}; "
-        f"sampler **{cfg.eval.sampler}** with {cfg.eval.reverse_steps} reverse steps"
+        f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
+        f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
     )
     md = [f"# genlib report: {cfg.method} on {cfg.data.dataset}", "", setup, "", "## Metrics", "", table, ""]
     for caption, name in figures:
