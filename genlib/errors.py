@@ -7,7 +7,8 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"params: {key} = {value!r} is not allowed; expected {allowed}")
+        message = f"params: {key} = {value!r} is not allowed; expected {allowed}"
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))  # always one line
 
 
 class DataError(ValueError):

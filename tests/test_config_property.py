@@ -48,7 +48,7 @@ def mutated(draw):
     return raw
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_loader_returns_config_or_config_error(raw):
     try:
@@ -59,7 +59,7 @@ def test_loader_returns_config_or_config_error(raw):
     assert isinstance(cfg, Config)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(VALUES)
 def test_any_top_level_value(raw):
     try:
