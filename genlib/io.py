@@ -66,9 +66,12 @@ def load_array(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: file not found (run the stage that writes it: dvc repro)")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise DataError(f"{path}: not a readable .npy array ({err})") from None
+        arr = np.load(path, allow_pickle=False)
+    except Exception as err:  # numpy raises ValueError, OSError, EOFError, BadZipFile, ...
+        raise DataError(f"{path}: not a readable .npy array ({type(err).__name__}: {err})") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path}: expected one .npy array, found an .npz archive")
+    return arr
 
 
 def read_json(path: str | Path) -> Any:

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def with_change(dotted, value):
-    raw = copy.deepcopy(DEFAULTS)
+def with_change(dotted, value, base=None):
+    raw = copy.deepcopy(DEFAULTS if base is None else base)
     node = raw
     *parents, leaf = dotted.split(".")
     for part in parents:

@@ -148,3 +148,25 @@ def test_queue_of_four_with_two_workers(repo):
     sh(dvc_bin(), "exp", "apply", name)
     assert "up to date" in sh(dvc_bin(), "status")
     assert json.loads((path / "metrics" / "eval.json").read_text())["w1_exact"] == row["metrics"]["w1_exact"]
+
+
+def test_dvc_repro_killed_mid_training_resumes(repo):
+    path, sh = repo
+    sh("git", "checkout", "-f", "params.yaml")
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["training"]["epochs"] = 40
+    params["run"].update(checkpoint_freq=10, log_every=5)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(path))
+    proc = subprocess.Popen([dvc_bin(), "repro"], cwd=path, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((path / ".genlib" / "resume").glob("*.pt")):
+        assert proc.poll() is None and time.time() < deadline, "no resume checkpoint before the end"
+        time.sleep(0.05)
+    os.killpg(proc.pid, 9)  # dvc and its stage, as a machine being preempted would
+    proc.wait()
+    out = sh(dvc_bin(), "repro")
+    assert "resuming training from" in out and "Running stage 'evaluate'" in out
+    assert json.loads((path / "metrics" / "train.json").read_text())["train_steps"] == 40 * 8
+    assert not list((path / ".genlib" / "resume").glob("*.pt"))
