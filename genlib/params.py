@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
+import re
 import types
 import typing
 from typing import Any, Callable, Literal, Mapping, TypeVar, Union
@@ -99,9 +101,28 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise bad
     if tp is str:
         if isinstance(value, str):
-            return value
+            return expand_env(value, key)
         raise bad
     raise TypeError(f"unsupported field type {tp!r} for {key}")
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: str, key: str) -> str:
+    """Replace each ``${VAR}`` in a string param by the environment variable's value.
+
+    Only the braced form is expanded, so a ``$`` elsewhere stays as written; a variable that is
+    not set is an error naming the key and the variable.
+    """
+
+    def lookup(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(key, value, f"a value whose ${{{name}}} is set in the environment (it is not)")
+        return os.environ[name]
+
+    return _ENV_REF.sub(lookup, value)
 
 
 def unknown_key(prefix: str, key: str, known: list[str]) -> ConfigError:

@@ -142,3 +142,14 @@ def test_unknown_plugin_module():
     raw["plugins"] = ["no_such_module_xyz"]
     with pytest.raises(ConfigError, match="no_such_module_xyz"):
         from_dict(raw)
+
+
+def test_env_vars_expand_only_in_braced_form(monkeypatch):
+    monkeypatch.setenv("GENLIB_TEST_SAMPLER", "dlim")
+    cfg = from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))
+    assert cfg.eval.sampler == "dlim"
+    monkeypatch.delenv("GENLIB_TEST_SAMPLER")
+    with pytest.raises(ConfigError, match=r"eval.sampler = '\$\{GENLIB_TEST_SAMPLER\}'.*is set in the environment"):
+        from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))
+    with pytest.raises(ConfigError, match="eval.sampler"):  # a bare $VAR is not expanded
+        from_dict(with_change("eval.sampler", "$GENLIB_TEST_SAMPLER"))
