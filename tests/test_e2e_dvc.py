@@ -125,6 +125,16 @@ def experiment_metrics(sh) -> dict:
     return rows
 
 
+
+def test_genlib_compare_on_real_experiments(repo):
+    path, sh = repo
+    genlib = str(Path(sys.executable).parent / "genlib")
+    out = sh(genlib, "compare", "--out", "compare")
+    assert "| experiment |" in out and "| ddpm10 |" in out
+    md = (path / "compare" / "compare.md").read_text()
+    assert "## Samples: ddpm" in md and "## Samples: dlpm" in md  # read back from DVC's cache
+    assert "metrics_vs_reverse_steps.png" in md
+
 def test_queue_of_four_with_two_workers(repo):
     path, sh = repo
     before = set(experiment_metrics(sh))
