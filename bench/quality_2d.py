@@ -24,11 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("w1_exact", "w1_sliced", "mmd", "tail_error", "tail_q0.999_gen", "mode_weight_l1", "mode_ratio_worst", "mode_ratio_rarest", "precision", "recall")
 
 
-def run_one(overrides: dict, seed: int, workdir: Path) -> dict:
+def run_one(overrides: dict, seed: int, cache: Path) -> dict:
+    """One (variant, seed). Runs sharing training params share one training, as DVC's run cache
+    would give them: the folder is named after the training key."""
     cfg = load(ROOT / "params.yaml", {**overrides, "seed": seed, "run.progress": "never"})
-    paths = pipeline.Paths(workdir)
-    pipeline.prepare_data(cfg, paths)
-    train = pipeline.train_stage(cfg, paths)
+    paths = pipeline.Paths(cache / pipeline.training_key(cfg))
+    if not (paths.train_metrics.is_file() and paths.checkpoint.is_file()):
+        pipeline.prepare_data(cfg, paths)
+        pipeline.train_stage(cfg, paths)
+    train = json.loads(paths.train_metrics.read_text())
     pipeline.generate_stage(cfg, paths)
     return {**pipeline.evaluate_stage(cfg, paths), **train}
 
@@ -42,13 +46,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variant", nargs="+", action="append", required=True, metavar="NAME KEY=VALUE")
     ap.add_argument("--out", type=Path, default=None, help="write all rows as JSON here")
+    ap.add_argument("--cache", type=Path, default=None, help="keep trained models here (default: a temp folder)")
     args = ap.parse_args()
     rows = []
+    cache = Path(args.cache or tempfile.mkdtemp(prefix="genlib-quality-"))
     for name, *sets in args.variant:
         overrides = {k: parse_value(v) for k, v in (s.split("=", 1) for s in sets)}
         for seed in args.seeds:
-            with tempfile.TemporaryDirectory() as tmp:
-                metrics = run_one(overrides, seed, Path(tmp))
+            metrics = run_one(overrides, seed, cache)
             rows.append({"variant": name, "seed": seed, "overrides": overrides, **metrics})
             print(json.dumps({"variant": name, "seed": seed, **{k: metrics.get(k) for k in KEYS}}), flush=True)
     if args.out:

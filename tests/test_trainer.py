@@ -110,3 +110,24 @@ def test_checkpoint_round_trip_weights_only(tmp_path):
     for p, q in zip(fresh.net.parameters(), state.net.parameters()):
         assert torch.equal(p, q)
     assert fresh.step == state.step and torch.equal(fresh.generator.get_state(), state.generator.get_state())
+
+
+def test_lr_schedules():
+    from genlib.training.lr import lr_lambda
+
+    assert [lr_lambda("none", 100, 0, 10, 0.5, 0.0)(s) for s in (0, 99)] == [1.0, 1.0]
+    step = lr_lambda("step", 100, 0, 10, 0.5, 0.0)
+    assert [step(0), step(9), step(10), step(25)] == [1.0, 1.0, 0.5, 0.25]
+    cos = lr_lambda("cosine", 110, 10, 10, 0.5, 0.1)
+    assert cos(0) == 0.1 and cos(9) == 1.0  # linear warmup over 10 steps
+    assert abs(cos(10) - 1.0) < 1e-12 and abs(cos(60) - 0.55) < 1e-12 and abs(cos(110) - 0.1) < 1e-12
+
+
+def test_grad_clip_caps_the_logged_update_norm():
+    # With clipping the pre-clip norm is still what is logged, and training stays finite.
+    cfg = tiny_cfg(epochs=1)
+    cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, grad_clip=1e-3))
+    rec = Recorder()
+    state = run(DDPM(DDPMParams(50)), cfg, data(), rec)
+    assert all(v["grad_norm"] > 1e-3 for _, v in rec.rows)
+    assert all(torch.isfinite(p).all() for p in state.net.parameters())
