@@ -156,13 +156,11 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         io.save_torch(resume_file, {"state": s.state_dict(), "config": cfg.to_dict()})
 
     start = time.perf_counter()
-    try:
-        with stop_on_signals() as stop:
-            train(method, state, data, cfg, logger, on_checkpoint=save_resume,
-                  checkpoint_every=cfg.run.checkpoint_freq, progress=want_progress(cfg.run.progress),
-                  should_stop=stop)
-    finally:
-        logger.close()
+    with stop_on_signals() as stop:
+        train(method, state, data, cfg, logger, on_checkpoint=save_resume,
+              checkpoint_every=cfg.run.checkpoint_freq, progress=want_progress(cfg.run.progress),
+              should_stop=stop)
+    logger.close()
     seconds = time.perf_counter() - start
     info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
     io.save_torch(

@@ -1,18 +1,27 @@
 """Step-wise training curves written offline with dvclive (no cloud logger)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 
 class CurveLogger:
-    """Writes ``<dir>/plots/metrics/<name>.tsv`` (step, value) for every logged name."""
+    """Writes ``<dir>/plots/metrics/<name>.tsv`` (step, value) for every logged name.
 
-    def __init__(self, directory: str | Path, resume: bool = False) -> None:
+    dvclive appends to its files while training runs, so it writes into a hidden sibling folder;
+    ``close`` moves the finished folder into place, and a kill never leaves a partial curve at
+    ``<dir>`` (a resumed run replays the history it kept in the checkpoint).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
         from dvclive import Live  # imported here: dvclive is slow to import
 
+        self.directory = Path(directory)
+        self.staging = self.directory.with_name(f".{self.directory.name}.partial")
+        shutil.rmtree(self.staging, ignore_errors=True)
         # dvcyaml=False, save_dvc_exp=False: inside a DVC stage dvclive must not rewrite dvc.yaml
         # nor create experiments of its own.
-        self.live = Live(str(directory), resume=resume, dvcyaml=False, save_dvc_exp=False, report=None)
+        self.live = Live(str(self.staging), dvcyaml=False, save_dvc_exp=False, report=None)
         self.last: dict[str, float] = {}
 
     def log(self, step: int, values: dict[str, float]) -> None:
@@ -23,7 +32,14 @@ class CurveLogger:
         self.live.next_step()
 
     def close(self) -> None:
+        """Finish the files and move them into place (called only when training succeeded)."""
         self.live.end()
+        old = self.directory.with_name(f".{self.directory.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.directory.exists():
+            self.directory.rename(old)
+        self.staging.rename(self.directory)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class NullLogger:
