@@ -22,7 +22,7 @@ from genlib.config import Config, build_method
 from genlib.errors import DataError
 from genlib.progress import want_progress
 from genlib.registry import DATASETS, NETS
-from genlib.seeding import generator, resolve_device
+from genlib.seeding import generator, resolve_device, stream_seed
 from genlib.training.logger import CurveLogger
 from genlib.training.trainer import new_state, steps_per_epoch, train
 
@@ -118,7 +118,7 @@ def load_points(path: Path) -> torch.Tensor:
 
 
 def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
-    torch.manual_seed(generator(cfg.seed, "init").initial_seed())  # init and dropout draw from here
+    torch.manual_seed(stream_seed(cfg.seed, "init"))  # weight init and dropout draw from here
     return NETS.get(cfg.model_net)(data_shape, cfg.model)
 
 
