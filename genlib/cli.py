@@ -26,7 +26,7 @@ def stage_main(step: Callable, params_path: str = "params.yaml") -> None:
     except TrainingInterrupted as err:
         print(f"{err}; a resume checkpoint is saved: run `dvc repro` to continue", file=sys.stderr)
         raise SystemExit(130) from None
-    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, ImportError) as err:
+    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss) as err:
         fail(str(err))
 
 

@@ -96,19 +96,11 @@ def differing_params(exps: list[Experiment]) -> list[str]:
     return [k for k in keys if len({json.dumps(e.params.get(k), sort_keys=True) for e in exps}) > 1]
 
 
-def fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
 def table(exps: list[Experiment], params: list[str], metrics: list[str]) -> list[str]:
-    header = ["experiment", *params, *metrics]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for e in exps:
-        cells = [e.name, *(fmt(e.params.get(p)) for p in params), *(fmt(e.metrics.get(m)) for m in metrics)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    from genlib.report import fmt, markdown_table
+
+    rows = [[e.name, *(fmt(e.params.get(p)) for p in params), *(fmt(e.metrics.get(m)) for m in metrics)] for e in exps]
+    return markdown_table(rows, ["experiment", *params, *metrics])
 
 
 def series_by(exps: list[Experiment], x_key: str, metric: str) -> dict[str, tuple[list, list]]:

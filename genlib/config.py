@@ -129,11 +129,10 @@ def _lists(obj: Any) -> Any:
 SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
 
 
-def _name(raw: dict, section: str, key: str, registry, default: str) -> str:
-    value = raw.get(key, default) if section else raw
-    full = f"{section}.{key}" if section else key
+def _name(value: Any, key: str, registry) -> str:
+    """A registry key typed by the user, or an error listing the known ones."""
     if not isinstance(value, str) or value not in registry:
-        raise ConfigError(full, value, f"one of {', '.join(registry.names())}")
+        raise ConfigError(key, value, f"one of {', '.join(registry.names())}")
     return value
 
 
@@ -154,16 +153,16 @@ def from_dict(raw: Any) -> Config:
     seed = raw["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError("seed", seed, "a non-negative integer")
-    method = _name(raw["method"], "", "method", METHODS, "")
+    method = _name(raw["method"], "method", METHODS)
     for section in ("data", "model", "training", "optim", "eval", "run"):
         if section in raw and not isinstance(raw[section], dict):
             raise ConfigError(section, raw[section], "a mapping of keys to values")
     data_raw = raw.get("data") or {}
-    dataset_cls = DATASETS.get(_name(data_raw, "data", "dataset", DATASETS, "sas_grid"))
+    dataset_cls = DATASETS.get(_name(data_raw.get("dataset", "sas_grid"), "data.dataset", DATASETS))
     data = build(getattr(dataset_cls, "Params", ToyParams), data_raw, "data.")
     dataset_cls(data)  # the constructor checks the dataset's own constraints
     model_raw = raw.get("model") or {}
-    net_name = _name(model_raw, "model", "net", NETS, "mlp")
+    net_name = _name(model_raw.get("net", "mlp"), "model.net", NETS)
     model = build(NETS.get(net_name).Params, model_raw, "model.", drop=("net",))
     methods = {
         name: build(METHODS.get(name).Params, raw.get(name), f"{name}.")

@@ -9,19 +9,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import torch  # noqa: E402
+
 from genlib import io  # noqa: E402
+from genlib.metrics.modes import nearest_mode_distance  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-
-
-def nearest_mode_distance(x: np.ndarray, modes: np.ndarray | None, ref: np.ndarray) -> np.ndarray:
-    centres = np.asarray(modes) if modes else ref.mean(0, keepdims=True)
-    d = np.linalg.norm(x[:, None, :] - centres[None, :, :], axis=-1)
-    return d.min(axis=1)
 
 
 def samples_vs_data(path: Path, samples: np.ndarray, data: np.ndarray, modes, title: str = "") -> None:
@@ -39,7 +36,8 @@ def samples_vs_data(path: Path, samples: np.ndarray, data: np.ndarray, modes, ti
     ax.legend(loc="upper left", markerscale=6, fontsize=8)
     ax.set_title(title or "samples")
     for pts, colour, label in ((data, "0.4", "data"), (finite, "tab:red", "generated")):
-        d = np.sort(nearest_mode_distance(pts, modes, data))
+        centres = torch.tensor(modes) if modes else torch.from_numpy(data.mean(0, keepdims=True))
+        d = np.sort(nearest_mode_distance(torch.from_numpy(pts), centres).numpy())
         surv = 1.0 - np.arange(d.size) / d.size
         tail.loglog(np.maximum(d, 1e-6), surv, color=colour, label=label)
     tail.set_xlabel("distance to nearest mode")

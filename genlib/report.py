@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import html
+import math
 import shutil
 from pathlib import Path
 
@@ -39,22 +41,21 @@ def metric_docs() -> dict[str, str]:
 
 
 def fmt(value) -> str:
+    """A table cell: floats to 4 significant digits, None as an empty cell."""
     if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
 
 
-def markdown_table(rows: list[list[str]], header: list[str]) -> str:
+def markdown_table(rows: list[list[str]], header: list[str]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     out = paths.report
     out.mkdir(parents=True, exist_ok=True)
     metrics = io.read_json(paths.metrics)
-    ckpt_info = io.read_json(paths.model / "config.json")  # the resolved params of the run
     docs = metric_docs()
     figures: list[tuple[str, str]] = []
     shutil.copyfile(paths.samples_plot, out / "samples.png")
@@ -67,7 +68,7 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     sampling = io.read_json(paths.samples / "info.json")
     rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
     table = markdown_table(rows, ["metric", "value", "meaning"])
-    mp = ckpt_info.get(cfg.method, {})
+    mp = dataclasses.asdict(cfg.method_params)
     setup = (
         f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
         f"data **{cfg.data.dataset}**; network **{cfg.model_net}**; "
@@ -75,7 +76,7 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
         f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
         f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
     )
-    md = [f"# genlib report: {cfg.method} on {cfg.data.dataset}", "", setup, "", "## Metrics", "", table, ""]
+    md = [f"# genlib report: {cfg.method} on {cfg.data.dataset}", "", setup, "", "## Metrics", "", *table, ""]
     for caption, name in figures:
         md += [f"## {caption}", "", f"![{caption}]({name})", ""]
     io.write_text(out / "report.md", "\n".join(md))

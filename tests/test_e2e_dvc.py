@@ -134,6 +134,9 @@ def test_genlib_compare_on_real_experiments(repo):
     md = (path / "compare" / "compare.md").read_text()
     assert "## Samples: ddpm" in md and "## Samples: dlpm" in md  # read back from DVC's cache
     assert "metrics_vs_reverse_steps.png" in md
+    older = sh(genlib, "compare", "--all-commits", "--out", "compare_all")
+    rows = lambda text: [l for l in text.splitlines() if l.startswith(("| ", "- "))]
+    assert len(rows(older)) > len(rows(out))  # the first commit is listed too
 
 def test_queue_of_four_with_two_workers(repo):
     path, sh = repo

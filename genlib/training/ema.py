@@ -21,8 +21,8 @@ class EMA:
         self._target_buffers = {rate: list(ema.buffers()) for rate, ema in self.models.items()}
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """One step towards ``model``'s weights (the model this EMA was built from)."""
+    def update(self) -> None:
+        """One step towards the current weights of the model this EMA was built from."""
         for rate in self.rates:
             torch._foreach_lerp_(self._targets[rate], self._source, 1.0 - rate)
             if self._source_buffers:

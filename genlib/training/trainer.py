@@ -129,7 +129,7 @@ def train(
                 grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
             state.optimizer.step()
             state.scheduler.step()
-            state.ema.update(state.net)
+            state.ema.update()
             state.step += 1
             loss_sum += loss.detach()
             state.since_log += 1
@@ -155,8 +155,10 @@ def train(
 
 
 def _snapshot(state: TrainState) -> dict[str, Any]:
-    keep = ("net", "ema", "optimizer", "scheduler", "step", "perm", "history", "loss_sum", "since_log")
-    return copy.deepcopy({k: v for k, v in state.state_dict().items() if k in keep})
+    keep = ("net", "ema", "optimizer", "scheduler", "step", "perm", "loss_sum", "since_log")
+    snap = copy.deepcopy({k: v for k, v in state.state_dict().items() if k in keep})
+    snap["history_len"] = len(state.history)  # the history only grows: its length is enough
+    return snap
 
 
 def _restore(state: TrainState, good: dict[str, Any], limit: int) -> None:
@@ -172,5 +174,5 @@ def _restore(state: TrainState, good: dict[str, Any], limit: int) -> None:
     state.optimizer.load_state_dict(good["optimizer"])
     state.scheduler.load_state_dict(good["scheduler"])
     state.step, state.perm = good["step"], good["perm"]
-    state.history = copy.deepcopy(good["history"])
+    del state.history[good["history_len"]:]
     state.loss_sum, state.since_log = good["loss_sum"], good["since_log"]
