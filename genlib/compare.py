@@ -103,13 +103,21 @@ def table(exps: list[Experiment], params: list[str], metrics: list[str]) -> list
     return markdown_table(rows, ["experiment", *params, *metrics])
 
 
+def x_value(e: Experiment, x_key: str):
+    """The experiment's value of ``x_key``; ``alpha`` means its own method's ``<method>.alpha``."""
+    if x_key == "alpha":
+        return e.params.get(f"{e.params.get('method')}.alpha")
+    return e.params.get(x_key)
+
+
 def series_by(exps: list[Experiment], x_key: str, metric: str) -> dict[str, tuple[list, list]]:
     """Metric against ``x_key``, one series per method and sampler."""
     groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for e in exps:
-        if metric in e.metrics and isinstance(e.params.get(x_key), (int, float)):
+        x = x_value(e, x_key)
+        if metric in e.metrics and isinstance(x, (int, float)) and not isinstance(x, bool):
             label = f"{e.params.get('method')} ({e.params.get('eval.sampler', 'default')})"
-            groups[label].append((e.params[x_key], e.metrics[metric]))
+            groups[label].append((x, e.metrics[metric]))
     return {k: ([x for x, _ in sorted(v)], [y for _, y in sorted(v)]) for k, v in groups.items()}
 
 
@@ -120,9 +128,8 @@ def metric_plots(out: Path, exps: list[Experiment], metrics: list[str]) -> list[
     import matplotlib.pyplot as plt
 
     figures = []
-    alpha_key = "dlpm.alpha"
-    for x_key, label in (("eval.reverse_steps", "reverse steps"), (alpha_key, "alpha")):
-        if len({e.params.get(x_key) for e in exps if e.metrics}) < 2:
+    for x_key, label in (("eval.reverse_steps", "reverse steps"), ("alpha", "alpha (of each method)")):
+        if len({x_value(e, x_key) for e in exps if e.metrics} - {None}) < 2:
             continue
         cols = min(3, len(metrics))
         rows = math.ceil(len(metrics) / cols)

@@ -51,3 +51,16 @@ def test_cli_prints_markdown(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| experiment | eval.reverse_steps | w1_exact | tail_error |" in out
     assert "Without metrics:" in out and "bad500" in out
+
+
+def test_alpha_axis_reads_each_methods_own_alpha():
+    from genlib.compare import Experiment, series_by
+
+    exps = [
+        Experiment("a", "r1", {"method": "dlpm", "dlpm.alpha": 1.5, "lim.alpha": 1.8}, {"w1_exact": 0.3}),
+        Experiment("b", "r2", {"method": "dlpm", "dlpm.alpha": 1.9, "lim.alpha": 1.8}, {"w1_exact": 0.2}),
+        Experiment("c", "r3", {"method": "lim", "dlpm.alpha": 1.9, "lim.alpha": 1.7}, {"w1_exact": 0.4}),
+        Experiment("d", "r4", {"method": "ddpm", "dlpm.alpha": 1.9, "lim.alpha": 1.7}, {"w1_exact": 0.1}),
+    ]
+    series = series_by(exps, "alpha", "w1_exact")
+    assert series == {"dlpm (default)": ([1.5, 1.9], [0.3, 0.2]), "lim (default)": ([1.7], [0.4])}

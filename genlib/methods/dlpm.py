@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
+from genlib.methods.losses import LossKind, aggregate, per_sample_loss
 from genlib.params import positive, spec
 from genlib.progress import steps_bar
 from genlib.registry import METHODS
@@ -41,27 +41,10 @@ class DLPMParams:
     # median of eps given x_t, which starves rare modes; squared L2 is the conditional mean but
     # heavy-tailed targets make it unstable; smooth L1 is quadratic for small errors and linear
     # for large ones, and did best on sas_grid (bench/RESULTS.md).
-    loss: Literal["l2", "squared_l2", "smooth_l1"] = "smooth_l1"
+    loss: LossKind = "smooth_l1"
     # How the batch of per-sample losses is aggregated: mean, or median of means over groups.
     monte_carlo: Literal["mean", "median_of_means"] = "mean"
     mom_groups: int = spec(8, positive, "a positive integer")
-
-
-def _per_sample_loss(diff: torch.Tensor, kind: str) -> torch.Tensor:
-    flat = diff.flatten(1)
-    if kind == "l2":
-        return flat.norm(dim=1)
-    if kind == "squared_l2":
-        return flat.pow(2).mean(dim=1)
-    return F.smooth_l1_loss(flat, torch.zeros_like(flat), reduction="none").mean(dim=1)
-
-
-def aggregate(losses: torch.Tensor, how: str, groups: int) -> torch.Tensor:
-    """Mean, or median of the means of ``groups`` equal chunks (robust to a heavy-tailed batch)."""
-    if how == "mean" or losses.numel() < groups:
-        return losses.mean()
-    usable = losses[: losses.numel() // groups * groups]
-    return usable.view(groups, -1).mean(dim=1).median()
 
 
 @METHODS.register("dlpm")
@@ -88,7 +71,7 @@ class DLPM(Method):
         eps = sample_sas(p.alpha, x0.shape, generator, isotropic=p.isotropic, a=a, clamp_eps=p.clamp_eps)
         x_t = per_sample(sch.bar_gamma32[t], x0.shape) * x0
         x_t = x_t + per_sample(sch.bar_sigma32[t], x0.shape) * eps
-        losses = _per_sample_loss(net(x_t, sch.time(t)) - eps, p.loss)
+        losses = per_sample_loss(net(x_t, sch.time(t)) - eps, p.loss)
         return aggregate(losses, p.monte_carlo, p.mom_groups)
 
     @torch.inference_mode()

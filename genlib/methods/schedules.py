@@ -62,3 +62,40 @@ class StableSchedule:
     def time(self, t: torch.Tensor) -> torch.Tensor:
         """The network's time input: ``t / T`` in ``[0, 1]`` (float32)."""
         return (t.to(torch.float32) / self.steps)
+
+
+def cosine_alpha_bar_continuous(t: torch.Tensor, offset: float = COSINE_OFFSET, end: float = COSINE_END) -> torch.Tensor:
+    """The same cosine curve at continuous times ``t`` in ``[0, 1]`` (no beta cap), in ``t``'s dtype.
+
+    ``alpha_bar(t) = f(end * t) / f(0)``, so at ``t = k / T`` it equals :func:`cosine_alpha_bar`'s
+    ``alpha_bar[k]`` wherever the discrete cap on ``beta`` is inactive.
+    """
+    return 1 - cosine_one_minus_alpha_bar(t, offset, end)
+
+
+def cosine_one_minus_alpha_bar(t: torch.Tensor, offset: float = COSINE_OFFSET, end: float = COSINE_END) -> torch.Tensor:
+    """``1 - alpha_bar(t)`` without cancellation near ``t = 0`` (float32 keeps its relative precision).
+
+    With ``theta(t) = (end * t + s) / (1 + s) * pi / 2``, ``1 - cos^2(theta) / cos^2(theta_0)`` is
+    ``sin(theta - theta_0) * sin(theta + theta_0) / cos^2(theta_0)``.
+    """
+    theta0 = offset / (1 + offset) * math.pi / 2
+    half_gap = end * t / (1 + offset) * math.pi / 2  # theta - theta_0
+    return torch.sin(half_gap) * torch.sin(half_gap + 2 * theta0) / math.cos(theta0) ** 2
+
+
+class ContinuousStableSchedule:
+    """``gamma(t) = alpha_bar(t) ** (1/alpha)`` and ``sigma(t) = (1 - gamma(t) ** alpha) ** (1/alpha)``
+    at continuous times: the variance-preserving cosine schedule of LIM (Yoon et al., NeurIPS 2023)
+    written as in DLPM, so that ``X_t = gamma(t) X_0 + sigma(t) eps`` for isotropic alpha-stable ``eps``.
+    Both keep ``t``'s dtype and device.
+    """
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def gamma(self, t: torch.Tensor) -> torch.Tensor:
+        return cosine_alpha_bar_continuous(t) ** (1 / self.alpha)
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        return cosine_one_minus_alpha_bar(t).clamp(min=0) ** (1 / self.alpha)
