@@ -118,3 +118,17 @@ def test_config():
         load(ROOT / "params.yaml", {"lim.t_min": 0.0})
     with pytest.raises(ConfigError, match="lim.isotropic"):  # LIM's noise is isotropic only
         load(ROOT / "params.yaml", {"lim.isotropic": False})
+
+
+def test_pipeline_runs_lim(tmp_path, sampler="sde"):
+    from genlib import pipeline
+
+    from test_pipeline import TINY
+
+    cfg = load(ROOT / "params.yaml", {**TINY, "method": "lim", "eval.sampler": sampler})
+    paths = pipeline.Paths(tmp_path)
+    pipeline.prepare_data(cfg, paths)
+    pipeline.train_stage(cfg, paths)
+    info = pipeline.generate_stage(cfg, paths)
+    metrics = pipeline.evaluate_stage(cfg, paths)
+    assert info["sampler"] == sampler and metrics["n_nonfinite"] == 0 and metrics["w1_exact"] > 0
