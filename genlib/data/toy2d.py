@@ -172,6 +172,7 @@ def _check_n(n: int) -> None:
 class ToyDataset:
     """Base of the 2D datasets: validate params, then sample (n, 2) float32 points."""
 
+    kind = "points"
     name: str = ""
     modes: torch.Tensor | None = None
     weights: torch.Tensor | None = None

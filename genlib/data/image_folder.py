@@ -1,0 +1,133 @@
+"""Image sets stored as folders of image files, read with PIL.
+
+Layout, as torchvision's ``ImageFolder``: a folder whose subfolders are classes (their sorted names
+give labels 0, 1, ...; files are found at any depth inside them) or a flat folder of images
+(unlabelled). A set may split into ``train/`` and ``test/`` (or ``val/``) subfolders of that layout.
+Listing reads only names, so the caller can choose which images to keep before any is decoded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from genlib.data.image_transforms import center_crop_resize
+from genlib.errors import ConfigError, DataError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+TEST_FOLDERS = ("test", "val")
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of one folder and, for a folder of class subfolders, their labels."""
+
+    paths: list[Path]
+    labels: list[int] | None
+    class_names: list[str] | None
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _images_below(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if _is_image(p) and not any(s.startswith(".") for s in p.parts))
+
+
+def list_images(folder: Path) -> FolderListing:
+    """Every image in ``folder``: labelled by class subfolder, or flat and unlabelled."""
+    entries = _visible(folder)
+    subfolders = [p for p in entries if p.is_dir()]
+    files = [p for p in entries if _is_image(p)]
+    if subfolders and files:
+        raise DataError(
+            f"{folder}: holds both image files and subfolders; use one class subfolder per label, or a flat folder"
+        )
+    if not subfolders:
+        if not files:
+            raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return FolderListing(files, None, None)
+    paths, labels = [], []
+    for label, sub in enumerate(subfolders):
+        found = _images_below(sub)
+        if not found:
+            raise DataError(f"{sub}: class folder without image files")
+        paths += found
+        labels += [label] * len(found)
+    return FolderListing(paths, labels, [p.name for p in subfolders])
+
+
+def relabel(test: FolderListing, class_names: list[str] | None, folder: Path) -> FolderListing:
+    """The test listing with labels numbered as the training classes ``class_names``."""
+    if (test.class_names is None) != (class_names is None):
+        raise DataError(f"{folder}: train and test folders must both have class subfolders, or neither")
+    if test.class_names is None:
+        return test
+    unknown = sorted(set(test.class_names) - set(class_names))
+    if unknown:
+        raise DataError(f"{folder}: test classes {unknown} do not appear in the training folder")
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = [index[test.class_names[label]] for label in test.labels]
+    return FolderListing(test.paths, labels, class_names)
+
+
+def split_folders(root: Path) -> tuple[Path, Path | None]:
+    """(train folder, test folder or None): ``root/train`` and ``root/test|val`` if present, else root."""
+    if not (root / "train").is_dir():
+        return root, None
+    for name in TEST_FOLDERS:
+        if (root / name).is_dir():
+            return root / "train", root / name
+    return root / "train", None
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: cannot be read as an image ({err})") from None
+
+
+def _common_mode_and_size(paths: list[Path], size: int | None) -> tuple[str, tuple[int, int]]:
+    """"L" if every image is grayscale, else "RGB"; and the output (width, height)."""
+    modes, sizes = set(), set()
+    for path in paths:
+        with _open(path) as image:
+            modes.add(image.mode)
+            sizes.add(image.size)
+    mode = "L" if modes <= GRAYSCALE_MODES else "RGB"
+    if size is not None:
+        return mode, (size, size)
+    if len(sizes) > 1:
+        a, b = sorted(sizes)[:2]
+        raise ConfigError(
+            "data.image_size", None,
+            f"an integer size: the images in {paths[0].parent} differ in size ({a[0]}x{a[1]} and {b[0]}x{b[1]})",
+        )
+    return mode, sizes.pop()
+
+
+def decode_images(paths: list[Path], size: int | None) -> torch.Tensor:
+    """uint8 ``(N, C, H, W)``: the images converted to one mode and, if ``size``, centre-cropped and resized."""
+    mode, (width, height) = _common_mode_and_size(paths, size)
+    channels = 1 if mode == "L" else 3
+    out = np.empty((len(paths), height, width, channels), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        with _open(path) as image:
+            try:
+                image = image.convert(mode)
+            except OSError as err:
+                raise DataError(f"{path}: cannot be decoded ({err})") from None
+            if size is not None:
+                image = center_crop_resize(image, size)
+            out[i] = np.asarray(image).reshape(height, width, channels)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
