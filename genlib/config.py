@@ -68,6 +68,12 @@ class EvalParams:
     n_mmd: int = spec(4000, positive, "a positive integer")
     n_projections: int = spec(500, positive, "a positive integer")  # sliced W1
     k: int = spec(5, positive, "a positive integer")  # neighbours for precision/recall/density
+    # Image data only: features for FID/KID/precision/recall. 'classifier' is the small classifier
+    # prepare_data trains (metrics named *_clf); 'inception' the standard Inception-v3 features,
+    # comparable with papers, whose weights file is read from inception_weights (null: download).
+    feature_extractor: Literal["classifier", "inception"] = "classifier"
+    inception_weights: str | None = None
+    kid_subset_size: int | None = spec(None, positive, "a positive integer or null (min(1000, n))")
 
     def sample_options(self) -> SampleOptions:
         return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
@@ -159,11 +165,14 @@ def from_dict(raw: Any) -> Config:
             raise ConfigError(section, raw[section], "a mapping of keys to values")
     data_raw = raw.get("data") or {}
     dataset_cls = DATASETS.get(_name(data_raw.get("dataset", "sas_grid"), "data.dataset", DATASETS))
-    data = build(getattr(dataset_cls, "Params", ToyParams), data_raw, "data.")
+    data_params = _params_class(dataset_cls)
+    data = build(data_params, _own_keys(data_raw, data_params, DATASETS), "data.")
     dataset_cls(data)  # the constructor checks the dataset's own constraints
     model_raw = raw.get("model") or {}
     net_name = _name(model_raw.get("net", "mlp"), "model.net", NETS)
-    model = build(NETS.get(net_name).Params, model_raw, "model.", drop=("net",))
+    net_params = NETS.get(net_name).Params
+    model = build(net_params, _own_keys(model_raw, net_params, NETS), "model.", drop=("net",))
+    _check_net_fits_data(net_name, dataset_cls)
     methods = {
         name: build(METHODS.get(name).Params, raw.get(name), f"{name}.")
         for name in METHODS.names()
@@ -185,7 +194,39 @@ def from_dict(raw: Any) -> Config:
     return cfg
 
 
+def _params_class(entry) -> type:
+    return getattr(entry, "Params", ToyParams)
+
+
+def _own_keys(section: dict, params_cls: type, registry) -> dict:
+    """``section`` without the keys that belong only to other entries of ``registry``.
+
+    The ``data:`` and ``model:`` sections serve several datasets and networks, so switching with
+    ``dvc exp run -S data.dataset=mnist`` leaves the 2D sets' keys in place: they are ignored for an
+    image set (and the other way round). A key no entry knows is still an error.
+    """
+    own = {f.name for f in dataclasses.fields(params_cls)}
+    others = {f.name for name in registry.names() for f in dataclasses.fields(_params_class(registry.get(name)))}
+    return {k: v for k, v in section.items() if k in own or k not in others}
+
+
+def _check_net_fits_data(net_name: str, dataset_cls) -> None:
+    kind = getattr(dataset_cls, "kind", "points")
+    kinds = getattr(NETS.get(net_name), "data_kinds", ("points", "images"))
+    if kind not in kinds:
+        fitting = [n for n in NETS.names() if kind in getattr(NETS.get(n), "data_kinds", ("points", "images"))]
+        raise ConfigError("model.net", net_name, f"a network for {kind} data: one of {', '.join(fitting)}")
+
+
 def _cross_checks(cfg: Config) -> None:
+    images = getattr(DATASETS.get(cfg.data.dataset), "kind", "points") == "images"
+    if images and cfg.eval.feature_extractor == "classifier" and cfg.data.classifier_epochs == 0:
+        raise ConfigError("eval.feature_extractor", "classifier", "'inception', or data.classifier_epochs > 0")
+    if images and cfg.eval.inception_weights and not Path(cfg.eval.inception_weights).is_file():
+        raise ConfigError(
+            "eval.inception_weights", cfg.eval.inception_weights,
+            "an existing Inception-v3 FID weights file (pt_inception-2015-12-05-6726825d.pth), or null to download",
+        )
     if cfg.eval.ema is not None and cfg.eval.ema not in cfg.training.ema_rates:
         allowed = ", ".join(str(r) for r in cfg.training.ema_rates) or "none configured"
         raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")

@@ -77,14 +77,26 @@ class Paths:
 # ---------------------------------------------------------------- prepare_data
 
 
+def dataset(cfg: Config):
+    return DATASETS.get(cfg.data.dataset)(cfg.data)
+
+
+def is_images(cfg: Config) -> bool:
+    return getattr(DATASETS.get(cfg.data.dataset), "kind", "points") == "images"
+
+
 def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
-    """Draw the seeded train and test sets and write them with the data's metadata."""
-    ds = DATASETS.get(cfg.data.dataset)(cfg.data)
+    """Draw (2D) or load (images) the seeded train and test sets; write them with their metadata."""
+    ds = dataset(cfg)
     g = generator(cfg.seed, "data")
+    if is_images(cfg):
+        from genlib.image_steps import prepare_images
+
+        return prepare_images(cfg, ds, g, paths.prepared)
     train_set, test_set = ds.sample(cfg.data.nsamples, g), ds.sample(cfg.data.ntest, g)
     modes = ds.modes.clone() if ds.modes is not None else None
     norm = None
-    if cfg.data.normalized:
+    if getattr(cfg.data, "normalized", False):
         mean, std = train_set.mean(0), train_set.std(0)
         train_set, test_set = (train_set - mean) / std, (test_set - mean) / std
         modes = (modes - mean) / std if modes is not None else None
@@ -105,10 +117,13 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
 
 
 def load_points(path: Path) -> torch.Tensor:
-    """A prepared data file as a float32 tensor, refusing empty or non-finite data."""
+    """A prepared data file as a tensor: uint8 images as they are, anything else as float32
+    (refusing non-finite values); empty data is refused."""
     arr = io.load_array(path)
     if arr.ndim < 2 or arr.shape[0] == 0:
         raise DataError(f"{path}: expected a non-empty array of points (N, ...), got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(arr))
     if not np.isfinite(arr).all():
         raise DataError(f"{path}: {int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())} points hold NaN or inf")
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
@@ -148,6 +163,7 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     if resume_file.is_file():
         state.load_state_dict(io.load_torch(resume_file)["state"])
         print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+    transform = dataset(cfg).to_model if is_images(cfg) else None  # uint8 -> [-1, 1], per batch
     logger = CurveLogger(paths.train_log)
     for step, row in state.history:  # the curve so far, as the interrupted run logged it
         logger.log(step, row)
@@ -159,7 +175,7 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     with stop_on_signals() as stop:
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
               checkpoint_every=cfg.run.checkpoint_freq, progress=want_progress(cfg.run.progress),
-              should_stop=stop)
+              should_stop=stop, transform=transform)
     logger.close()
     seconds = time.perf_counter() - start
     info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
@@ -222,7 +238,7 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         chunks.append(method.sample(net, (n, *shape), cfg.eval.reverse_steps, g, options, progress).cpu())
         n_left, i = n_left - n, i + 1
     seconds = time.perf_counter() - start
-    samples = torch.cat(chunks).numpy().astype(np.float32)
+    samples = torch.cat(chunks)
     info = {
         "sampling_time_s": seconds,
         "samples_per_s": samples.shape[0] / seconds,
@@ -230,6 +246,13 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         "reverse_steps": cfg.eval.reverse_steps,
         "sampler": method.sampler_name(options),
     }
+    if is_images(cfg):
+        from genlib.image_steps import save_samples
+
+        info.update(save_samples(samples, paths, _title(cfg, info)))
+        io.write_json(paths.samples / "info.json", info)
+        return info
+    samples = samples.numpy().astype(np.float32)
     io.save_array(paths.samples / "samples.npy", samples)
     io.write_json(paths.samples / "info.json", info)
     test = io.load_array(paths.prepared / "test.npy")
@@ -247,12 +270,19 @@ def _title(cfg: Config, info: dict) -> str:
 
 def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Compare the samples with the held-out test set; write ``metrics/eval.json``."""
+    info = io.read_json(paths.samples / "info.json")
+    if is_images(cfg):
+        from genlib.image_steps import evaluate_images
+
+        metrics = evaluate_images(cfg, paths, info)
+        metrics["sampling_time_s"] = info["sampling_time_s"]
+        io.write_json(paths.metrics, metrics)
+        return metrics
     from genlib.metrics.sample_metrics import evaluate_samples
 
     samples = torch.from_numpy(io.load_array(paths.samples / "samples.npy"))
     test = load_points(paths.prepared / "test.npy")
     meta = io.read_json(paths.prepared / "meta.json")
-    info = io.read_json(paths.samples / "info.json")
     modes = torch.tensor(meta["modes"]) if meta.get("modes") else None
     weights = torch.tensor(meta["weights"]) if meta.get("weights") else None
     e = cfg.eval

@@ -61,3 +61,26 @@ def curves(path: Path, series: dict[str, tuple[np.ndarray, np.ndarray]], ylabel:
     if len(series) > 1:
         ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def _tile(images: np.ndarray, cols: int) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` -> one ``(rows * H, cols * W, C)`` mosaic with 1-pixel gaps."""
+    n, c, h, w = images.shape
+    rows = -(-n // cols)
+    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1, c), 255, dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        out[r * (h + 1): r * (h + 1) + h, k * (w + 1): k * (w + 1) + w] = img.transpose(1, 2, 0)
+    return out
+
+
+def image_grid(path: Path, samples: np.ndarray, data: np.ndarray, title: str = "", n: int = 64) -> None:
+    """Generated images (left) beside held-out ones (right), ``n`` of each on a square grid."""
+    cols = max(int(np.ceil(np.sqrt(min(n, len(samples))))), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
+    for ax, imgs, name in ((axes[0], samples[:n], title or "samples"), (axes[1], data[:n], "held-out data")):
+        mosaic = _tile(imgs, cols)
+        ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(name)
+        ax.axis("off")
+    _save(fig, path)

@@ -27,11 +27,13 @@ def read_curve(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(r["step"]) for r in rows]), np.array([float(r[name]) for r in rows])
 
 
-def metric_docs() -> dict[str, str]:
+def metric_docs(num_classes: int = 0) -> dict[str, str]:
+    from genlib.metrics.image_docs import image_metric_docs
     from genlib.metrics.sample_metrics import METRIC_DOCS
 
     return {
         **METRIC_DOCS,
+        **image_metric_docs(num_classes),
         "sampling_time_s": "wall time of the generate stage's sampling loop, seconds",
         "train_time_s": "wall time of the training loop, seconds",
         "train_steps": "optimiser steps taken",
@@ -56,7 +58,8 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     out = paths.report
     out.mkdir(parents=True, exist_ok=True)
     metrics = io.read_json(paths.metrics)
-    docs = metric_docs()
+    meta = io.read_json(paths.prepared / "meta.json")
+    docs = metric_docs(meta.get("num_classes") or 0)
     figures: list[tuple[str, str]] = []
     shutil.copyfile(paths.samples_plot, out / "samples.png")
     figures.append(("Samples against held-out data", "samples.png"))

@@ -139,7 +139,7 @@ def test_mnist_from_torchvision_layout_and_resized(tmp_path):
     raw.mkdir(parents=True)
     for f in MNIST_RAW.iterdir():
         (raw / f.name).symlink_to(f)
-    small = load("mnist", root=str(tmp_path), nsamples=50, ntest=20, image_size=32)
+    small = load("mnist", root=str(tmp_path), max_train=50, max_test=20, image_size=32)
     assert small.train.shape == (50, 1, 32, 32) and small.test.shape == (20, 1, 32, 32)
 
 
@@ -157,7 +157,7 @@ def test_long_tail_counts_match_cifar10_lt():
 
 def test_caps_and_long_tail_keep_images_paired_with_labels(tmp_path):
     write_fake_mnist(tmp_path, 1000, 300)
-    s = load("mnist", root=str(tmp_path), imbalance=10.0, nsamples=200, ntest=50)
+    s = load("mnist", root=str(tmp_path), imbalance=10.0, max_train=200, max_test=50)
     assert len(s.train) == 200 and len(s.test) == 50
     for images, labels in ((s.train, s.train_labels), (s.test, s.test_labels)):
         assert torch.equal(images[:, 0, 0, 0].long() % 10, labels)
@@ -167,7 +167,7 @@ def test_caps_and_long_tail_keep_images_paired_with_labels(tmp_path):
 
 def test_subsampling_is_seeded(tmp_path):
     write_fake_mnist(tmp_path, 1000, 300)
-    fields = dict(root=str(tmp_path), imbalance=10.0, nsamples=100, ntest=30)
+    fields = dict(root=str(tmp_path), imbalance=10.0, max_train=100, max_test=30)
     a, b, c = load("mnist", 1, **fields), load("mnist", 1, **fields), load("mnist", 2, **fields)
     assert torch.equal(a.train, b.train) and torch.equal(a.test, b.test)
     assert not torch.equal(a.train, c.train)
@@ -175,7 +175,7 @@ def test_subsampling_is_seeded(tmp_path):
 
 def test_caps_above_the_set_size_keep_everything(tmp_path):
     write_fake_mnist(tmp_path, 40, 20)
-    s = load("mnist", root=str(tmp_path), nsamples=10**6, ntest=10**6)
+    s = load("mnist", root=str(tmp_path), max_train=10**6, max_test=10**6)
     assert len(s.train) == 40 and len(s.test) == 20
 
 
@@ -261,14 +261,14 @@ def test_labelled_folder_holds_out_a_seeded_test_set(tmp_path):
     for label, name in enumerate(["cat", "dog", "eel"]):
         for i in range(10):
             save_png(tmp_path / name / f"{i}.png", 10 * label + i)
-    s = load("image_folder", root=str(tmp_path), ntest=6)
+    s = load("image_folder", root=str(tmp_path), max_test=6)
     assert s.class_names == ["cat", "dog", "eel"] and s.num_classes == 3
     assert s.train.shape == (24, 3, 12, 12) and s.test.shape == (6, 3, 12, 12)
     images = torch.cat([s.train, s.test])
     labels = torch.cat([s.train_labels, s.test_labels])
     assert torch.equal(images[:, 0, 0, 0].long() // 10, labels)
     assert len(set(images[:, 0, 0, 0].tolist())) == 30  # train and test are disjoint
-    again = load("image_folder", root=str(tmp_path), ntest=6)
+    again = load("image_folder", root=str(tmp_path), max_test=6)
     assert torch.equal(again.test, s.test)
 
 
@@ -296,8 +296,8 @@ def test_mixed_sizes_need_image_size_and_mixed_modes_give_rgb(tmp_path):
     save_png(tmp_path / "b.png", 20, size=(20, 16))
     save_png(tmp_path / "c.png", 30, size=(16, 20))
     with pytest.raises(ConfigError, match="data.image_size.*differ in size"):
-        load("image_folder", root=str(tmp_path), ntest=1)
-    s = load("image_folder", root=str(tmp_path), ntest=1, image_size=8)
+        load("image_folder", root=str(tmp_path), max_test=1)
+    s = load("image_folder", root=str(tmp_path), max_test=1, image_size=8)
     assert s.train.shape == (2, 3, 8, 8) and s.test.shape == (1, 3, 8, 8)
 
 
@@ -306,7 +306,7 @@ def test_named_folder_sets_read_folders(tmp_path):
         save_png(tmp_path / f"{i}.png", i)
     for name in ("celeba", "lsun", "ffhq", "imagenet"):
         assert DATASETS.get(name).kind == "images"
-        assert load(name, root=str(tmp_path), ntest=1, image_size=4).train.shape == (3, 3, 4, 4)
+        assert load(name, root=str(tmp_path), max_test=1, image_size=4).train.shape == (3, 3, 4, 4)
 
 
 def test_folder_errors(tmp_path):
@@ -322,7 +322,7 @@ def test_folder_errors(tmp_path):
         load("image_folder", root=str(tmp_path / "mixed"))
     (tmp_path / "flat" / "c.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="c.png"):
-        load("image_folder", root=str(tmp_path / "flat"), ntest=1)
+        load("image_folder", root=str(tmp_path / "flat"), max_test=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +374,8 @@ def test_cifar10_lt_defaults_to_imbalance_100(fake_cifar):
     [
         ("mnist", {"root": ""}, "data.root"),
         ("mnist", {"image_size": 0}, "data.image_size"),
-        ("mnist", {"nsamples": -1}, "data.nsamples"),
-        ("mnist", {"ntest": 0}, "data.ntest"),
+        ("mnist", {"max_train": -1}, "data.max_train"),
+        ("mnist", {"max_test": 0}, "data.max_test"),
         ("mnist", {"imbalance": 0.5}, "data.imbalance"),
         ("mnist", {"dequantization": "logit"}, "data.dequantization"),
         ("mnist", {"dequant_std": 0.0}, "data.dequant_std"),

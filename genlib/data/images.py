@@ -14,10 +14,10 @@ Decisions:
   ``root``, ``root/raw`` or torchvision's ``root/<MNIST|FashionMNIST>/raw``; torchvision is only
   imported to download, and to read CIFAR-10's pickled batches.
 * Choices happen in a fixed order, each from the same generator: hold-out split (folders without
-  a test folder), long tail, ``nsamples`` cap, ``ntest`` cap. A cap at or above the set's size
+  a test folder), long tail, ``max_train`` cap, ``max_test`` cap. A cap at or above the set's size
   draws nothing.
 * The long tail subsamples the training set only; the test set stays balanced (as CIFAR-10-LT).
-* Folders without ``test/`` or ``val/`` hold out ``ntest`` images, by default 10% of them and at
+* Folders without ``test/`` or ``val/`` hold out ``max_test`` images, by default 10% of them and at
   most 10,000 (the size of the MNIST and CIFAR-10 test sets).
 """
 from __future__ import annotations
@@ -54,12 +54,15 @@ class ImageParams:
     root: str = ""  # folder of the files (or where download puts them); ${VAR} is expanded
     download: bool = False  # let torchvision download the set into root (needs internet)
     image_size: int | None = spec(None, positive, "a positive integer or null (native size)")
-    nsamples: int | None = spec(None, positive, "a positive integer or null (all training images)")
-    ntest: int | None = spec(None, positive, "a positive integer or null (all test images)")
+    max_train: int | None = spec(None, positive, "a positive integer or null (all training images)")
+    max_test: int | None = spec(None, positive, "a positive integer or null (all test images)")
     imbalance: float | None = spec(None, _at_least_one, "a number >= 1 or null (balanced)")
     flip: bool = False  # random horizontal flips at training time
     dequantization: Literal["none", "uniform", "gaussian"] = "uniform"
     dequant_std: float = spec(DEFAULT_DEQUANT_STD, positive, "a positive number")  # gaussian only
+    # Epochs of the small classifier prepare_data trains on labelled sets (its features give the
+    # *_clf metrics and its predictions the class balance); 0 = none.
+    classifier_epochs: int = spec(2, lambda n: n >= 0, "a non-negative integer")
 
 
 @dataclass(frozen=True)
@@ -155,11 +158,11 @@ class ImageDataset:
                 unlabelled = f"null: the set in {p.root} has no labels (no class subfolders)"
                 raise ConfigError("data.imbalance", self.imbalance, unlabelled)
             train_idx = long_tail_subset(src.train_labels, len(src.class_names), self.imbalance, generator)
-        if p.nsamples is not None and p.nsamples < len(train_idx):
-            train_idx = train_idx[random_subset(len(train_idx), p.nsamples, generator)]
+        if p.max_train is not None and p.max_train < len(train_idx):
+            train_idx = train_idx[random_subset(len(train_idx), p.max_train, generator)]
         test_idx = torch.arange(src.n_test)
-        if p.ntest is not None and p.ntest < src.n_test:
-            test_idx = random_subset(src.n_test, p.ntest, generator)
+        if p.max_test is not None and p.max_test < src.n_test:
+            test_idx = random_subset(src.n_test, p.max_test, generator)
         train, test = src.images(train_idx, test_idx)
 
         def chosen(labels: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
@@ -320,7 +323,7 @@ class ImageFolderDataset(ImageDataset):
     """A local folder of images: class subfolders (labelled) or flat (unlabelled), read with PIL.
 
     ``root`` may also hold ``train/`` and ``test/`` (or ``val/``) folders of that layout; otherwise
-    ``ntest`` images are held out. Images are converted to RGB, or to L if all are grayscale, and
+    ``max_test`` images are held out. Images are converted to RGB, or to L if all are grayscale, and
     centre-cropped and resized to ``image_size`` (required when their sizes differ).
     """
 
@@ -341,7 +344,7 @@ class ImageFolderDataset(ImageDataset):
         if test_dir is not None:
             test = relabel(list_images(test_dir), train.class_names, test_dir)
         else:
-            train, test = _holdout(train, p.ntest, generator, root)
+            train, test = _holdout(train, p.max_test, generator, root)
 
         def labels(listing: FolderListing) -> torch.Tensor | None:
             return None if listing.labels is None else torch.tensor(listing.labels, dtype=torch.long)

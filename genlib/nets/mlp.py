@@ -47,6 +47,7 @@ class MLP(nn.Module):
     """``(x, t) -> output`` of ``x``'s shape; ``x`` is ``(B, D)``, ``t`` is ``(B,)`` in ``[0, 1]``."""
 
     Params = MLPParams
+    data_kinds = ("points",)  # flat data; images need a convolutional network
 
     def __init__(self, data_shape: tuple[int, ...], p: MLPParams = MLPParams()) -> None:
         super().__init__()

@@ -196,6 +196,7 @@ class UNet(nn.Module):
     """``(x, t) -> output`` of ``x``'s shape, for images ``x`` of shape ``(B, C, H, W)``."""
 
     Params = UNetParams
+    data_kinds = ("images",)
 
     def __init__(self, data_shape: tuple[int, ...], p: UNetParams = UNetParams()) -> None:
         super().__init__()

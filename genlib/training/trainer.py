@@ -99,12 +99,15 @@ def train(
     checkpoint_every: int = 0,
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> TrainState:
     """Run (or continue) training until ``training.epochs`` epochs are done.
 
     Every ``checkpoint_every`` steps and when ``should_stop()`` turns true, ``on_checkpoint(state)``
     is called at a step boundary; a stop then raises :class:`TrainingInterrupted`. The state holds
-    everything the loop carries, so a resumed run computes exactly what an uninterrupted one would."""
+    everything the loop carries, so a resumed run computes exactly what an uninterrupted one would.
+    ``transform(batch, generator)`` turns stored data into the network's input (images: uint8 to
+    dequantized ``[-1, 1]``), drawing from the training generator."""
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
@@ -117,6 +120,8 @@ def train(
             if pos == 0 or state.perm is None:
                 state.perm = torch.randperm(data.shape[0], generator=state.generator, device=data.device)
             x0 = data[state.perm[pos * batch : (pos + 1) * batch]]
+            if transform is not None:
+                x0 = transform(x0, state.generator)
             loss = method.loss(state.net, x0, state.generator)
             if not torch.isfinite(loss):
                 _restore(state, good, tc.nan_retries)
