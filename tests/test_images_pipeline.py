@@ -1,0 +1,66 @@
+"""An image run through the pipeline steps on a tiny MNIST configuration, and the image-specific
+checks at the door."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genlib import pipeline
+from genlib.config import load
+from genlib.errors import ConfigError
+from genlib.report import report_stage
+
+from test_config import ROOT
+
+MNIST = ROOT.parent / "shared" / "datasets" / "mnist" / "raw"
+
+TINY_IMAGES = {
+    "data.dataset": "mnist", "data.root": str(MNIST), "data.max_train": 512, "data.max_test": 256,
+    "data.image_size": 16, "data.classifier_epochs": 1, "model.net": "unet", "model.channels": 16,
+    "model.channel_mult": [1, 2], "model.num_res_blocks": 1, "model.groups": 8, "training.epochs": 1,
+    "training.batch_size": 64, "eval.nsamples": 96, "eval.batch_size": 64, "eval.reverse_steps": 5,
+    "ddpm.diffusion_steps": 10, "dlpm.diffusion_steps": 10, "eval.kid_subset_size": 50,
+    "run.progress": "never", "run.log_every": 2,
+}
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"real MNIST not found at {MNIST}")
+@pytest.mark.parametrize("method", ["dlpm"])
+def test_tiny_mnist_run(tmp_path, method):
+    cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, "method": method})
+    paths = pipeline.Paths(tmp_path)
+    meta = pipeline.prepare_data(cfg, paths)
+    assert meta["kind"] == "images" and meta["shape"] == [1, 16, 16] and meta["ntrain"] == 512
+    assert np.load(paths.prepared / "train.npy").dtype == np.uint8
+    assert sum(meta["class_counts"]) == 512 and (paths.prepared / "classifier.pt").is_file()
+    pipeline.train_stage(cfg, paths)
+    info = pipeline.generate_stage(cfg, paths)
+    samples = np.load(paths.samples / "samples.npy")
+    assert samples.shape == (96, 1, 16, 16) and samples.dtype == np.uint8 and info["n_nonfinite"] == 0
+    metrics = pipeline.evaluate_stage(cfg, paths)
+    for key in ("fid_clf", "kid_clf", "precision_clf", "recall_clf", "class_tv", "rare_share_gen"):
+        assert np.isfinite(metrics[key]), key
+    assert "fid" not in metrics  # classifier features never pass for Inception FID
+    assert json.loads(paths.metrics.read_text()) == metrics
+    report_stage(cfg, paths)
+    md = (paths.report / "report.md").read_text()
+    assert "fid_clf" in md and "classifier_test_accuracy" in md
+
+
+def test_image_params_are_checked_at_the_door(tmp_path):
+    base = {**TINY_IMAGES, "data.root": str(tmp_path)}
+    with pytest.raises(ConfigError, match="model.net.*unet"):
+        load(ROOT / "params.yaml", {**base, "model.net": "mlp"})
+    with pytest.raises(ConfigError, match="model.net.*mlp"):
+        load(ROOT / "params.yaml", {"model.net": "unet"})
+    with pytest.raises(ConfigError, match="eval.inception_weights"):
+        load(ROOT / "params.yaml", {**base, "eval.feature_extractor": "inception",
+                                    "eval.inception_weights": str(tmp_path / "missing.pth")})
+    with pytest.raises(ConfigError, match="eval.feature_extractor"):
+        load(ROOT / "params.yaml", {**base, "data.classifier_epochs": 0})
+    # switching dataset keeps the 2D keys in the section: they are ignored, not errors
+    cfg = load(ROOT / "params.yaml", base)
+    assert not hasattr(cfg.data, "n_mixture") and cfg.data.max_train == 512
+    with pytest.raises(ConfigError, match="data.max_trian"):
+        load(ROOT / "params.yaml", {**base, "data.max_trian": 5})
