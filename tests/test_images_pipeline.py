@@ -64,3 +64,8 @@ def test_image_params_are_checked_at_the_door(tmp_path):
     assert not hasattr(cfg.data, "n_mixture") and cfg.data.max_train == 512
     with pytest.raises(ConfigError, match="data.max_trian"):
         load(ROOT / "params.yaml", {**base, "data.max_trian": 5})
+
+
+def test_shipped_mnist_config_is_valid():
+    cfg = load(ROOT / "configs" / "mnist.yaml")
+    assert cfg.data.dataset == "mnist" and cfg.model_net == "unet"

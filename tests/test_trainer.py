@@ -131,3 +131,18 @@ def test_grad_clip_caps_the_logged_update_norm():
     state = run(DDPM(DDPMParams(50)), cfg, data(), rec)
     assert all(v["grad_norm"] > 1e-3 for _, v in rec.rows)
     assert all(torch.isfinite(p).all() for p in state.net.parameters())
+
+
+def test_curve_logger_survives_a_queue_neighbour_removing_the_signal_file(tmp_path, monkeypatch):
+    # Two `dvc queue` workers share DVC_ROOT and so dvclive's step signal file; the one that
+    # closes second used to crash on removing a file the first had already removed.
+    from genlib.training.logger import CurveLogger
+
+    def removed_by_neighbour():
+        raise FileNotFoundError(2, "No such file or directory", str(tmp_path / ".dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED"))
+
+    monkeypatch.setattr("dvclive.live.cleanup_dvclive_step_completed", removed_by_neighbour)
+    logger = CurveLogger(tmp_path / "train")
+    logger.log(1, {"loss": 1.0})
+    logger.close()
+    assert (tmp_path / "train" / "plots" / "metrics" / "loss.tsv").is_file()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+STEP_SIGNAL = "DVCLIVE_STEP_COMPLETED"  # dvclive.vscode's signal file for the VS Code extension
+
 
 class CurveLogger:
     """Writes ``<dir>/plots/metrics/<name>.tsv`` (step, value) for every logged name.
@@ -33,7 +35,13 @@ class CurveLogger:
 
     def close(self) -> None:
         """Finish the files and move them into place (called only when training succeeded)."""
-        self.live.end()
+        try:
+            self.live.end()
+        except FileNotFoundError as err:
+            # dvclive's last act is removing a VS Code signal file under DVC_ROOT, which every
+            # worker of `dvc queue start -j N` shares: another worker may have removed it first.
+            if Path(err.filename or "").name != STEP_SIGNAL:
+                raise
         old = self.directory.with_name(f".{self.directory.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if self.directory.exists():
