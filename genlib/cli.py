@@ -16,17 +16,29 @@ def fail(message: str) -> None:
 
 def stage_main(step: Callable, params_path: str = "params.yaml") -> None:
     """Load and check ``params.yaml`` first, then run one pipeline step; known errors are one line."""
+
+    def work() -> None:
+        from genlib.config import load
+
+        step(load(params_path))
+
+    run_stage(work)
+
+
+def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
+    """Run ``work``; a known error exits with one line, or with its exit code alone when ``quiet``."""
+    from genlib.training.launch import WorkersFailed
     from genlib.training.trainer import NonFiniteLoss, TrainingInterrupted
 
     try:
-        from genlib.config import load
-
-        cfg = load(params_path)
-        step(cfg)
+        work()
     except TrainingInterrupted as err:
-        print(f"{err}; a resume checkpoint is saved: run `dvc repro` to continue", file=sys.stderr)
+        if not quiet:
+            print(f"{err}; a resume checkpoint is saved: run `dvc repro` to continue", file=sys.stderr)
         raise SystemExit(130) from None
-    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss) as err:
+    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
+        if quiet:
+            raise SystemExit(2) from None
         fail(str(err))
 
 

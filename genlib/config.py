@@ -8,6 +8,7 @@ what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,9 +80,20 @@ class EvalParams:
         return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
 
 
+def _device_ok(name: str) -> bool:
+    return name in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", name) is not None
+
+
 @dataclass(frozen=True)
 class RunParams:
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto picks CUDA, then MPS, then the CPU; whether the device exists is checked by the stage
+    device: str = spec("auto", _device_ok, "auto, cpu, cuda, cuda:N or mps")
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of the network in training and sampling
+    compile: bool = False  # torch.compile the network (checkpoints keep the plain module's weights)
+    # Processes of data-parallel training (torchrun, DDP); training.batch_size stays the whole
+    # batch, split evenly between them, so the result does not depend on this number.
+    nproc_per_node: int = spec(1, positive, "a positive integer")
+    backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl on CUDA, gloo otherwise
     progress: Literal["auto", "always", "never"] = "auto"
     log_every: int = spec(20, positive, "a positive integer")  # steps between logged points
     # Steps between resume checkpoints (0 = none). They live in .genlib/resume/, outside DVC's
@@ -232,6 +244,11 @@ def _cross_checks(cfg: Config) -> None:
         raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")
     method = build_method(cfg)
     method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
+    n = cfg.run.nproc_per_node
+    if n > 1:
+        method.check_distributed(n)
+        if cfg.training.batch_size % n:
+            raise ConfigError("training.batch_size", cfg.training.batch_size, f"a multiple of run.nproc_per_node = {n} (each process takes batch_size / {n})")
 
 
 def build_method(cfg: Config):

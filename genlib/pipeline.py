@@ -19,11 +19,14 @@ import torch
 
 from genlib import io, plots
 from genlib.config import Config, build_method
+from genlib.device import autocast, check_precision, compiled, resolve_device
 from genlib.errors import DataError
 from genlib.progress import want_progress
 from genlib.registry import DATASETS, NETS
-from genlib.seeding import generator, resolve_device, stream_seed
-from genlib.training.logger import CurveLogger
+from genlib.seeding import generator, stream_seed
+from genlib.training import distributed
+from genlib.training.launch import launch
+from genlib.training.logger import CurveLogger, NullLogger
 from genlib.training.trainer import new_state, steps_per_epoch, train
 
 
@@ -143,7 +146,7 @@ TRAINING_SECTIONS = ("seed", "method", "data", "model", "training", "optim")
 def training_key(cfg: Config) -> str:
     """A digest of everything that determines the trained weights (names the resume file)."""
     d = cfg.to_dict()
-    body = json.dumps({k: d[k] for k in TRAINING_SECTIONS + (cfg.method,)}, sort_keys=True)
+    body = json.dumps({**{k: d[k] for k in TRAINING_SECTIONS + (cfg.method,)}, "precision": cfg.run.precision}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -152,8 +155,21 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
 
     A resume checkpoint of the same training params (left by a killed or interrupted run)
     is picked up and training continues from it; SIGINT and SIGTERM save one before exiting.
+    With ``run.nproc_per_node > 1`` the stage starts itself again under torchrun
+    (:mod:`genlib.training.launch`); each process then trains on its share of every batch
+    (:mod:`genlib.training.distributed`) and only rank 0 writes.
     """
     device = resolve_device(cfg.run.device)
+    check_precision(cfg.run.precision, device)
+    if cfg.run.nproc_per_node > 1 and not distributed.launched():
+        distributed.check_processes(cfg.run, device)
+        launch(cfg, paths.root)
+        return io.read_json(paths.train_metrics)
+    with distributed.joined(cfg.run, device) as (world, device):
+        return _train(cfg, paths, world, device)
+
+
+def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
     data = load_points(paths.prepared / "train.npy").to(device)
     net = build_net(cfg, tuple(data.shape[1:])).to(device)
     method = build_method(cfg)
@@ -162,30 +178,36 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     resume_file = paths.resume / f"train-{training_key(cfg)}.pt"
     if resume_file.is_file():
         state.load_state_dict(io.load_torch(resume_file)["state"])
-        print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+        if world.is_main:
+            print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+    if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
+        torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
+    logger = CurveLogger(paths.train_log) if world.is_main else NullLogger()
     transform = dataset(cfg).to_model if is_images(cfg) else None  # uint8 -> [-1, 1], per batch
-    logger = CurveLogger(paths.train_log)
     for step, row in state.history:  # the curve so far, as the interrupted run logged it
         logger.log(step, row)
 
     def save_resume(s) -> None:
-        io.save_torch(resume_file, {"state": s.state_dict(), "config": cfg.to_dict()})
+        if world.is_main:
+            io.save_torch(resume_file, {"state": s.state_dict(), "config": cfg.to_dict()})
 
     start = time.perf_counter()
     with stop_on_signals() as stop:
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
-              checkpoint_every=cfg.run.checkpoint_freq, progress=want_progress(cfg.run.progress),
-              should_stop=stop, transform=transform)
-    logger.close()
+              checkpoint_every=cfg.run.checkpoint_freq, progress=world.is_main and want_progress(cfg.run.progress),
+              should_stop=stop, world=world, model=distributed.wrap(net, world, device, cfg.run.compile),
+              transform=transform)
     seconds = time.perf_counter() - start
     info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
-    io.save_torch(
-        paths.checkpoint,
-        {"state": state.state_dict(), "config": cfg.to_dict(), "data_shape": list(data.shape[1:])},
-    )
-    io.write_json(paths.model / "config.json", cfg.to_dict())
-    io.write_json(paths.train_metrics, info)
-    resume_file.unlink(missing_ok=True)
+    if world.is_main:
+        logger.close()
+        io.save_torch(
+            paths.checkpoint,
+            {"state": state.state_dict(), "config": cfg.to_dict(), "data_shape": list(data.shape[1:])},
+        )
+        io.write_json(paths.model / "config.json", cfg.to_dict())
+        io.write_json(paths.train_metrics, info)
+        resume_file.unlink(missing_ok=True)
     return info
 
 
@@ -224,8 +246,9 @@ def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, 
 def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Sample ``eval.nsamples`` points in batches; batch ``i`` has its own seed stream."""
     device = resolve_device(cfg.run.device)
+    check_precision(cfg.run.precision, device)
     net, ckpt = load_trained(cfg, paths)
-    net = net.to(device)
+    net = compiled(net.to(device), cfg.run.compile)
     method = build_method(cfg)
     options = cfg.eval.sample_options()
     shape = tuple(ckpt["data_shape"])
@@ -235,10 +258,11 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     while n_left > 0:
         n = min(cfg.eval.batch_size, n_left)
         g = generator(cfg.seed, f"sample/{i}", device)
-        chunks.append(method.sample(net, (n, *shape), cfg.eval.reverse_steps, g, options, progress).cpu())
+        with autocast(device, cfg.run.precision):
+            chunks.append(method.sample(net, (n, *shape), cfg.eval.reverse_steps, g, options, progress).cpu())
         n_left, i = n_left - n, i + 1
     seconds = time.perf_counter() - start
-    samples = torch.cat(chunks)
+    samples = torch.cat(chunks).float()
     info = {
         "sampling_time_s": seconds,
         "samples_per_s": samples.shape[0] / seconds,

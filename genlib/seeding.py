@@ -14,13 +14,3 @@ def stream_seed(seed: int, name: str) -> int:
 def generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(stream_seed(seed, name))
 
-
-def resolve_device(choice: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; an explicit ``cuda`` must exist."""
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        from genlib.errors import ConfigError
-
-        raise ConfigError("run.device", choice, "'auto' or 'cpu' on this machine (no CUDA device found)")
-    return torch.device(choice)

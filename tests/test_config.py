@@ -64,6 +64,11 @@ BAD = [
     ("eval.ema", 0.5, "eval.ema"),
     ("eval.reverse_steps", 500, "eval.reverse_steps"),
     ("run.device", "tpu", "run.device"),
+    ("run.device", "cuda:one", "run.device"),
+    ("run.precision", "fp16", "run.precision"),
+    ("run.compile", "yes", "run.compile"),
+    ("run.nproc_per_node", 0, "run.nproc_per_node"),
+    ("run.backend", "mpi", "run.backend"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
 ]

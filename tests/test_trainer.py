@@ -146,3 +146,17 @@ def test_curve_logger_survives_a_queue_neighbour_removing_the_signal_file(tmp_pa
     logger.log(1, {"loss": 1.0})
     logger.close()
     assert (tmp_path / "train" / "plots" / "metrics" / "loss.tsv").is_file()
+
+
+def test_nan_just_before_a_checkpoint_is_never_saved():
+    # The loop checks the losses only at sync steps (logged steps, checkpoints): a NaN at step 3
+    # is found at the checkpoint of step 4, which then restores step 0 and redoes the steps
+    # instead of saving the broken weights.
+    saved = []
+    torch.manual_seed(0)
+    cfg = tiny_cfg(epochs=1)
+    state = new_state(MLP((2,)), cfg, 8, torch.Generator().manual_seed(0))
+    train(FlakyDDPM(bad={3}), state, data(), cfg, NullLogger(), checkpoint_every=4,
+          on_checkpoint=lambda s: saved.append((s.step, [p.clone() for p in s.net.parameters()])))
+    assert state.restores == 1 and [step for step, _ in saved] == [4]
+    assert all(torch.isfinite(p).all() for _, params in saved for p in params)

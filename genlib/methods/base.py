@@ -1,7 +1,11 @@
 """The method interface: a method owns the math, the network is passed into every call.
 
 ``loss(net, x0, generator)`` returns a scalar training loss for a batch of data;
-``sample(net, shape, steps, generator, options)`` runs a reverse process from noise. A network
+``sample(net, shape, steps, generator, options)`` runs a reverse process from noise. The loss is
+written in two parts, ``corrupt`` (every random draw: the times, the noise, the network's input
+and target) and ``batch_loss`` (the penalty on the network's output), so that several training
+processes can draw the corruption of the whole batch alike and each run the network on its share
+(:mod:`genlib.training.distributed`). A network
 maps ``(x, t)`` to an output of ``x``'s shape, ``t`` being the time rescaled to ``[0, 1]``; it
 knows nothing of noise. The trainer knows nothing of either's insides.
 """
@@ -70,8 +74,27 @@ class Method:
     def sampler_name(self, options: SampleOptions) -> str:
         return self.samplers[0] if options.sampler == "default" else options.sampler
 
-    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x_t, t, target)`` for a batch: the network's input and time, and what it should output."""
         raise NotImplementedError
+
+    def batch_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The scalar loss of a batch of network outputs; a mean over the samples unless a method
+        says otherwise in :meth:`check_distributed`."""
+        raise NotImplementedError
+
+    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        x_t, t, target = self.corrupt(x0, generator)
+        return self.batch_loss(net(x_t, t), target)
+
+    def check_distributed(self, nproc: int) -> None:
+        """Several processes each take a share of the batch and DDP averages their gradients, which
+        gives the gradient of the whole batch's loss only if that loss is ``batch_loss`` of
+        ``corrupt``'s output and a mean over the samples."""
+        if type(self).loss is not Method.loss:
+            raise ConfigError(
+                "run.nproc_per_node", nproc, f"1: method {self.name} computes its loss in one piece (no corrupt/batch_loss)"
+            )
 
     def sample(
         self,

@@ -16,6 +16,7 @@ from typing import Literal
 
 import torch
 
+from genlib.errors import ConfigError
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
 from genlib.methods.losses import LossKind, aggregate, per_sample_loss
 from genlib.params import positive, spec
@@ -61,7 +62,7 @@ class DLPM(Method):
         a_shape = shape[:1] if p.isotropic else shape
         return sample_skewed_levy(p.alpha, a_shape, generator, a_scale=p.a_scale, clamp_a=clamp_a)
 
-    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # Prop. 9: t ~ U{1..T}, one a_t ~ A per sample, X_t = bar_gamma_t X_0 + bar_sigma_t sqrt(a_t) z,
         # target eps_t = (X_t - bar_gamma_t X_0) / bar_sigma_t = sqrt(a_t) z.
         p = self.params
@@ -71,8 +72,19 @@ class DLPM(Method):
         eps = sample_sas(p.alpha, x0.shape, generator, isotropic=p.isotropic, a=a, clamp_eps=p.clamp_eps)
         x_t = per_sample(sch.bar_gamma32[t], x0.shape) * x0
         x_t = x_t + per_sample(sch.bar_sigma32[t], x0.shape) * eps
-        losses = per_sample_loss(net(x_t, sch.time(t)) - eps, p.loss)
-        return aggregate(losses, p.monte_carlo, p.mom_groups)
+        return x_t, sch.time(t), eps
+
+    def batch_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        return aggregate(per_sample_loss(pred - target, p.loss), p.monte_carlo, p.mom_groups)
+
+    def check_distributed(self, nproc: int) -> None:
+        super().check_distributed(nproc)
+        if self.params.monte_carlo == "median_of_means":
+            raise ConfigError(
+                f"{self.name}.monte_carlo", "median_of_means",
+                "mean with run.nproc_per_node > 1 (a median over the whole batch does not split into per-process means)",
+            )
 
     @torch.inference_mode()
     def sample(
@@ -99,13 +111,14 @@ class DLPM(Method):
         x = sigmas[steps].sqrt().float().reshape(self._bshape(shape)) * torch.randn(
             shape, generator=generator, device=device
         )
+        gamma, bar_sigma = sch.gamma.tolist(), sch.bar_sigma.tolist()  # host scalars: no waits in the loop
         for t in steps_bar(steps, progress):
             eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
             # Gamma_t = 1 - gamma_t^2 Sigma_{t-1} / Sigma_t; the posterior of X_{t-1} given X_t, X_0
             # and A_{1:T} has mean (X_t - bar_sigma_t Gamma_t eps) / gamma_t, variance Gamma_t Sigma_{t-1}.
             big_gamma = 1 - sch.gamma[t] ** 2 * sigmas[t - 1] / sigmas[t]
             bg = big_gamma.float().reshape(self._bshape(shape))
-            x = (x - float(sch.bar_sigma[t]) * bg * eps) / float(sch.gamma[t])
+            x = (x - bar_sigma[t] * bg * eps) / gamma[t]
             if t > 1:
                 var = (big_gamma * sigmas[t - 1]).float().reshape(self._bshape(shape))
                 x = x + var.sqrt() * torch.randn(shape, generator=generator, device=device)
@@ -113,15 +126,16 @@ class DLPM(Method):
 
     def _sample_dlim(self, net, shape, sch, generator, options, progress):
         p, device, steps = self.params, generator.device, sch.steps
+        gamma, bar_sigma = sch.gamma.tolist(), sch.bar_sigma.tolist()  # host scalars: no waits in the loop
         noise = dict(isotropic=p.isotropic, a_scale=p.a_scale, clamp_a=options.clamp_a, clamp_eps=options.clamp_eps)
-        x = float(sch.bar_sigma[steps]) * sample_sas(p.alpha, shape, generator, **noise)
+        x = bar_sigma[steps] * sample_sas(p.alpha, shape, generator, **noise)
         for t in steps_bar(steps, progress):
             eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
-            x0_part = (x - float(sch.bar_sigma[t]) * eps) / float(sch.gamma[t])
+            x0_part = (x - bar_sigma[t] * eps) / gamma[t]
             # DLIM (Sec. 3.3): keep the predicted noise at scale bar_sigma_{t-1}; with eta > 0 a
             # share sigma = eta * bar_sigma_{t-1} of it is fresh alpha-stable noise.
-            sigma = options.eta * float(sch.bar_sigma[t - 1])
-            keep = max(float(sch.bar_sigma[t - 1]) ** p.alpha - sigma**p.alpha, 0.0) ** (1 / p.alpha)
+            sigma = options.eta * bar_sigma[t - 1]
+            keep = max(bar_sigma[t - 1] ** p.alpha - sigma**p.alpha, 0.0) ** (1 / p.alpha)
             x = x0_part + keep * eps
             if sigma > 0 and t > 1:
                 x = x + sigma * sample_sas(p.alpha, shape, generator, **noise)

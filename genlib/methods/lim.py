@@ -91,13 +91,16 @@ class LIM(Method):
         """``sigma^(alpha - 1)`` times the conditional fractional score: ``-eps / (alpha kappa)``."""
         return eps * (-1.0 / (self.params.alpha * self.kappa))
 
-    def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p = self.params
         u = torch.rand(x0.shape[0], generator=generator, device=x0.device, dtype=torch.float32)
         t = p.t_min + (1 - p.t_min) * u
         eps = self.noise(x0.shape, generator, p.clamp_a, p.clamp_eps)
         x_t = per_sample(self.sch.gamma(t), x0.shape) * x0 + per_sample(self.sch.sigma(t), x0.shape) * eps
-        return per_sample_loss(net(x_t, t) - self.target(eps), p.loss).mean()
+        return x_t, t, self.target(eps)
+
+    def batch_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return per_sample_loss(pred - target, self.params.loss).mean()
 
     def times(self, steps: int) -> torch.Tensor:
         """The reverse-time grid ``1 = t_0 > ... > t_steps = t_min`` (float64, uniform)."""

@@ -3,7 +3,8 @@
 The loop shuffles the data with the run's generator, steps AdamW with an optional learning-rate
 schedule and gradient clipping, keeps EMAs of the weights, restores the last good state when the
 loss turns non-finite (a bounded number of times), logs curves and saves checkpoints that hold
-everything needed to resume.
+everything needed to resume. Under several processes each runs this same loop on its share of
+every batch (:mod:`genlib.training.distributed`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from genlib.device import autocast
 from genlib.progress import bar
+from genlib.training.distributed import World, shard_loss
 from genlib.training.ema import EMA
 from genlib.training.lr import make_scheduler
 
@@ -99,6 +102,8 @@ def train(
     checkpoint_every: int = 0,
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    world: World = World(),
+    model: nn.Module | None = None,
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> TrainState:
     """Run (or continue) training until ``training.epochs`` epochs are done.
@@ -106,14 +111,23 @@ def train(
     Every ``checkpoint_every`` steps and when ``should_stop()`` turns true, ``on_checkpoint(state)``
     is called at a step boundary; a stop then raises :class:`TrainingInterrupted`. The state holds
     everything the loop carries, so a resumed run computes exactly what an uninterrupted one would.
-    ``transform(batch, generator)`` turns stored data into the network's input (images: uint8 to
-    dequantized ``[-1, 1]``), drawing from the training generator."""
+
+    The loop waits for the device only at sync steps: logged steps, checkpoints and a stop (under
+    several processes, ``world``, a stop waits for the next logged step or checkpoint). There it
+    reads the loss and whether any loss since the last sync step was non-finite; if one was, the
+    last good state (from the last sync step) is restored and those steps are run again with new
+    noise. ``model`` is the network as the forward pass calls it (DDP, compiled); ``state.net``
+    is the plain module that states and checkpoints hold. ``transform(batch, generator)`` turns
+    stored data into the network's input (images: uint8 to dequantized ``[-1, 1]``), drawing from
+    the training generator (the whole batch on every process, like the noise)."""
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
     total = tc.epochs * per_epoch
+    model = state.net if model is None else model
     good = _snapshot(state)
     loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
+    n_bad = torch.zeros((), device=data.device, dtype=torch.int64)  # non-finite losses since the last sync step
     with bar(total, "training", progress, initial=state.step) as pbar:
         while state.step < total:
             pos = state.step % per_epoch
@@ -122,39 +136,48 @@ def train(
             x0 = data[state.perm[pos * batch : (pos + 1) * batch]]
             if transform is not None:
                 x0 = transform(x0, state.generator)
-            loss = method.loss(state.net, x0, state.generator)
-            if not torch.isfinite(loss):
-                _restore(state, good, tc.nan_retries)
-                loss_sum.fill_(state.loss_sum)
-                continue
+            with autocast(data.device, cfg.run.precision):
+                loss = shard_loss(method, model, x0, state.generator, world)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            log_now = (state.step + 1) % cfg.run.log_every == 0 or state.step + 1 == total
-            if tc.grad_clip is not None or log_now:  # without clipping the norm is only logged
+            step = state.step + 1
+            log_now = step % cfg.run.log_every == 0 or step == total
+            periodic = checkpoint_every > 0 and step % checkpoint_every == 0 and step < total
+            stop = should_stop is not None and should_stop()
+            sync = log_now or periodic or (stop and world.size == 1)
+            if tc.grad_clip is not None or sync:  # without clipping the norm is only checked and logged
                 grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
             state.optimizer.step()
             state.scheduler.step()
             state.ema.update()
-            state.step += 1
+            state.step = step
             loss_sum += loss.detach()
+            n_bad += ~torch.isfinite(loss.detach())
             state.since_log += 1
             pbar.update(1)
+            if not sync:
+                continue
+            n_bad += ~torch.isfinite(grad_norm)
+            loss_total, bad, stop = world.agree(loss_sum, n_bad, stop)
+            if bad:
+                _restore(state, good, tc.nan_retries)
+                loss_sum.fill_(state.loss_sum)
+                n_bad.zero_()
+                pbar.update(state.step - pbar.n)
+                continue
             if log_now:
-                mean_loss = float(loss_sum) / state.since_log
-                row = {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
+                row = {"loss": loss_total / state.since_log, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
                 state.history.append([state.step, row])
                 logger.log(state.step, row)
-                pbar.set_postfix(loss=f"{mean_loss:.4f}")
-                loss_sum.zero_()
-                state.loss_sum, state.since_log = 0.0, 0
-                if math.isfinite(mean_loss):
-                    good = _snapshot(state)
-            periodic = checkpoint_every and state.step % checkpoint_every == 0
-            stop = should_stop is not None and should_stop()
-            if on_checkpoint and (periodic or stop) and state.step < total:
-                state.loss_sum = float(loss_sum)
+                pbar.set_postfix(loss=f"{row['loss']:.4f}")
+                loss_total, state.since_log = 0.0, 0
+            state.loss_sum = loss_total
+            loss_sum.fill_(loss_total)  # every process holds the agreed sum from here on
+            good = _snapshot(state)
+            stop = stop and state.step < total
+            if on_checkpoint and (periodic or stop):
                 on_checkpoint(state)
-            if stop and state.step < total:
+            if stop:
                 raise TrainingInterrupted(f"training stopped at step {state.step} of {total}")
     return state
 
@@ -170,13 +193,13 @@ def _restore(state: TrainState, good: dict[str, Any], limit: int) -> None:
     """Roll back to the last good state; the generator moves on, so the retry draws new noise."""
     if state.restores >= limit:
         raise NonFiniteLoss(
-            f"training: the loss was non-finite at step {state.step + 1} after {state.restores} restores "
-            f"(training.nan_retries = {limit}); lower optim.lr, set training.grad_clip, or clamp the noise"
+            f"training: the loss was non-finite in steps {good['step'] + 1} to {state.step} after {state.restores} "
+            f"restores (training.nan_retries = {limit}); lower optim.lr, set training.grad_clip, or clamp the noise"
         )
     state.restores += 1
     state.net.load_state_dict(good["net"])
     state.ema.load_state_dict(good["ema"])
-    state.optimizer.load_state_dict(good["optimizer"])
+    state.optimizer.load_state_dict(copy.deepcopy(good["optimizer"]))  # it keeps the tensors it is given
     state.scheduler.load_state_dict(good["scheduler"])
     state.step, state.perm = good["step"], good["perm"]
     del state.history[good["history_len"]:]

@@ -1,0 +1,86 @@
+"""Several training processes on one machine: the train stage starts itself again under torchrun.
+
+``launch`` runs ``python -m torch.distributed.run --standalone --nproc_per_node N -m
+genlib.training.launch ROOT CONFIG`` (CONFIG: the resolved params as JSON) and waits. torchrun
+starts N workers; each runs ``main`` below, which runs the train stage as rank ``RANK`` of N.
+
+Signals: torchrun gets a process group of its own, so a Ctrl-C or a kill of the stage reaches
+the stage alone, which passes it on once; torchrun passes it to the workers, which stop together
+at their next sync step after rank 0 saved a resume checkpoint. torchrun starts each worker in a
+session of its own, which a SIGKILL of the stage's group does not reach: a worker therefore
+exits at once when the stage is gone, as a killed single process would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from genlib.training.trainer import TrainingInterrupted
+
+LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
+
+
+class WorkersFailed(RuntimeError):
+    """torchrun reported a failed worker; the worker printed its own error."""
+
+
+def launch(cfg, root: Path) -> None:
+    """Train with ``run.nproc_per_node`` processes on this machine; returns when they are done."""
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
+        "-m", "genlib.training.launch", str(root.resolve()), json.dumps(cfg.to_dict()),
+    ]
+    proc = subprocess.Popen(cmd, env={**os.environ, LAUNCHER: str(os.getpid())}, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum, frame) -> None:
+        received.append(signum)
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code and received:
+        raise TrainingInterrupted(f"training stopped by {signal.Signals(received[0]).name}")
+    if code:
+        raise WorkersFailed(f"training: torchrun exited with code {code}; the workers' errors are printed above")
+
+
+def _exit_without(pid: int) -> None:
+    """Exit (without writing anything) as soon as process ``pid`` is gone; checked twice a second."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(pid, 0)  # signal 0: only asks whether the process exists
+            except ProcessLookupError:
+                os._exit(137)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def main() -> None:
+    """A worker: the train stage for the config and project root the stage passed on."""
+    from genlib.cli import run_stage
+    from genlib.config import from_dict
+    from genlib.pipeline import Paths, train_stage
+
+    root, config = sys.argv[1:3]
+    if LAUNCHER in os.environ:
+        _exit_without(int(os.environ[LAUNCHER]))
+    # Every process meets the same known errors; rank 0 alone prints them.
+    run_stage(lambda: train_stage(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")
+
+
+if __name__ == "__main__":
+    main()
