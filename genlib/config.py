@@ -74,7 +74,7 @@ class EvalParams:
     # comparable with papers, whose weights file is read from inception_weights (null: download).
     feature_extractor: Literal["classifier", "inception"] = "classifier"
     inception_weights: str | None = None
-    kid_subset_size: int | None = spec(None, positive, "a positive integer or null (min(1000, n))")
+    kid_subset_size: int | None = spec(None, positive, "a positive integer or null (min(1000, n / 2))")
 
     def sample_options(self) -> SampleOptions:
         return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)

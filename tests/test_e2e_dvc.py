@@ -141,7 +141,7 @@ def test_genlib_compare_on_real_experiments(repo):
 def test_queue_of_four_with_two_workers(repo):
     path, sh = repo
     before = set(experiment_metrics(sh))
-    sh(dvc_bin(), "exp", "run", "--queue", "-S", "method=ddpm,dlpm", "-S", "seed=3,4")
+    sh(dvc_bin(), "exp", "run", "--queue", "-S", "method=ddpm,lim", "-S", "seed=3,4")
     sh(dvc_bin(), "queue", "start", "-j", "2")
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -154,7 +154,7 @@ def test_queue_of_four_with_two_workers(repo):
     new = {name: row for name, row in table.items() if name not in before}
     assert len(new) == 4
     combos = {(row["params"]["method"], row["params"]["seed"]) for row in new.values()}
-    assert combos == {("ddpm", 3), ("ddpm", 4), ("dlpm", 3), ("dlpm", 4)}
+    assert combos == {("ddpm", 3), ("ddpm", 4), ("lim", 3), ("lim", 4)}
     assert len({row["metrics"]["w1_exact"] for row in new.values()}) == 4  # distinct results
     # The cache is intact: any of them applies and checks out cleanly, with its own metrics.
     name, row = next(iter(new.items()))

@@ -204,9 +204,9 @@ def test_metric_options_are_checked(trained, tmp_path):
     images, _ = patterns(20, seed=0)
     with pytest.raises(ConfigError, match="eval.kid_subset_size"):
         image_metrics(images, images, gen(0), classifier_path=path, kid_subset_size=21)
-    with pytest.raises(ConfigError, match="eval.prc_neighborhood"):
+    with pytest.raises(ConfigError, match="eval.nsamples"):
         image_metrics(images, images[:3], gen(0), classifier_path=path)
-    with pytest.raises(ConfigError, match="eval.extractor"):
+    with pytest.raises(ConfigError, match="eval.feature_extractor"):
         image_metrics(images, images, gen(0), extractor="vgg", classifier_path=path)
     with pytest.raises(DataError, match="not found"):
         image_metrics(images, images, gen(0), classifier_path=tmp_path / "none.pt")

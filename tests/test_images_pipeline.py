@@ -26,7 +26,7 @@ TINY_IMAGES = {
 
 
 @pytest.mark.skipif(not MNIST.is_dir(), reason=f"real MNIST not found at {MNIST}")
-@pytest.mark.parametrize("method", ["dlpm"])
+@pytest.mark.parametrize("method", ["ddpm", "dlpm", "lim"])  # every method runs on the U-Net
 def test_tiny_mnist_run(tmp_path, method):
     cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, "method": method})
     paths = pipeline.Paths(tmp_path)
@@ -69,3 +69,18 @@ def test_image_params_are_checked_at_the_door(tmp_path):
 def test_shipped_mnist_config_is_valid():
     cfg = load(ROOT / "configs" / "mnist.yaml")
     assert cfg.data.dataset == "mnist" and cfg.model_net == "unet"
+
+
+@pytest.mark.parametrize("params_file", ["params.yaml", "configs/mnist.yaml"])
+def test_params_files_hold_every_key_dvc_yaml_names(params_file):
+    # dvc refuses to run a stage whose listed params are missing from the file
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / params_file).read_text())
+    for stage in stages.values():
+        for key in stage.get("params", []):
+            node = params
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{params_file} lacks {key}"
+                node = node[part]

@@ -108,13 +108,15 @@ def _check_classifier(path: str | Path | None, channels: int) -> str:
 
 def _check_sizes(n: int, kid_subset_size: int | None, kid_subsets: int, prc_neighborhood: int) -> int:
     """Validate the metric options against ``n``, the smaller sample size; return the KID subset size."""
-    if prc_neighborhood < 1 or n < prc_neighborhood + 1:
-        raise ConfigError(
-            "eval.prc_neighborhood", prc_neighborhood, f"an integer from 1 to {n - 1} (the smaller image set has {n})"
-        )
+    if prc_neighborhood < 1:
+        raise ValueError(f"prc_neighborhood must be >= 1, got {prc_neighborhood}")
+    if n < prc_neighborhood + 1:
+        raise ConfigError("eval.nsamples", n, f"at least {prc_neighborhood + 1} images in each set for precision and recall")
     if kid_subsets < 1:
         raise ConfigError("eval.kid_subsets", kid_subsets, "an integer >= 1")
-    size = min(1000, n) if kid_subset_size is None else kid_subset_size
+    # Default: Binkowski et al.'s 1000, but at most half the images, so that the random subsets
+    # differ and kid_std says something (subsets of all n images are all the same set).
+    size = max(2, min(1000, n // 2)) if kid_subset_size is None else kid_subset_size
     if not 2 <= size <= n:
         allowed = f"null or an integer from 2 to {n} (the smaller image set)"
         raise ConfigError("eval.kid_subset_size", kid_subset_size, allowed)
@@ -129,7 +131,7 @@ def image_metrics(
     extractor: Literal["classifier", "inception"] = "classifier",
     classifier_path: str | Path | None = None,
     inception_weights: str | Path | None = None,
-    kid_subset_size: int | None = None,  # None: min(1000, n); 1000 is Binkowski et al.'s and torch-fidelity's
+    kid_subset_size: int | None = None,  # None: min(1000, n // 2); 1000 is Binkowski et al.'s and torch-fidelity's
     kid_subsets: int = 100,  # torch-fidelity's default
     prc_neighborhood: int = 3,  # k of the k-NN balls; Kynkaanniemi et al. 2019 use k = 3
     batch_size: int = 128,
@@ -157,7 +159,7 @@ def image_metrics(
         if generated.shape[1] == 1:  # the Inception network takes RGB only
             generated, reference = generated.expand(-1, 3, -1, -1), reference.expand(-1, 3, -1, -1)
     else:
-        raise ConfigError("eval.extractor", extractor, "'classifier' or 'inception'")
+        raise ConfigError("eval.feature_extractor", extractor, "'classifier' or 'inception'")
     result = torch_fidelity.calculate_metrics(
         input1=_Uint8Images(generated),  # input1 is the generated set: precision is measured on it
         input2=_Uint8Images(reference),
