@@ -24,7 +24,12 @@ from genlib import io
 METRICS_FILE = "metrics/eval.json"
 TRAIN_FILE = "metrics/train.json"
 SAMPLES_PLOT = "plots/samples.png"
-HEADLINE = ("w1_exact", "w1_sliced", "mmd", "tail_error", "mode_weight_l1", "mode_ratio_worst", "precision", "recall", "sampling_time_s")
+HEADLINE = (
+    "w1_exact", "w1_sliced", "mmd", "tail_error", "mode_weight_l1", "mode_ratio_worst", "precision", "recall",
+    # image runs
+    "fid", "kid", "fid_clf", "kid_clf", "precision_clf", "recall_clf", "class_tv", "class_worst_coverage",
+    "rare_share_gen", "sampling_time_s",
+)
 
 
 @dataclass
