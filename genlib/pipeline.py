@@ -136,8 +136,10 @@ def load_points(path: Path) -> torch.Tensor:
 
 
 def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
+    """The ``model:`` section's network, or the method's own networks (VAE, GAN) when it has them."""
     torch.manual_seed(stream_seed(cfg.seed, "init"))  # weight init and dropout draw from here
-    return NETS.get(cfg.model_net)(data_shape, cfg.model)
+    own = build_method(cfg).networks(data_shape)
+    return own if own is not None else NETS.get(cfg.model_net)(data_shape, cfg.model)
 
 
 TRAINING_SECTIONS = ("seed", "method", "data", "model", "training", "optim")
@@ -174,7 +176,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
     net = build_net(cfg, tuple(data.shape[1:])).to(device)
     method = build_method(cfg)
     total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
-    state = new_state(net, cfg, total, generator(cfg.seed, "train", device))
+    state = new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
     resume_file = paths.resume / f"train-{training_key(cfg)}.pt"
     if resume_file.is_file():
         state.load_state_dict(io.load_torch(resume_file)["state"])
@@ -227,7 +229,8 @@ def stop_on_signals():
 
 
 def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, dict]:
-    """The trained network (raw or the EMA chosen by ``eval.ema``) and the checkpoint body."""
+    """The trained network (raw or the EMA chosen by ``eval.ema``) and the checkpoint body; for a
+    method with several networks, the ``nn.ModuleDict`` of them all (the EMA covers each)."""
     ckpt = io.load_torch(paths.checkpoint)
     if not isinstance(ckpt, dict) or "state" not in ckpt or "config" not in ckpt:
         raise DataError(f"{paths.checkpoint}: not a genlib checkpoint (missing state or config)")
@@ -315,6 +318,10 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k,
     )
     metrics.pop("mode_weights_gen", None)
+    method = build_method(cfg)
+    if hasattr(method, "extra_metrics"):  # likelihood-based families score the test set themselves
+        nets, _ = load_trained(cfg, paths)
+        metrics.update(method.extra_metrics(nets, test.flatten(1), generator(cfg.seed, "eval/extra")))
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
     io.write_json(paths.metrics, metrics)

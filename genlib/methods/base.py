@@ -8,6 +8,10 @@ processes can draw the corruption of the whole batch alike and each run the netw
 (:mod:`genlib.training.distributed`). A network
 maps ``(x, t)`` to an output of ``x``'s shape, ``t`` being the time rescaled to ``[0, 1]``; it
 knows nothing of noise. The trainer knows nothing of either's insides.
+
+Methods that are not diffusions (:mod:`genlib.methods.family`: VAE, GAN) declare their own
+networks and optimizers and perform their own update step; ``steps_itself`` tells the trainer.
+A diffusion method uses the one network the ``model:`` section names (``networks`` is ``None``).
 """
 from __future__ import annotations
 
@@ -39,10 +43,15 @@ class Method:
     name: ClassVar[str]
     Params: ClassVar[type]
     samplers: ClassVar[tuple[str, ...]]
+    steps_itself: ClassVar[bool] = False  # True: ``update`` steps its own optimizers (family.py)
 
     def __init__(self, params) -> None:
         self.params = params
         self._schedules: dict[tuple[int, str], StableSchedule] = {}
+
+    def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict | None:
+        """The method's own named networks, or ``None`` for the ``model:`` section's network."""
+        return None
 
     @property
     def alpha(self) -> float:

@@ -5,6 +5,12 @@ schedule and gradient clipping, keeps EMAs of the weights, restores the last goo
 loss turns non-finite (a bounded number of times), logs curves and saves checkpoints that hold
 everything needed to resume. Under several processes each runs this same loop on its share of
 every batch (:mod:`genlib.training.distributed`).
+
+A method that declares its own networks and optimizers (``method.steps_itself``: a VAE, a GAN)
+performs the update of each step itself, ``method.update(nets, optimizers, x0, generator,
+grad_clip)``; ``state.net`` is then an ``nn.ModuleDict`` of its networks and ``state.optimizer``
+an :class:`~genlib.training.groups.OptimizerGroup`, so the EMA, the checkpoints, the resume and
+the NaN restore treat them as they treat one network. Its extra loss terms are logged as curves.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from genlib.device import autocast
 from genlib.progress import bar
 from genlib.training.distributed import World, shard_loss
 from genlib.training.ema import EMA
+from genlib.training.groups import OptimizerGroup, SchedulerGroup
 from genlib.training.lr import make_scheduler
 
 
@@ -75,14 +82,20 @@ class TrainState:
         torch.set_rng_state(state["torch_rng"])
 
 
-def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator) -> TrainState:
+def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator, method=None) -> TrainState:
+    """A fresh state; a method that steps itself names its optimizers (``method.optimizers``)."""
     o = cfg.optim
-    optimizer = torch.optim.AdamW(net.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    if getattr(method, "steps_itself", False):
+        optimizer = OptimizerGroup(method.optimizers(net, o))
+        scheduler = SchedulerGroup(optimizer, o, total_steps)
+    else:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        scheduler = make_scheduler(optimizer, o, total_steps)
     return TrainState(
         net=net,
         ema=EMA(net, cfg.training.ema_rates),
         optimizer=optimizer,
-        scheduler=make_scheduler(optimizer, o, total_steps),
+        scheduler=scheduler,
         generator=generator,
     )
 
@@ -136,18 +149,24 @@ def train(
             x0 = data[state.perm[pos * batch : (pos + 1) * batch]]
             if transform is not None:
                 x0 = transform(x0, state.generator)
-            with autocast(data.device, cfg.run.precision):
-                loss = shard_loss(method, model, x0, state.generator, world)
-            state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
             step = state.step + 1
             log_now = step % cfg.run.log_every == 0 or step == total
             periodic = checkpoint_every > 0 and step % checkpoint_every == 0 and step < total
             stop = should_stop is not None and should_stop()
             sync = log_now or periodic or (stop and world.size == 1)
-            if tc.grad_clip is not None or sync:  # without clipping the norm is only checked and logged
-                grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
-            state.optimizer.step()
+            if getattr(method, "steps_itself", False):
+                with autocast(data.device, cfg.run.precision):
+                    terms = method.update(state.net, state.optimizer, x0, state.generator, tc.grad_clip)
+                loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm")
+            else:
+                terms = {}
+                with autocast(data.device, cfg.run.precision):
+                    loss = shard_loss(method, model, x0, state.generator, world)
+                state.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip is not None or sync:  # without clipping the norm is only checked and logged
+                    grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
+                state.optimizer.step()
             state.scheduler.step()
             state.ema.update()
             state.step = step
@@ -167,6 +186,7 @@ def train(
                 continue
             if log_now:
                 row = {"loss": loss_total / state.since_log, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
+                row.update({name: float(value) for name, value in terms.items()})  # this step's batch
                 state.history.append([state.step, row])
                 logger.log(state.step, row)
                 pbar.set_postfix(loss=f"{row['loss']:.4f}")

@@ -1,0 +1,99 @@
+"""Generative adversarial network with the non-saturating loss (Goodfellow et al., NeurIPS 2014,
+Sec. 3), an optional R1 gradient penalty on real data (Mescheder, Geiger & Nowozin, ICML 2018,
+Eq. 9) and optional spectral normalisation of the discriminator (Miyato et al., ICLR 2018).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlib.methods.base import SampleOptions
+from genlib.methods.family import Family, optimize
+from genlib.nets.dense import dense
+from genlib.params import non_negative, positive, spec
+from genlib.registry import METHODS
+from genlib.training.groups import adamw
+
+
+def _betas_ok(b: tuple[float, ...]) -> bool:
+    return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
+
+
+@dataclass(frozen=True)
+class GANParams:
+    latent_dim: int = spec(8, positive, "a positive integer")
+    g_units: int = spec(128, positive, "a positive integer")  # generator width
+    g_layers: int = spec(3, positive, "a positive integer")  # generator hidden layers
+    d_units: int = spec(128, positive, "a positive integer")  # discriminator width
+    d_layers: int = spec(3, positive, "a positive integer")  # discriminator hidden layers
+    lr_g: float = spec(1e-3, positive, "a positive number")  # replaces optim.lr for the generator
+    lr_d: float = spec(1e-3, positive, "a positive number")  # and for the discriminator
+    betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # Adam's, DCGAN's choice
+    n_critic: int = spec(1, positive, "a positive integer")  # discriminator steps per generator step
+    r1_gamma: float = spec(0.1, non_negative, "a non-negative number")  # R1 weight gamma (0: off)
+    spectral_norm: bool = False  # on every linear layer of the discriminator
+
+
+@METHODS.register("gan")
+class GAN(Family):
+    """Networks ``generator`` (z -> x) and ``discriminator`` (x -> logit), one optimizer each."""
+
+    name = "gan"
+    Params = GANParams
+    samplers = ("generator",)
+
+    def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
+        p, dim = self.params, data_shape[0]
+        return nn.ModuleDict({
+            "generator": dense(p.latent_dim, dim, p.g_units, p.g_layers),
+            "discriminator": dense(dim, 1, p.d_units, p.d_layers, spectral=p.spectral_norm),
+        })
+
+    def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
+        p = self.params
+        return {
+            "generator": adamw(nets["generator"].parameters(), optim_params, p.lr_g, p.betas),
+            "discriminator": adamw(nets["discriminator"].parameters(), optim_params, p.lr_d, p.betas),
+        }
+
+    def latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, self.params.latent_dim), generator=generator, device=generator.device)
+
+    def discriminator_loss(self, nets: nn.ModuleDict, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``-log D(x) - log(1 - D(G(z)))`` (Goodfellow et al., Eq. 1) and the R1 penalty
+        ``gamma / 2 E ||grad_x D(x)||^2`` on the real points (Mescheder et al., Eq. 9)."""
+        real = real.detach().requires_grad_(self.params.r1_gamma > 0)
+        d_real = nets["discriminator"](real)
+        loss = F.softplus(-d_real).mean() + F.softplus(nets["discriminator"](fake)).mean()
+        if self.params.r1_gamma == 0:
+            return loss, torch.zeros((), device=real.device)
+        (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        r1 = 0.5 * self.params.r1_gamma * grad.pow(2).flatten(1).sum(1).mean()
+        return loss + r1, r1
+
+    def generator_loss(self, nets: nn.ModuleDict, z: torch.Tensor) -> torch.Tensor:
+        # The non-saturating loss -log D(G(z)) (Goodfellow et al., Sec. 3).
+        return F.softplus(-nets["discriminator"](nets["generator"](z))).mean()
+
+    def update(self, nets, optimizers, x0, generator, grad_clip):
+        """``n_critic`` discriminator steps on the batch (fresh latents each), then one generator step."""
+        d_params, g_params = list(nets["discriminator"].parameters()), list(nets["generator"].parameters())
+        for _ in range(self.params.n_critic):
+            with torch.no_grad():
+                fake = nets["generator"](self.latents(x0.shape[0], generator))
+            loss_d, r1 = self.discriminator_loss(nets, x0, fake)
+            norm_d = optimize(optimizers["discriminator"], loss_d, d_params, grad_clip)
+        loss_g = self.generator_loss(nets, self.latents(x0.shape[0], generator))
+        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip)
+        return {
+            "loss": (loss_d + loss_g).detach(), "grad_norm": torch.hypot(norm_d, norm_g),
+            "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": r1.detach(),
+        }
+
+    @torch.inference_mode()
+    def sample(self, net, shape, steps, generator, options: SampleOptions = SampleOptions(), progress=False):
+        """``G(z)`` with ``z ~ N(0, I)``; ``steps`` does not apply."""
+        return net["generator"](self.latents(shape[0], generator))
