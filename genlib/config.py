@@ -116,6 +116,11 @@ class Config:
     methods: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def data_kind(self) -> str:
+        """``points`` (2D sets) or ``images``: the ``kind`` of the chosen dataset."""
+        return data_kind(self.data.dataset)
+
+    @property
     def method_params(self) -> Any:
         return self.methods[self.method]
 
@@ -184,7 +189,7 @@ def from_dict(raw: Any) -> Config:
     net_name = _name(model_raw.get("net", "mlp"), "model.net", NETS)
     net_params = NETS.get(net_name).Params
     model = build(net_params, _own_keys(model_raw, net_params, NETS), "model.", drop=("net",))
-    _check_net_fits_data(net_name, dataset_cls)
+    _check_net_fits_data(net_name, data_kind(data.dataset))
     methods = {
         name: build(METHODS.get(name).Params, raw.get(name), f"{name}.")
         for name in METHODS.names()
@@ -206,6 +211,10 @@ def from_dict(raw: Any) -> Config:
     return cfg
 
 
+def data_kind(dataset: str) -> str:
+    return getattr(DATASETS.get(dataset), "kind", "points")
+
+
 def _params_class(entry) -> type:
     return getattr(entry, "Params", ToyParams)
 
@@ -222,8 +231,7 @@ def _own_keys(section: dict, params_cls: type, registry) -> dict:
     return {k: v for k, v in section.items() if k in own or k not in others}
 
 
-def _check_net_fits_data(net_name: str, dataset_cls) -> None:
-    kind = getattr(dataset_cls, "kind", "points")
+def _check_net_fits_data(net_name: str, kind: str) -> None:
     kinds = getattr(NETS.get(net_name), "data_kinds", ("points", "images"))
     if kind not in kinds:
         fitting = [n for n in NETS.names() if kind in getattr(NETS.get(n), "data_kinds", ("points", "images"))]
@@ -231,14 +239,13 @@ def _check_net_fits_data(net_name: str, dataset_cls) -> None:
 
 
 def _cross_checks(cfg: Config) -> None:
-    images = getattr(DATASETS.get(cfg.data.dataset), "kind", "points") == "images"
+    images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.data.classifier_epochs == 0:
         raise ConfigError("eval.feature_extractor", "classifier", "'inception', or data.classifier_epochs > 0")
     if images and cfg.eval.inception_weights and not Path(cfg.eval.inception_weights).is_file():
-        raise ConfigError(
-            "eval.inception_weights", cfg.eval.inception_weights,
-            "an existing Inception-v3 FID weights file (pt_inception-2015-12-05-6726825d.pth), or null to download",
-        )
+        from genlib.metrics.fidelity import INCEPTION_WEIGHTS_ALLOWED  # torch-fidelity: only on this error
+
+        raise ConfigError("eval.inception_weights", cfg.eval.inception_weights, INCEPTION_WEIGHTS_ALLOWED)
     if cfg.eval.ema is not None and cfg.eval.ema not in cfg.training.ema_rates:
         allowed = ", ".join(str(r) for r in cfg.training.ema_rates) or "none configured"
         raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")

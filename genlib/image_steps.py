@@ -15,7 +15,7 @@ import torch
 
 from genlib import io, plots
 from genlib.data.image_transforms import to_uint8
-from genlib.errors import DataError
+from genlib.errors import ConfigError, DataError
 from genlib.progress import want_progress
 from genlib.seeding import generator
 
@@ -83,6 +83,9 @@ def evaluate_images(cfg, paths, info: dict) -> dict:
     meta = io.read_json(paths.prepared / "meta.json")
     classifier = paths.prepared / CLASSIFIER
     e = cfg.eval
+    if e.feature_extractor == "classifier" and not classifier.is_file():
+        # prepare_data trains it only on labelled sets (a flat image folder has no labels)
+        raise ConfigError("eval.feature_extractor", "classifier", f"'inception': {cfg.data.dataset} at {cfg.data.root} has no labels to train a classifier on")
     metrics = image_metrics(
         generated, test, generator(cfg.seed, "eval"), extractor=e.feature_extractor,
         classifier_path=classifier if classifier.is_file() else None, inception_weights=e.inception_weights,

@@ -85,7 +85,7 @@ def dataset(cfg: Config):
 
 
 def is_images(cfg: Config) -> bool:
-    return getattr(DATASETS.get(cfg.data.dataset), "kind", "points") == "images"
+    return cfg.data_kind == "images"
 
 
 def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
@@ -277,14 +277,13 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         from genlib.image_steps import save_samples
 
         info.update(save_samples(samples, paths, _title(cfg, info)))
-        io.write_json(paths.samples / "info.json", info)
-        return info
-    samples = samples.numpy().astype(np.float32)
-    io.save_array(paths.samples / "samples.npy", samples)
+    else:
+        samples = samples.numpy().astype(np.float32)
+        io.save_array(paths.samples / "samples.npy", samples)
+        test = io.load_array(paths.prepared / "test.npy")
+        meta = io.read_json(paths.prepared / "meta.json")
+        plots.samples_vs_data(paths.samples_plot, samples, test, meta.get("modes"), title=_title(cfg, info))
     io.write_json(paths.samples / "info.json", info)
-    test = io.load_array(paths.prepared / "test.npy")
-    meta = io.read_json(paths.prepared / "meta.json")
-    plots.samples_vs_data(paths.samples_plot, samples, test, meta.get("modes"), title=_title(cfg, info))
     return info
 
 
@@ -302,9 +301,16 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         from genlib.image_steps import evaluate_images
 
         metrics = evaluate_images(cfg, paths, info)
-        metrics["sampling_time_s"] = info["sampling_time_s"]
-        io.write_json(paths.metrics, metrics)
-        return metrics
+    else:
+        metrics = _evaluate_points(cfg, paths)
+    metrics["sampling_time_s"] = info["sampling_time_s"]
+    metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
+    io.write_json(paths.metrics, metrics)
+    return metrics
+
+
+def _evaluate_points(cfg: Config, paths: Paths) -> dict:
+    """Sample metrics against the held-out points, and the method's own (likelihoods) if it has them."""
     from genlib.metrics.sample_metrics import evaluate_samples
 
     samples = torch.from_numpy(io.load_array(paths.samples / "samples.npy"))
@@ -322,7 +328,4 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     if hasattr(method, "extra_metrics"):  # likelihood-based families score the test set themselves
         nets, _ = load_trained(cfg, paths)
         metrics.update(method.extra_metrics(nets, test.flatten(1), generator(cfg.seed, "eval/extra")))
-    metrics["sampling_time_s"] = info["sampling_time_s"]
-    metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
-    io.write_json(paths.metrics, metrics)
     return metrics

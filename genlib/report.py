@@ -27,13 +27,14 @@ def read_curve(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(r["step"]) for r in rows]), np.array([float(r[name]) for r in rows])
 
 
-def metric_docs(num_classes: int = 0) -> dict[str, str]:
+def metric_docs(kind: str = "points", num_classes: int = 0) -> dict[str, str]:
+    """One line per metric key. The two kinds share names (``precision``, ``recall``) with
+    different meanings: k-NN on 2D points, or on Inception features for images."""
     from genlib.metrics.image_docs import image_metric_docs
     from genlib.metrics.sample_metrics import METRIC_DOCS
 
     return {
-        **METRIC_DOCS,
-        **image_metric_docs(num_classes),
+        **(image_metric_docs(num_classes) if kind == "images" else METRIC_DOCS),
         "sampling_time_s": "wall time of the generate stage's sampling loop, seconds",
         "train_time_s": "wall time of the training loop, seconds",
         "train_steps": "optimiser steps taken",
@@ -59,7 +60,7 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     metrics = io.read_json(paths.metrics)
     meta = io.read_json(paths.prepared / "meta.json")
-    docs = metric_docs(meta.get("num_classes") or 0)
+    docs = metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0)
     figures: list[tuple[str, str]] = []
     shutil.copyfile(paths.samples_plot, out / "samples.png")
     figures.append(("Samples against held-out data", "samples.png"))

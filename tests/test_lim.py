@@ -8,19 +8,11 @@ from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.methods.lim import LIM, LIMParams
 from genlib.methods.schedules import cosine_alpha_bar_continuous
-from genlib.nets.mlp import MLP
 
 from test_config import ROOT
+from test_methods import gen, net  # noqa: F401  (net is a fixture)
 
 
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return MLP((2,)).eval()
 
 
 def test_alpha_two_loss_is_the_vp_denoising_loss(net):

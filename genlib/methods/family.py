@@ -34,9 +34,7 @@ class Family(Method):
 
     def check_config(self, cfg) -> None:
         """What the families do not support yet, refused before any work."""
-        from genlib.registry import DATASETS
-
-        if getattr(DATASETS.get(cfg.data.dataset), "kind", "points") != "points":
+        if cfg.data_kind != "points":
             raise ConfigError("data.dataset", cfg.data.dataset, f"a 2D point set (method {self.name} has no image networks yet)")
         if cfg.run.compile:
             raise ConfigError("run.compile", True, f"false (method {self.name} calls its networks one by one)")

@@ -28,6 +28,7 @@ CLASS_BALANCE_DOCS: dict[str, str] = {
 
 CLASSIFIER_DOCS: dict[str, str] = {
     "classifier_test_accuracy": "accuracy of the metrics classifier on the held-out images",
+    "n_nonfinite": "generated images with a NaN or infinite pixel (stored as black before every metric)",
 }
 
 
