@@ -75,6 +75,10 @@ class EvalParams:
     feature_extractor: Literal["classifier", "inception"] = "classifier"
     inception_weights: str | None = None
     kid_subset_size: int | None = spec(None, positive, "a positive integer or null (min(1000, n / 2))")
+    # Likelihood families (vae, hvae) only: K of the importance-weighted NLL estimate on the test
+    # set (Burda et al. 2016), and test points per batch of it.
+    n_importance: int = spec(64, positive, "a positive integer")
+    likelihood_batch: int = spec(1000, positive, "a positive integer")
 
     def sample_options(self) -> SampleOptions:
         return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import signal
 import sys
 import time
@@ -71,6 +72,10 @@ class Paths:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics" / "eval.json"
+
+    @property
+    def analysis(self) -> Path:
+        return self.root / "plots" / "analysis"
 
     @property
     def report(self) -> Path:
@@ -305,8 +310,32 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         metrics = _evaluate_points(cfg, paths)
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
+    write_analysis(cfg, paths)
     io.write_json(paths.metrics, metrics)
     return metrics
+
+
+ANALYSIS_INDEX = "index.json"
+
+
+def write_analysis(cfg: Config, paths: Paths) -> list[dict]:
+    """The method's own analysis figures (a method with ``analysis``: the hierarchical VAE's KL per
+    layer, reconstructions, traversals) in ``plots/analysis/``, listed with their captions in
+    ``index.json`` for the report; for other methods the list is empty."""
+    out = paths.analysis
+    if out.exists():
+        shutil.rmtree(out)  # figures of a previous method must not linger in the output
+    out.mkdir(parents=True)
+    figures: list[dict] = []
+    method = build_method(cfg)
+    if hasattr(method, "analysis"):
+        nets, _ = load_trained(cfg, paths)
+        test = load_points(paths.prepared / "test.npy")
+        meta = io.read_json(paths.prepared / "meta.json")
+        figures = [{"caption": c, "file": f} for c, f in
+                   method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta)]
+    io.write_json(out / ANALYSIS_INDEX, figures)
+    return figures
 
 
 def _evaluate_points(cfg: Config, paths: Paths) -> dict:
@@ -327,5 +356,5 @@ def _evaluate_points(cfg: Config, paths: Paths) -> dict:
     method = build_method(cfg)
     if hasattr(method, "extra_metrics"):  # likelihood-based families score the test set themselves
         nets, _ = load_trained(cfg, paths)
-        metrics.update(method.extra_metrics(nets, test.flatten(1), generator(cfg.seed, "eval/extra")))
+        metrics.update(method.extra_metrics(nets, test.flatten(1), generator(cfg.seed, "eval/extra"), cfg.eval))
     return metrics

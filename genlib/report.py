@@ -68,6 +68,10 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     if loss_tsv.is_file():
         plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
         figures.append(("Training loss", "loss.png"))
+    index = paths.analysis / "index.json"
+    for fig in io.read_json(index) if index.is_file() else []:  # the method's own analysis figures
+        shutil.copyfile(paths.analysis / fig["file"], out / fig["file"])
+        figures.append((fig["caption"], fig["file"]))
     train_info = io.read_json(paths.train_metrics)
     sampling = io.read_json(paths.samples / "info.json")
     rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]

@@ -1,10 +1,12 @@
 """The VAE: shapes, a falling loss, the likelihood bounds, seeded sampling, exact resume, pipeline."""
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from genlib import pipeline
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.methods.vae import VAE, VAEParams
@@ -47,9 +49,10 @@ def test_loss_decreases_and_terms_are_logged():
 
 
 def test_likelihood_metrics_and_seeded_sampling():
-    method, state = trained(tiny_cfg("vae", 10, {"vae.n_importance": 32}), blob())
+    cfg = tiny_cfg("vae", 10, {"eval.n_importance": 32})
+    method, state = trained(cfg, blob())
     nets = state.ema.models[0.99]
-    m = method.extra_metrics(nets, blob(500, seed=1), torch.Generator().manual_seed(0))
+    m = method.extra_metrics(nets, blob(500, seed=1), torch.Generator().manual_seed(0), cfg.eval)
     assert set(m) == {"elbo", "nll_iwae", "recon_mse", "kl", "kl_dim0", "kl_dim1"}
     assert m["nll_iwae"] <= -m["elbo"] + 0.05  # the IWAE bound is at least as tight as the ELBO (Burda et al., Thm. 1)
     assert abs(m["kl"] - m["kl_dim0"] - m["kl_dim1"]) < 1e-5
@@ -73,7 +76,7 @@ def test_pipeline(tmp_path):
     ("vae.beta", 0, "vae.beta"),
     ("vae.decoder_var", "free", "vae.decoder_var"),
     ("vae.likelihood", "poisson", "vae.likelihood"),
-    ("vae.n_importance", 0, "vae.n_importance"),
+    ("eval.n_importance", 0, "eval.n_importance"),
     ("eval.sampler", "ddim", "eval.sampler"),
     ("run.nproc_per_node", 2, "run.nproc_per_node"),
     ("run.compile", True, "run.compile"),
@@ -82,3 +85,23 @@ def test_bad_params(dotted, value, key):
     with pytest.raises(ConfigError) as info:
         load(ROOT / "params.yaml", {"method": "vae", dotted: value})
     assert info.value.key == key and "\n" not in str(info.value)
+
+
+def test_analysis_figures_reach_the_report_and_stale_ones_go(tmp_path, monkeypatch):
+    """A method's ``analysis`` figures land in plots/analysis with their captions and appear in
+    the report; a rerun without them leaves no stale figure behind."""
+    from genlib.methods.vae import VAE
+    from genlib.plots import curves
+
+    def analysis(self, nets, test, generator, out, eval_params, meta):
+        curves(out / "kl_layers.png", {"kl": (np.arange(3.0), np.ones(3))}, "KL per layer")
+        return [("KL per layer", "kl_layers.png")]
+
+    monkeypatch.setattr(VAE, "analysis", analysis, raising=False)
+    cfg, paths, _, _ = run_pipeline(tmp_path, "vae")
+    assert json.loads((paths.analysis / "index.json").read_text()) == [{"caption": "KL per layer", "file": "kl_layers.png"}]
+    report = (paths.report / "report.md").read_text()
+    assert "## KL per layer" in report and (paths.report / "kl_layers.png").is_file()
+    monkeypatch.delattr(VAE, "analysis")
+    pipeline.evaluate_stage(cfg, paths)
+    assert sorted(p.name for p in paths.analysis.iterdir()) == ["index.json"]

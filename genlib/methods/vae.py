@@ -34,8 +34,6 @@ class VAEParams:
     decoder_var: Literal["learned", "fixed"] = "learned"
     decoder_std: float = spec(0.1, positive, "a positive number")  # s when decoder_var is fixed
     sample_noise: bool = True  # samples are x ~ p(x|z); false: the decoder mean m(z)
-    n_importance: int = spec(64, positive, "a positive integer")  # K of the IWAE NLL estimate
-    eval_batch: int = spec(1000, positive, "a positive integer")  # test points per batch of the estimate
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -118,17 +116,16 @@ class VAE(Family):
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 
     @torch.inference_mode()
-    def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+    def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
         """On the test set (in nats per point): the ELBO (beta = 1, one sample of z), the IWAE NLL
-        estimate with ``n_importance`` samples, the squared error of the reconstruction through the
+        estimate with ``eval.n_importance`` samples, the squared error of the reconstruction through the
         posterior mean, and the KL of each latent dimension (near 0: an unused dimension)."""
-        p = self.params
         elbo, nll, sq_err, kl_dims = [], [], [], []
-        for x in test.split(p.eval_batch):
+        for x in test.split(eval_params.likelihood_batch):
             recon, kl = self.terms(nets, x, generator)
             elbo.append(-(recon + kl.sum(-1)))
             kl_dims.append(kl)
-            nll.append(-self.iwae_log_likelihood(nets, x, p.n_importance, generator))
+            nll.append(-self.iwae_log_likelihood(nets, x, eval_params.n_importance, generator))
             mean, _ = self.decode(nets, self.encode(nets, x)[0])
             sq_err.append((x - mean).pow(2).sum(-1))
         kl_dim = torch.cat(kl_dims).mean(0)
