@@ -21,6 +21,7 @@ from genlib.methods.base import Method
 
 class Family(Method):
     steps_itself: ClassVar[bool] = True
+    data_kinds: ClassVar[tuple[str, ...]] = ("points",)  # the data its networks take: points, images
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         raise NotImplementedError
@@ -34,8 +35,9 @@ class Family(Method):
 
     def check_config(self, cfg) -> None:
         """What the families do not support yet, refused before any work."""
-        if cfg.data_kind != "points":
-            raise ConfigError("data.dataset", cfg.data.dataset, f"a 2D point set (method {self.name} has no image networks yet)")
+        if cfg.data_kind not in self.data_kinds:
+            allowed = "a 2D point set" if self.data_kinds == ("points",) else f"a dataset of kind {' or '.join(self.data_kinds)}"
+            raise ConfigError("data.dataset", cfg.data.dataset, f"{allowed} (method {self.name} has no networks for {cfg.data_kind})")
         if cfg.run.compile:
             raise ConfigError("run.compile", True, f"false (method {self.name} calls its networks one by one)")
 
