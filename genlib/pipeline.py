@@ -252,25 +252,42 @@ def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, 
 
 
 def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
-    """Sample ``eval.nsamples`` points in batches; batch ``i`` has its own seed stream."""
+    """Sample ``eval.nsamples`` points in batches of ``eval.batch_size``; batch ``i`` draws from its
+    own seed stream, so the samples do not depend on how the batches are shared out.
+
+    With ``run.nproc_per_node > 1`` the stage starts itself again under torchrun and process ``r``
+    of ``N`` samples batches ``r, r + N, ...``; rank 0 gathers them in order and writes. The result
+    equals one process's on the same kind of device.
+    """
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
+    if cfg.run.nproc_per_node > 1 and not distributed.launched():
+        distributed.check_processes(cfg.run, device)
+        launch(cfg, paths.root, "generate")
+        return io.read_json(paths.samples / "info.json")
+    with distributed.joined(cfg.run, device) as (world, device):
+        return _generate(cfg, paths, world, device)
+
+
+def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
     net, ckpt = load_trained(cfg, paths)
     net = compiled(net.to(device), cfg.run.compile)
     method = build_method(cfg)
     options = cfg.eval.sample_options()
     shape = tuple(ckpt["data_shape"])
-    progress = want_progress(cfg.run.progress)
-    chunks, n_left, i = [], cfg.eval.nsamples, 0
+    progress = world.is_main and want_progress(cfg.run.progress)
+    sizes = batch_sizes(cfg.eval.nsamples, cfg.eval.batch_size)
     start = time.perf_counter()
-    while n_left > 0:
-        n = min(cfg.eval.batch_size, n_left)
+    mine = {}
+    for i in range(world.rank, len(sizes), world.size):
         g = generator(cfg.seed, f"sample/{i}", device)
         with autocast(device, cfg.run.precision):
-            chunks.append(method.sample(net, (n, *shape), cfg.eval.reverse_steps, g, options, progress).cpu())
-        n_left, i = n_left - n, i + 1
+            mine[i] = method.sample(net, (sizes[i], *shape), cfg.eval.reverse_steps, g, options, progress).cpu()
+    chunks = distributed.gather_batches(mine, world)
+    if not world.is_main:
+        return {}
     seconds = time.perf_counter() - start
-    samples = torch.cat(chunks).float()
+    samples = torch.cat([chunks[i] for i in range(len(sizes))]).float()
     info = {
         "sampling_time_s": seconds,
         "samples_per_s": samples.shape[0] / seconds,
@@ -290,6 +307,11 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         plots.samples_vs_data(paths.samples_plot, samples, test, meta.get("modes"), title=_title(cfg, info))
     io.write_json(paths.samples / "info.json", info)
     return info
+
+
+def batch_sizes(n: int, batch: int) -> list[int]:
+    """``n`` split into batches of ``batch``, the last one smaller if need be."""
+    return [min(batch, n - start) for start in range(0, n, batch)]
 
 
 def _title(cfg: Config, info: dict) -> str:

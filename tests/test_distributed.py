@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -152,6 +153,29 @@ def test_only_rank_zero_writes(runs):
     assert any(path.endswith("checkpoint.pt") for path in rank0)  # the hook sees the writes
     assert any("/.genlib/resume/" in path for path in rank0)
     assert all(seen == [] for name, seen in logs.items() if name.startswith("rank1-"))
+
+
+def test_two_processes_generate_what_one_does(runs, tmp_path):
+    # Batch i draws from stream sample/i wherever it runs, so two processes (batches 0, 2, 4 and
+    # 1, 3) must give one process's samples exactly, in order, uneven last batch included.
+    one = runs[0]
+    two = tmp_path / "two"
+    shutil.copytree(one / "data", two / "data")
+    raw = yaml.safe_load((one / "params.yaml").read_text())
+    raw["eval"].update({"nsamples": 300, "batch_size": 64})
+    (one / "params.yaml").write_text(yaml.safe_dump(raw))
+    raw["run"]["nproc_per_node"] = 2
+    (two / "params.yaml").write_text(yaml.safe_dump(raw))
+    with one_thread():
+        single = pipeline.generate_stage(load(one / "params.yaml"), pipeline.Paths(one))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "generate.py")], cwd=two, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    a, b = (np.load(p / "data" / "samples" / "samples.npy") for p in (one, two))
+    assert a.shape == (300, 2) and np.array_equal(a, b)
+    info = json.loads((two / "data" / "samples" / "info.json").read_text())
+    assert info["nsamples"] == single["nsamples"] == 300 and (two / "plots" / "samples.png").is_file()
 
 
 class FlakyOnOneRank(DDPM):

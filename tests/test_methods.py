@@ -7,6 +7,7 @@ import torch
 from genlib.methods.base import SampleOptions
 from genlib.methods.ddpm import DDPM, DDPMParams
 from genlib.methods.dlpm import DLPM, DLPMParams, aggregate
+from genlib.methods.losses import per_sample_loss
 from genlib.methods.schedules import StableSchedule
 from genlib.nets.mlp import MLP
 
@@ -120,6 +121,15 @@ def test_dlpm_losses_finite_and_differentiable(net, loss, mc):
     x0 = torch.randn(128, 2, generator=gen(9))
     value = method.loss(net, x0, gen(10))
     assert value.ndim == 0 and torch.isfinite(value)
+
+
+@pytest.mark.parametrize("beta", [1.0, 3.0])
+def test_smooth_l1_is_quadratic_below_huber_beta_and_linear_above(beta):
+    # Huber: d^2 / (2 beta) for |d| < beta, |d| - beta / 2 beyond; one value per sample, the mean
+    # over coordinates.
+    diff = torch.tensor([[0.5, -0.5], [10.0, -10.0]])
+    got = per_sample_loss(diff, "smooth_l1", beta)
+    assert torch.allclose(got, torch.tensor([0.25 / (2 * beta), 10.0 - beta / 2]))
 
 
 def test_median_of_means_resists_one_outlier():

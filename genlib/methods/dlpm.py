@@ -43,6 +43,7 @@ class DLPMParams:
     # heavy-tailed targets make it unstable; smooth L1 is quadratic for small errors and linear
     # for large ones, and did best on sas_grid (bench/RESULTS.md).
     loss: LossKind = "smooth_l1"
+    huber_beta: float = spec(1.0, positive, "a positive number")  # smooth L1: quadratic below, linear above
     # How the batch of per-sample losses is aggregated: mean, or median of means over groups.
     monte_carlo: Literal["mean", "median_of_means"] = "mean"
     mom_groups: int = spec(8, positive, "a positive integer")
@@ -76,7 +77,7 @@ class DLPM(Method):
 
     def batch_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         p = self.params
-        return aggregate(per_sample_loss(pred - target, p.loss), p.monte_carlo, p.mom_groups)
+        return aggregate(per_sample_loss(pred - target, p.loss, p.huber_beta), p.monte_carlo, p.mom_groups)
 
     def check_distributed(self, nproc: int) -> None:
         super().check_distributed(nproc)

@@ -15,14 +15,15 @@ import torch.nn.functional as F
 LossKind = Literal["l2", "squared_l2", "smooth_l1"]
 
 
-def per_sample_loss(diff: torch.Tensor, kind: str) -> torch.Tensor:
-    """One loss value per sample of the batch of prediction errors ``diff`` (shape ``(B, ...)``)."""
+def per_sample_loss(diff: torch.Tensor, kind: str, huber_beta: float = 1.0) -> torch.Tensor:
+    """One loss value per sample of the batch of prediction errors ``diff`` (shape ``(B, ...)``);
+    smooth L1 is quadratic for errors below ``huber_beta`` and linear beyond."""
     flat = diff.flatten(1)
     if kind == "l2":
         return flat.norm(dim=1)
     if kind == "squared_l2":
         return flat.pow(2).mean(dim=1)
-    return F.smooth_l1_loss(flat, torch.zeros_like(flat), reduction="none").mean(dim=1)
+    return F.smooth_l1_loss(flat, torch.zeros_like(flat), reduction="none", beta=huber_beta).mean(dim=1)
 
 
 def aggregate(losses: torch.Tensor, how: str, groups: int) -> torch.Tensor:

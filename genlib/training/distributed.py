@@ -120,6 +120,16 @@ def joined(run, device: torch.device) -> Iterator[tuple[World, torch.device]]:
         dist.destroy_process_group()
 
 
+def gather_batches(mine: dict[int, torch.Tensor], world: World) -> dict[int, torch.Tensor]:
+    """Every process's ``{batch index: CPU tensor}`` merged on rank 0 (the other ranks get ``{}``);
+    through the process group, so it works across machines too."""
+    if world.size == 1:
+        return mine
+    everyone = [None] * world.size if world.is_main else None
+    dist.gather_object(mine, everyone, dst=0)
+    return {i: t for part in everyone for i, t in part.items()} if world.is_main else {}
+
+
 def wrap(net: nn.Module, world: World, device: torch.device, compile: bool) -> nn.Module:
     """The network as the training forward pass calls it: in DDP under several processes, then
     compiled if asked. The state keeps ``net`` itself, so checkpoints have its plain keys."""

@@ -1,8 +1,8 @@
-"""Several training processes on one machine: the train stage starts itself again under torchrun.
+"""Several processes on one machine: the train or generate stage starts itself again under torchrun.
 
 ``launch`` runs ``python -m torch.distributed.run --standalone --nproc_per_node N -m
-genlib.training.launch ROOT CONFIG`` (CONFIG: the resolved params as JSON) and waits. torchrun
-starts N workers; each runs ``main`` below, which runs the train stage as rank ``RANK`` of N.
+genlib.training.launch STAGE ROOT CONFIG`` (CONFIG: the resolved params as JSON) and waits.
+torchrun starts N workers; each runs ``main`` below, which runs the stage as rank ``RANK`` of N.
 
 Signals: torchrun gets a process group of its own, so a Ctrl-C or a kill of the stage reaches
 the stage alone, which passes it on once; torchrun passes it to the workers, which stop together
@@ -30,11 +30,14 @@ class WorkersFailed(RuntimeError):
     """torchrun reported a failed worker; the worker printed its own error."""
 
 
-def launch(cfg, root: Path) -> None:
-    """Train with ``run.nproc_per_node`` processes on this machine; returns when they are done."""
+ACTIVITY = {"train": "training", "generate": "generation"}  # the stages that can run as several processes
+
+
+def launch(cfg, root: Path, stage: str = "train") -> None:
+    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are done."""
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
-        "-m", "genlib.training.launch", str(root.resolve()), json.dumps(cfg.to_dict()),
+        "-m", "genlib.training.launch", stage, str(root.resolve()), json.dumps(cfg.to_dict()),
     ]
     proc = subprocess.Popen(cmd, env={**os.environ, LAUNCHER: str(os.getpid())}, start_new_session=True)
     received: list[int] = []
@@ -50,9 +53,9 @@ def launch(cfg, root: Path) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code and received:
-        raise TrainingInterrupted(f"training stopped by {signal.Signals(received[0]).name}")
+        raise TrainingInterrupted(f"{ACTIVITY[stage]} stopped by {signal.Signals(received[0]).name}")
     if code:
-        raise WorkersFailed(f"training: torchrun exited with code {code}; the workers' errors are printed above")
+        raise WorkersFailed(f"{ACTIVITY[stage]}: torchrun exited with code {code}; the workers' errors are printed above")
 
 
 def _exit_without(pid: int) -> None:
@@ -70,16 +73,17 @@ def _exit_without(pid: int) -> None:
 
 
 def main() -> None:
-    """A worker: the train stage for the config and project root the stage passed on."""
+    """A worker: the stage, config and project root the stage passed on."""
+    from genlib import pipeline
     from genlib.cli import run_stage
     from genlib.config import from_dict
-    from genlib.pipeline import Paths, train_stage
 
-    root, config = sys.argv[1:3]
+    stage, root, config = sys.argv[1:4]
+    step = {"train": pipeline.train_stage, "generate": pipeline.generate_stage}[stage]
     if LAUNCHER in os.environ:
         _exit_without(int(os.environ[LAUNCHER]))
     # Every process meets the same known errors; rank 0 alone prints them.
-    run_stage(lambda: train_stage(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")
+    run_stage(lambda: step(from_dict(json.loads(config)), pipeline.Paths(Path(root))), quiet=os.environ["RANK"] != "0")
 
 
 if __name__ == "__main__":
