@@ -1,0 +1,217 @@
+"""The block graph of a hierarchical VAE: parsed from params (or a model file), checked, built.
+
+A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
+
+- ``input`` (exactly one): ``x -> h``, the start of the bottom-up pass; ``width``, ``depth``.
+- ``encoder``: a further bottom-up feature of the block named in ``input``.
+- ``top`` (exactly one): the top latent layer with its trainable prior; its posterior reads the
+  bottom-up block named in ``input``; ``latent``, ``width``, ``depth``.
+- ``gen`` / ``residual``: a latent layer below the block named in ``input`` (top-down); its
+  posterior also reads the bottom-up block named in ``skip`` (default: the input block). A
+  ``residual`` block keeps its input's width.
+- ``output`` (exactly one): the likelihood ``p(x | z)`` from the block named in ``input``.
+
+The top-down blocks form one chain from ``top`` to ``output``; every block feeds the output.
+Each problem is a :class:`~genlib.errors.ConfigError` naming the key, e.g. ``hvae.blocks[2].input``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from torch import nn
+
+from genlib.errors import ConfigError
+from genlib.methods.hvae import blocks as B
+from genlib.params import build, positive, spec
+
+TYPES = ("input", "encoder", "top", "gen", "residual", "output")
+BOTTOM_UP = ("input", "encoder")
+TOP_DOWN = ("top", "gen", "residual")  # the latent layers
+KEYS = {  # the keys each type takes, the required ones first
+    "input": (("width",), ("depth",)),
+    "encoder": (("input", "width"), ("depth",)),
+    "top": (("input", "latent", "width"), ("depth",)),
+    "gen": (("input", "latent", "width"), ("skip", "depth")),
+    "residual": (("input", "latent", "width"), ("skip", "depth")),
+    "output": (("input", "width"), ("depth",)),
+}
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    name: str | None = None
+    type: Literal["input", "encoder", "top", "gen", "residual", "output"] | None = None
+    input: str | None = None  # the block this one reads
+    skip: str | None = None  # gen, residual: the bottom-up feature their posterior reads
+    latent: int | None = spec(None, positive, "a positive integer")  # latent dimensions
+    width: int | None = spec(None, positive, "a positive integer")  # hidden width (the state's, top-down)
+    depth: int = spec(1, positive, "a positive integer")  # hidden layers of each MLP
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The checked blocks in the order they run: bottom-up, then top-down from top to output."""
+
+    bottom_up: tuple[BlockSpec, ...]
+    latents: tuple[BlockSpec, ...]  # top first
+    output: BlockSpec
+
+    @property
+    def blocks(self) -> tuple[BlockSpec, ...]:
+        return (*self.bottom_up, *self.latents, self.output)
+
+    def to_list(self) -> list[dict]:
+        return [b.to_dict() for b in self.blocks]
+
+
+def read_model_file(path: str) -> list:
+    """The ``blocks`` list of a YAML model file (a path relative to the project root)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("hvae.model_file", path, "an existing YAML file holding blocks: [...]")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError:
+        raise ConfigError("hvae.model_file", path, "a valid YAML file holding blocks: [...]") from None
+    if not isinstance(raw, dict) or set(raw) != {"blocks"}:
+        raise ConfigError("hvae.model_file", path, "a YAML mapping with the one key blocks (a list of blocks)")
+    return raw["blocks"]
+
+
+def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
+    """Check a list of block mappings and order it; ``where`` names the list in errors."""
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise ConfigError(where, raw, "a non-empty list of blocks {name, type, input, ...}")
+    specs = [_block(b, f"{where}[{i}]") for i, b in enumerate(raw)]
+    by_name: dict[str, tuple[int, BlockSpec]] = {}
+    for i, b in enumerate(specs):
+        if b.name in by_name:
+            raise ConfigError(f"{where}[{i}].name", b.name, f"a name no other block has (blocks[{by_name[b.name][0]}] has it)")
+        by_name[b.name] = (i, b)
+    for kind in ("input", "top", "output"):
+        found = [i for i, b in enumerate(specs) if b.type == kind]
+        if not found:
+            raise ConfigError(where, f"<no {kind} block>", f"a graph with one block of type {kind} ({_ROLE[kind]})")
+        if len(found) > 1:
+            raise ConfigError(f"{where}[{found[1]}].type", kind, f"another type: a graph has one {kind} block (blocks[{found[0]}] is one)")
+    the_input = next(b.name for b in specs if b.type == "input")
+    for i, b in enumerate(specs):
+        _check_refs(b, by_name, f"{where}[{i}]")
+    _check_acyclic(specs, by_name, where)
+    latents = _chain(specs, by_name, where)
+    used = {r for b in specs for r in (b.input, b.skip or (the_input if b.type in ("gen", "residual") else None)) if r}
+    for i, b in enumerate(specs):
+        if b.type != "output" and b.name not in used:
+            raise ConfigError(f"{where}[{i}].name", b.name, "a block some other block reads (every block feeds the output)")
+    for i, b in enumerate(specs):
+        if b.type == "residual" and by_name[b.input][1].width != b.width:
+            w = by_name[b.input][1].width
+            raise ConfigError(f"{where}[{i}].width", b.width, f"{w}: a residual block keeps the width of its input {b.input}")
+    bottom_up = tuple(_bottom_up_order(specs, by_name))
+    latents = tuple(replace(b, skip=b.skip or the_input) if b.type in ("gen", "residual") else b for b in latents)
+    return Graph(bottom_up, latents, next(b for b in specs if b.type == "output"))
+
+
+_ROLE = {"input": "x -> features", "top": "the top latent layer with its trainable prior", "output": "the likelihood of x"}
+
+
+def _block(raw, where: str) -> BlockSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(where, raw, "a mapping {name, type, input, ...}")
+    b = build(BlockSpec, raw, f"{where}.")
+    if b.type is None:
+        raise ConfigError(f"{where}.type", None, f"one of {', '.join(TYPES)}")
+    if b.name is None or not NAME.fullmatch(b.name):
+        raise ConfigError(f"{where}.name", b.name, "a name of letters, digits and _ (not starting with a digit)")
+    required, optional = KEYS[b.type]
+    for key in required:
+        if getattr(b, key) is None:
+            raise ConfigError(f"{where}.{key}", None, f"a value: a block of type {b.type} needs {', '.join(required)}")
+    for key in ("input", "skip", "latent"):
+        if raw.get(key) is not None and key not in required + optional:
+            raise ConfigError(f"{where}.{key}", raw[key], f"no value: a block of type {b.type} takes {', '.join(required + optional)}")
+    return b
+
+
+def _check_refs(b: BlockSpec, by_name: dict, where: str) -> None:
+    """``input`` and ``skip`` name existing blocks of the kind this type reads."""
+    wants = {"encoder": BOTTOM_UP, "top": BOTTOM_UP, "gen": TOP_DOWN, "residual": TOP_DOWN, "output": TOP_DOWN}
+    for key, kinds in (("input", wants.get(b.type)), ("skip", BOTTOM_UP)):
+        ref = getattr(b, key)
+        if ref is None or kinds is None:
+            continue
+        fitting = sorted(n for n, (_, s) in by_name.items() if s.type in kinds and n != b.name)
+        if ref not in by_name or by_name[ref][1].type not in kinds:
+            what = "top-down" if kinds == TOP_DOWN else "bottom-up"
+            known = ", ".join(fitting) or "none"
+            raise ConfigError(f"{where}.{key}", ref, f"the name of a {what} block ({'/'.join(kinds)}): one of {known}")
+
+
+def _check_acyclic(specs: list[BlockSpec], by_name: dict, where: str) -> None:
+    for i, b in enumerate(specs):
+        seen, name = [b.name], b.input
+        while name is not None:
+            if name == b.name:
+                raise ConfigError(f"{where}[{i}].input", b.input, f"a block that does not read {b.name} (cycle {' -> '.join(seen + [name])})")
+            if name in seen:  # a cycle further up, reported at its own block
+                break
+            seen.append(name)
+            name = by_name[name][1].input
+
+
+def _chain(specs: list[BlockSpec], by_name: dict, where: str) -> tuple[BlockSpec, ...]:
+    """The latent blocks from top to output: the output's inputs, followed up to the top block."""
+    out = next(b for b in specs if b.type == "output")
+    chain, name = [], out.input
+    while name is not None and by_name[name][1].type in TOP_DOWN:
+        chain.append(by_name[name][1])
+        name = by_name[name][1].input if by_name[name][1].type != "top" else None
+    on_chain = {b.name for b in chain}
+    for i, b in enumerate(specs):
+        if b.type in TOP_DOWN and b.name not in on_chain:
+            raise ConfigError(f"{where}[{i}].name", b.name, "a latent block on the one chain from the top block to the output block")
+    return tuple(reversed(chain))
+
+
+def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:
+    order: list[BlockSpec] = []
+
+    def visit(b: BlockSpec) -> None:
+        if b in order:
+            return
+        if b.type == "encoder":
+            visit(by_name[b.input][1])
+        order.append(b)
+
+    for b in specs:
+        if b.type in BOTTOM_UP:
+            visit(b)
+    return order
+
+
+def build_blocks(graph: Graph, data_dim: int) -> nn.ModuleDict:
+    """One module per block, keyed by its name, in the order the blocks run."""
+    width = {b.name: b.width for b in graph.blocks}
+    modules: dict[str, nn.Module] = {}
+    for b in graph.blocks:
+        if b.type == "input":
+            modules[b.name] = B.InputBlock(data_dim, b.width, b.depth)
+        elif b.type == "encoder":
+            modules[b.name] = B.EncoderBlock(width[b.input], b.width, b.depth)
+        elif b.type == "top":
+            modules[b.name] = B.TopBlock(width[b.input], b.latent, b.width, b.depth)
+        elif b.type == "gen":
+            modules[b.name] = B.GenBlock(width[b.input], width[b.skip], b.latent, b.width, b.depth)
+        elif b.type == "residual":
+            modules[b.name] = B.ResidualBlock(b.width, width[b.skip], b.latent, b.depth)
+        else:
+            modules[b.name] = B.OutputBlock(width[b.input], data_dim, b.width, b.depth)
+    return nn.ModuleDict(modules)

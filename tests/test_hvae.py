@@ -1,0 +1,194 @@
+"""The hierarchical VAE: shapes, a falling loss, the bounds, seeded sampling, exact resume, the
+block graph's checks, the one-file model and the pipeline's analysis figures."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genlib import pipeline
+from genlib.config import load
+from genlib.errors import ConfigError
+from genlib.methods.hvae import HVAE, HVAEParams, load_model, save_model
+from genlib.methods.hvae.blocks import Gaussian
+from genlib.methods.hvae.graph import parse_graph
+
+from family_helpers import (ROOT, Recorder, assert_resume_is_exact, assert_seeded_sampling, blob, run_pipeline,
+                            tiny_cfg, trained)
+
+LADDER = ROOT / "configs" / "hvae" / "ladder_2d.yaml"
+SMALL = [  # a small graph with every block type, for fast tests
+    {"name": "x", "type": "input", "width": 32},
+    {"name": "h", "type": "encoder", "input": "x", "width": 32},
+    {"name": "top", "type": "top", "input": "h", "latent": 3, "width": 32},
+    {"name": "mid", "type": "gen", "input": "top", "skip": "h", "latent": 2, "width": 32},
+    {"name": "low", "type": "residual", "input": "mid", "latent": 2, "width": 32},
+    {"name": "out", "type": "output", "input": "low", "width": 32},
+]
+
+
+def small():
+    return HVAE(HVAEParams(blocks=tuple(SMALL)))
+
+
+def test_shapes_and_graph_order():
+    method = small()
+    assert [b.name for b in method.graph.blocks] == ["x", "h", "top", "mid", "low", "out"]
+    assert method.graph.latents[2].skip == "x"  # the default skip: the input block
+    nets = method.networks((2,))
+    assert list(nets) == ["x", "h", "top", "mid", "low", "out"]
+    x, g = blob(10), torch.Generator().manual_seed(0)
+    feats = method.bottom_up(nets, x)
+    assert feats["x"].shape == feats["h"].shape == (10, 32)
+    layers, px = method.top_down(nets, 10, g, feats)
+    assert [tuple(layer.z.shape) for layer in layers] == [(10, 3), (10, 2), (10, 2)]
+    assert px.mu.shape == px.logvar.shape == (10, 2)
+    recon, kl = method.terms(nets, x, g)
+    assert recon.shape == (10,) and kl.shape == (10, 3) and (kl >= 0).all()
+    assert method.sample(nets, (7, 2), 1, g).shape == (7, 2)
+    assert method.iwae_log_likelihood(nets, x, 5, g).shape == (10,)
+
+
+def test_kl_matches_monte_carlo():
+    # The closed-form KL(q || p) of two diagonal Gaussians against a Monte Carlo average of log q - log p.
+    q = Gaussian(torch.tensor([[0.5, -1.0]]), torch.tensor([[-0.7, 0.3]]))
+    p = Gaussian(torch.tensor([[0.2, 0.4]]), torch.tensor([[0.5, -0.2]]))
+    z = q.mu + (0.5 * q.logvar).exp() * torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0))
+    mc = (q.log_prob(z) - p.log_prob(z)).mean()
+    assert abs(float(mc - q.kl(p).sum())) < 5 * 3.0 / math.sqrt(200_000)  # 5 standard errors (var of log ratio < 9)
+
+
+def test_loss_decreases_and_layer_kls_are_logged():
+    rec = Recorder()
+    trained(tiny_cfg("hvae", epochs=40), blob(), rec)  # 320 steps
+    losses = [v["loss"] for _, v in rec.rows]
+    assert {"loss", "grad_norm", "lr", "recon_nll", "kl", "kl_l0", "kl_l1", "kl_l2"} <= set(rec.rows[0][1])
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 1.0  # nats per point
+    last = rec.rows[-1][1]
+    assert abs(last["kl"] - last["kl_l0"] - last["kl_l1"] - last["kl_l2"]) < 1e-4
+
+
+def test_likelihood_metrics_and_seeded_sampling():
+    cfg = tiny_cfg("hvae", 10, {"eval.n_importance": 32})
+    method, state = trained(cfg, blob())
+    nets = state.ema.models[0.99]
+    m = method.extra_metrics(nets, blob(500, seed=1), torch.Generator().manual_seed(0), cfg.eval)
+    assert set(m) == {"elbo", "nll_iwae", "recon_mse", "kl", "kl_layer0", "kl_layer1", "kl_layer2"}
+    assert m["nll_iwae"] <= -m["elbo"] + 0.05  # the IWAE bound is at least as tight as the ELBO (Burda et al., Thm. 1)
+    assert abs(m["kl"] - sum(m[f"kl_layer{i}"] for i in range(3))) < 1e-4
+    assert_seeded_sampling(method, nets)
+
+
+def test_resume_round_trip_is_exact(tmp_path):
+    assert_resume_is_exact(tiny_cfg("hvae", epochs=3), blob(), tmp_path)
+
+
+def test_model_file_round_trip(tmp_path):
+    """One file rebuilds the model without params: same graph, same weights, same outputs."""
+    method = small()
+    torch.manual_seed(0)
+    nets = method.networks((2,))
+    save_model(tmp_path / "hvae.pt", nets, method.params, (2,))
+    loaded, loaded_nets, shape = load_model(tmp_path / "hvae.pt")
+    assert shape == (2,) and loaded.graph == method.graph and loaded.params.beta == method.params.beta
+    x = blob(50)
+    a = method.terms(nets, x, torch.Generator().manual_seed(1))
+    b = loaded.terms(loaded_nets, x, torch.Generator().manual_seed(1))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert torch.equal(method.sample(nets, (20, 2), 1, torch.Generator().manual_seed(2)),
+                       loaded.sample(loaded_nets, (20, 2), 1, torch.Generator().manual_seed(2)))
+
+
+def test_model_file_param_reads_the_graph():
+    cfg = load(ROOT / "params.yaml", {"method": "hvae", "hvae.model_file": str(LADDER)})
+    graph = cfg.method_params.graph
+    assert [b.type for b in graph.blocks] == ["input", "encoder", "top", "gen", "residual", "residual", "output"]
+    assert cfg.to_dict()["hvae"]["blocks"][1] == {"name": "h", "type": "encoder", "input": "x", "width": 128}
+
+
+def _graph_error(blocks):
+    with pytest.raises(ConfigError) as info:
+        parse_graph(blocks)
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+def _without(name):
+    return [b for b in SMALL if b["name"] != name]
+
+
+def _with(i, **changes):
+    return [{**b, **changes} if j == i else b for j, b in enumerate(SMALL)]
+
+
+@pytest.mark.parametrize("blocks, key, words", [
+    (_without("x"), "hvae.blocks", "type input"),
+    (SMALL + [{"name": "x2", "type": "input", "width": 8}], "hvae.blocks[6].type", "one input block"),
+    (_without("out"), "hvae.blocks", "type output"),
+    (_with(2, type="gen", skip="x"), "hvae.blocks", "type top"),
+    (_with(3, input="nowhere"), "hvae.blocks[3].input", "one of low, top"),
+    (_with(2, input="mid"), "hvae.blocks[2].input", "bottom-up"),
+    (_with(3, skip="low"), "hvae.blocks[3].skip", "bottom-up"),
+    (_with(3, input="low"), "hvae.blocks[3].input", "cycle mid -> low -> mid"),
+    (_with(1, input="h"), "hvae.blocks[1].input", "cycle h -> h"),
+    (_with(4, type="conv"), "hvae.blocks[4].type", "'input', 'encoder'"),
+    (_with(4, latent=None), "hvae.blocks[4].latent", "needs input, latent, width"),
+    (_with(4, latent=0), "hvae.blocks[4].latent", "positive"),
+    (_with(0, width="wide"), "hvae.blocks[0].width", "integer"),
+    (_with(0, input="h"), "hvae.blocks[0].input", "takes width, depth"),
+    (_with(4, widht=32), "hvae.blocks[4].widht", "did you mean 'width'"),
+    (_with(4, width=16), "hvae.blocks[4].width", "keeps the width of its input mid"),
+    (_with(3, name="top"), "hvae.blocks[3].name", "no other block"),
+    (_with(3, name="a.b"), "hvae.blocks[3].name", "letters"),
+    (SMALL + [{"name": "side", "type": "gen", "input": "top", "latent": 2, "width": 8}], "hvae.blocks[6].name", "one chain"),
+    (SMALL + [{"name": "h2", "type": "encoder", "input": "x", "width": 8}], "hvae.blocks[6].name", "feeds the output"),
+    ([], "hvae.blocks", "non-empty list"),
+])
+def test_graph_errors_name_the_key(blocks, key, words):
+    err = _graph_error(blocks)
+    assert err.key == key and words in str(err), str(err)
+
+
+def test_graph_errors_at_the_door(tmp_path):
+    bad = [{k: v for k, v in b.items() if k != "input"} if b["type"] == "output" else b for b in SMALL]
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": "hvae", "hvae.blocks": bad})
+    assert info.value.key == "hvae.blocks[5].input"
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": "hvae", "hvae.model_file": str(tmp_path / "missing.yaml")})
+    assert info.value.key == "hvae.model_file" and "\n" not in str(info.value)
+    no_output = tmp_path / "no_output.yaml"
+    no_output.write_text(json.dumps({"blocks": _without("out")}))
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": "hvae", "hvae.model_file": str(no_output)})
+    assert info.value.key == f"hvae.model_file {no_output}: blocks" and "type output" in str(info.value)
+
+
+@pytest.mark.parametrize("dotted, value, key", [
+    ("hvae.beta", 0, "hvae.beta"),
+    ("hvae.likelihood", "bernoulli", "hvae.likelihood"),
+    ("hvae.blocks", "x", "hvae.blocks"),
+    ("eval.sampler", "ddim", "eval.sampler"),
+    ("run.compile", True, "run.compile"),
+])
+def test_bad_params(dotted, value, key):
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": "hvae", dotted: value})
+    assert info.value.key == key and "\n" not in str(info.value)
+
+
+def test_pipeline_writes_the_model_file_and_analysis(tmp_path):
+    cfg, paths, info, metrics = run_pipeline(tmp_path, "hvae", {"hvae.blocks": SMALL, "eval.n_importance": 8})
+    assert info["sampler"] == "prior"
+    assert np.load(paths.samples / "samples.npy").shape == (400, 2)
+    assert {"w1_exact", "elbo", "nll_iwae", "recon_mse", "kl", "kl_layer0", "kl_layer2"} <= set(metrics)
+    assert all(np.isfinite(metrics[k]) for k in ("elbo", "nll_iwae", "recon_mse"))
+    figures = json.loads((paths.analysis / "index.json").read_text())
+    assert [f["file"] for f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "traversals.png"]
+    report = (paths.report / "report.md").read_text()
+    assert all(f"## {f['caption']}" in report and (paths.report / f["file"]).is_file() for f in figures)
+    assert "kl_layer1" in report and (paths.train_log / "plots" / "metrics" / "kl_l2.tsv").is_file()
+    method, nets, _ = load_model(paths.model / "hvae.pt")  # the first EMA's weights, as eval.ema: 0.99 samples
+    ema, _ = pipeline.load_trained(cfg, paths)
+    assert all(torch.equal(a, b) for a, b in zip(nets.state_dict().values(), ema.state_dict().values()))
