@@ -192,3 +192,36 @@ def test_pipeline_writes_the_model_file_and_analysis(tmp_path):
     method, nets, _ = load_model(paths.model / "hvae.pt")  # the first EMA's weights, as eval.ema: 0.99 samples
     ema, _ = pipeline.load_trained(cfg, paths)
     assert all(torch.equal(a, b) for a, b in zip(nets.state_dict().values(), ema.state_dict().values()))
+
+
+def test_compare_shows_an_hvae_experiment(tmp_path):
+    """``genlib compare`` gives an hvae experiment its row beside the others (method differs)."""
+    import copy
+
+    import yaml
+
+    from genlib.compare import compare, parse_exp_show
+    from test_compare import FIXTURE
+
+    rows = json.loads(FIXTURE.read_text())
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["hvae"]
+    for commit in rows:  # every experiment of this params.yaml has the section
+        for rev in [commit] + [r for e in commit.get("experiments") or [] for r in e["revs"]]:
+            ((rev.get("data") or {}).get("params") or {}).get("params.yaml", {}).get("data", {})["hvae"] = section
+    hvae = copy.deepcopy(rows[1]["experiments"][0])
+    rev = hvae["revs"][0]
+    rev["name"] = "hier"
+    rev["data"]["params"]["params.yaml"]["data"]["method"] = "hvae"
+    rev["data"]["metrics"]["metrics/eval.json"]["data"].update(w1_exact=0.19, elbo=-1.7, nll_iwae=1.5)
+    rows[1]["experiments"].append(hvae)
+    lines = compare(parse_exp_show(rows), tmp_path)
+    assert lines[0].startswith("| experiment | eval.reverse_steps | method | w1_exact")
+    assert any(line.startswith("| hier | 10 | hvae | 0.19 |") for line in lines)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "datasets" / "mnist" / "raw").is_dir(), reason="no MNIST files")
+def test_refuses_image_data():
+    mnist = ROOT.parent / "shared" / "datasets" / "mnist" / "raw"
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": "hvae", "data.dataset": "mnist", "data.root": str(mnist), "model.net": "unet"})
+    assert info.value.key == "data.dataset"

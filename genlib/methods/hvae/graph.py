@@ -91,11 +91,11 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
     if not isinstance(raw, (list, tuple)) or not raw:
         raise ConfigError(where, raw, "a non-empty list of blocks {name, type, input, ...}")
     specs = [_block(b, f"{where}[{i}]") for i, b in enumerate(raw)]
-    by_name: dict[str, tuple[int, BlockSpec]] = {}
+    first: dict[str, int] = {}
     for i, b in enumerate(specs):
-        if b.name in by_name:
-            raise ConfigError(f"{where}[{i}].name", b.name, f"a name no other block has (blocks[{by_name[b.name][0]}] has it)")
-        by_name[b.name] = (i, b)
+        if b.name in first:
+            raise ConfigError(f"{where}[{i}].name", b.name, f"a name no other block has (blocks[{first[b.name]}] has it)")
+        first[b.name] = i
     for kind in ("input", "top", "output"):
         found = [i for i, b in enumerate(specs) if b.type == kind]
         if not found:
@@ -103,21 +103,21 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
         if len(found) > 1:
             raise ConfigError(f"{where}[{found[1]}].type", kind, f"another type: a graph has one {kind} block (blocks[{found[0]}] is one)")
     the_input = next(b.name for b in specs if b.type == "input")
+    specs = [replace(b, skip=b.skip or the_input) if b.type in ("gen", "residual") else b for b in specs]
+    by_name = {b.name: b for b in specs}
     for i, b in enumerate(specs):
         _check_refs(b, by_name, f"{where}[{i}]")
     _check_acyclic(specs, by_name, where)
     latents = _chain(specs, by_name, where)
-    used = {r for b in specs for r in (b.input, b.skip or (the_input if b.type in ("gen", "residual") else None)) if r}
+    read = {ref for b in specs for ref in (b.input, b.skip) if ref}
     for i, b in enumerate(specs):
-        if b.type != "output" and b.name not in used:
+        if b.type != "output" and b.name not in read:
             raise ConfigError(f"{where}[{i}].name", b.name, "a block some other block reads (every block feeds the output)")
-    for i, b in enumerate(specs):
-        if b.type == "residual" and by_name[b.input][1].width != b.width:
-            w = by_name[b.input][1].width
+        if b.type == "residual" and by_name[b.input].width != b.width:
+            w = by_name[b.input].width
             raise ConfigError(f"{where}[{i}].width", b.width, f"{w}: a residual block keeps the width of its input {b.input}")
-    bottom_up = tuple(_bottom_up_order(specs, by_name))
-    latents = tuple(replace(b, skip=b.skip or the_input) if b.type in ("gen", "residual") else b for b in latents)
-    return Graph(bottom_up, latents, next(b for b in specs if b.type == "output"))
+    output = next(b for b in specs if b.type == "output")
+    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output)
 
 
 _ROLE = {"input": "x -> features", "top": "the top latent layer with its trainable prior", "output": "the likelihood of x"}
@@ -148,8 +148,8 @@ def _check_refs(b: BlockSpec, by_name: dict, where: str) -> None:
         ref = getattr(b, key)
         if ref is None or kinds is None:
             continue
-        fitting = sorted(n for n, (_, s) in by_name.items() if s.type in kinds and n != b.name)
-        if ref not in by_name or by_name[ref][1].type not in kinds:
+        fitting = sorted(n for n, s in by_name.items() if s.type in kinds and n != b.name)
+        if ref not in by_name or by_name[ref].type not in kinds:
             what = "top-down" if kinds == TOP_DOWN else "bottom-up"
             known = ", ".join(fitting) or "none"
             raise ConfigError(f"{where}.{key}", ref, f"the name of a {what} block ({'/'.join(kinds)}): one of {known}")
@@ -164,16 +164,16 @@ def _check_acyclic(specs: list[BlockSpec], by_name: dict, where: str) -> None:
             if name in seen:  # a cycle further up, reported at its own block
                 break
             seen.append(name)
-            name = by_name[name][1].input
+            name = by_name[name].input
 
 
 def _chain(specs: list[BlockSpec], by_name: dict, where: str) -> tuple[BlockSpec, ...]:
     """The latent blocks from top to output: the output's inputs, followed up to the top block."""
     out = next(b for b in specs if b.type == "output")
     chain, name = [], out.input
-    while name is not None and by_name[name][1].type in TOP_DOWN:
-        chain.append(by_name[name][1])
-        name = by_name[name][1].input if by_name[name][1].type != "top" else None
+    while by_name[name].type in TOP_DOWN:
+        chain.append(by_name[name])
+        name = by_name[name].input  # the top block's input is bottom-up: the chain ends there
     on_chain = {b.name for b in chain}
     for i, b in enumerate(specs):
         if b.type in TOP_DOWN and b.name not in on_chain:
@@ -188,7 +188,7 @@ def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:
         if b in order:
             return
         if b.type == "encoder":
-            visit(by_name[b.input][1])
+            visit(by_name[b.input])
         order.append(b)
 
     for b in specs:
