@@ -42,7 +42,7 @@ class HVAEParams:
     blocks: tuple[dict, ...] = DEFAULT_BLOCKS  # the block graph (graph.py); replaced by model_file's
     model_file: str | None = None  # a YAML file holding blocks: [...], relative to the project root
     beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO
-    free_bits: float = spec(0.0, non_negative, "a non-negative number")  # nats per layer (Kingma et al. 2016); 0: off
+    free_bits: float = spec(0.5, non_negative, "a non-negative number")  # nats per layer (Kingma et al. 2016); 0: off; 0.5: docs/RESULTS.md
     likelihood: Literal["gaussian"] = "gaussian"  # p(x|z), its variance learned per point
     sample_noise: bool = True  # samples are x ~ p(x|z); false: the output block's mean
 
