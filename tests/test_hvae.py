@@ -201,7 +201,8 @@ def test_pipeline_writes_the_model_file_and_analysis(tmp_path):
     assert [f["file"] for f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "traversals.png"]
     report = (paths.report / "report.md").read_text()
     assert all(f"## {f['caption']}" in report and (paths.report / f["file"]).is_file() for f in figures)
-    assert "kl_layer1" in report and (paths.train_log / "plots" / "metrics" / "kl_l2.tsv").is_file()
+    assert "| kl_layer1 |" in report and "KL of latent layer 1 (mid; 0 is the top)" in report
+    assert (paths.train_log / "plots" / "metrics" / "kl_l2.tsv").is_file()
     method, nets, _ = load_model(paths.model / "hvae.pt")  # the first EMA's weights, as eval.ema: 0.99 samples
     ema, _ = pipeline.load_trained(cfg, paths)
     assert all(torch.equal(a, b) for a, b in zip(nets.state_dict().values(), ema.state_dict().values()))

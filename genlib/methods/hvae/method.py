@@ -79,6 +79,19 @@ class HVAE(Family):
     def graph(self) -> Graph:
         return self.params.graph
 
+    @property
+    def metric_docs(self) -> dict[str, str]:
+        """The meaning of :meth:`extra_metrics`' keys, for the report."""
+        layers = {f"kl_layer{i}": f"KL of latent layer {i} ({b.name}; 0 is the top) on the test set; near 0: unused"
+                  for i, b in enumerate(self.graph.latents)}
+        return {
+            "elbo": "ELBO on the test set (beta = 1, one draw of every layer), nats per point; higher is better",
+            "nll_iwae": "importance-weighted NLL bound on the test set (eval.n_importance draws), nats per point",
+            "recon_mse": "squared error of the test points' reconstructions through the posterior means",
+            "kl": "KL(q || p) summed over the latent layers on the test set, nats per point",
+            **layers,
+        }
+
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         if len(data_shape) != 1:
             raise ConfigError("data.dataset", f"data of shape {tuple(data_shape)}", "flat data (D,): hvae has MLP blocks only")
