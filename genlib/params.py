@@ -1,9 +1,10 @@
 """Typed, checked-at-the-door construction of frozen dataclasses from plain dicts.
 
 A field declares its type (``int``, ``float``, ``bool``, ``str``, ``Literal[...]``, ``Optional``,
-``tuple[X, ...]``, ``dict`` for a nested mapping its owner checks) and optionally a range check with ``spec(default, check, allowed)``. Building a
-dataclass from a dict rejects unknown keys (suggesting the closest known one), wrong types and
-out-of-range values, each with a :class:`~genlib.errors.ConfigError` naming the dotted key.
+``tuple[X, ...]``, ``dict`` for a nested mapping its owner checks) and optionally a range check
+with ``spec(default, check, allowed)``. Building a dataclass from a dict rejects unknown keys
+(suggesting the closest known one), wrong types and out-of-range values, each with a
+:class:`~genlib.errors.ConfigError` naming the dotted key.
 """
 from __future__ import annotations
 
