@@ -139,3 +139,16 @@ def path_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarray
         fig.colorbar(dots, ax=ax, shrink=0.75, label=value_label)
         ax.set_title(title, fontsize=10)
     _save(fig, path)
+
+
+def image_rows(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
+    """One row of uint8 images ``(N, C, H, W)`` per ``(label, images)``, the label on the left."""
+    n = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * n + 1.2, 1.0 * len(rows) + 0.3), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows):
+        mosaic = _tile(images, len(images))
+        ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    _save(fig, path)

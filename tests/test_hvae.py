@@ -1,5 +1,6 @@
 """The hierarchical VAE: shapes, a falling loss, the bounds, seeded sampling, exact resume, the
 block graph's checks, the one-file model and the pipeline's analysis figures."""
+import dataclasses
 import json
 import math
 
@@ -233,9 +234,74 @@ def test_compare_shows_an_hvae_experiment(tmp_path):
     assert any(line.startswith("| hier | 10 | hvae | 0.19 |") for line in lines)
 
 
-@pytest.mark.skipif(not (ROOT.parent / "shared" / "datasets" / "mnist" / "raw").is_dir(), reason="no MNIST files")
-def test_refuses_image_data():
-    mnist = ROOT.parent / "shared" / "datasets" / "mnist" / "raw"
+IMAGE_BLOCKS = [  # 16x16 images: latents at 8x8 and 16x16
+    {"name": "x", "type": "input", "width": 8},
+    {"name": "h8", "type": "encoder", "input": "x", "width": 8, "scale": 2},
+    {"name": "top", "type": "top", "input": "h8", "latent": 2, "width": 8},
+    {"name": "up", "type": "residual", "input": "top", "skip": "x", "latent": 2, "width": 8, "scale": 2},
+    {"name": "out", "type": "output", "input": "up", "width": 8},
+]
+
+
+def squares(n=256, seed=0):
+    """16x16 images in [-1, 1]: a bright 4x4 square at one of four places on a dark ground."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.full((n, 1, 16, 16), -1.0)
+    for i, k in enumerate(torch.randint(0, 4, (n,), generator=g).tolist()):
+        r, c = 2 + 8 * (k // 2), 2 + 8 * (k % 2)
+        x[i, :, r:r + 4, c:c + 4] = 1.0
+    return x + 0.05 * torch.randn(x.shape, generator=g)
+
+
+def test_images_shapes_training_and_sampling():
+    cfg = tiny_cfg("hvae", 8, {"hvae.blocks": IMAGE_BLOCKS})  # 8 steps of 256 images
+    rec = Recorder()
+    method, state = trained(dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, batch_size=64)), squares(), rec)
+    nets = state.net
+    assert type(nets["up"].p[0]).__name__ == "Conv2d" and nets["top"].prior_mu.shape == (2, 8, 8)
+    layers, px = method.top_down(nets, 3, torch.Generator().manual_seed(0), method.bottom_up(nets, squares(3)))
+    assert [tuple(layer.z.shape) for layer in layers] == [(3, 2, 8, 8), (3, 2, 16, 16)] and px.mu.shape == (3, 1, 16, 16)
+    losses = [v["loss"] for _, v in rec.rows]
+    assert losses[-1] < losses[0] - 100  # nats per image, from the untrained start
+    draw = lambda seed: method.sample(nets, (5, 1, 16, 16), 1, torch.Generator().manual_seed(seed))  # noqa: E731
+    assert draw(1).shape == (5, 1, 16, 16) and torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
+    assert method.iwae_log_likelihood(nets, squares(4), 3, torch.Generator().manual_seed(0)).shape == (4,)
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ({1: {"scale": 3}}, "hvae.blocks[1].scale", "a divisor of its input's side 16"),
+    ({3: {"skip": "h8"}}, "hvae.blocks[3].skip", "side 16"),
+    ({3: {"scale": 1, "skip": "h8"}}, "hvae.blocks[4].input", "the data's side 16"),
+])
+def test_image_resolutions_are_checked(change, key, words):
+    blocks = [{**b, **change.get(i, {})} for i, b in enumerate(IMAGE_BLOCKS)]
     with pytest.raises(ConfigError) as info:
-        load(ROOT / "params.yaml", {"method": "hvae", "data.dataset": "mnist", "data.root": str(mnist), "model.net": "unet"})
-    assert info.value.key == "data.dataset"
+        HVAE(HVAEParams(blocks=tuple(blocks))).networks((1, 16, 16))
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_scale_is_for_images_only():
+    with pytest.raises(ConfigError) as info:
+        HVAE(HVAEParams(blocks=tuple(IMAGE_BLOCKS))).networks((2,))
+    assert info.value.key == "hvae.blocks[1].scale"
+
+
+MNIST = ROOT.parent / "shared" / "datasets" / "mnist" / "raw"
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason="no MNIST files in shared/datasets")
+def test_tiny_mnist_pipeline_writes_image_figures(tmp_path):
+    from test_images_pipeline import TINY_IMAGES
+
+    cfg, paths, info, metrics = run_pipeline(tmp_path, "hvae", {**TINY_IMAGES, "hvae.blocks": IMAGE_BLOCKS, "method": "hvae"})
+    assert np.load(paths.samples / "samples.npy").shape == (96, 1, 16, 16) and info["n_nonfinite"] == 0
+    assert np.isfinite(metrics["fid_clf"])
+    figures = json.loads((paths.analysis / "index.json").read_text())
+    assert [f["file"] for f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "traversals.png"]
+    assert all((paths.report / f["file"]).is_file() for f in figures)
+
+
+def test_mnist_config_points_at_the_image_model_file():
+    cfg = load(ROOT / "configs" / "mnist.yaml", {"method": "hvae", "data.root": str(MNIST), "hvae.model_file": str(ROOT / "configs/hvae/mnist.yaml")})
+    assert [b.scale for b in cfg.method_params.graph.latents] == [None, 2, 2]
+    HVAE(cfg.method_params).networks((1, 28, 28))  # the resolutions fit MNIST

@@ -11,13 +11,18 @@ A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
   ``residual`` block keeps its input's width.
 - ``output`` (exactly one): the likelihood ``p(x | z)`` from the block named in ``input``.
 
+On images the blocks are convolutional and ``scale`` changes the resolution: an ``encoder``
+average-pools its output by it, a ``gen`` or ``residual`` block upsamples the state by it first.
+Each posterior's feature must then have the state's resolution, and the output the data's;
+these are checked when the networks are built for a data shape (:func:`build_blocks`).
+
 The top-down blocks form one chain from ``top`` to ``output``; every block feeds the output.
 Each problem is a :class:`~genlib.errors.ConfigError` naming the key, e.g. ``hvae.blocks[2].input``.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +31,7 @@ from torch import nn
 
 from genlib.errors import ConfigError
 from genlib.methods.hvae import blocks as B
+from genlib.nets.dense import dense
 from genlib.params import build, positive, spec
 
 TYPES = ("input", "encoder", "top", "gen", "residual", "output")
@@ -33,10 +39,10 @@ BOTTOM_UP = ("input", "encoder")
 TOP_DOWN = ("top", "gen", "residual")  # the latent layers
 KEYS = {  # the keys each type takes, the required ones first
     "input": (("width",), ("depth",)),
-    "encoder": (("input", "width"), ("depth",)),
+    "encoder": (("input", "width"), ("depth", "scale")),
     "top": (("input", "latent", "width"), ("depth",)),
-    "gen": (("input", "latent", "width"), ("skip", "depth")),
-    "residual": (("input", "latent", "width"), ("skip", "depth")),
+    "gen": (("input", "latent", "width"), ("skip", "depth", "scale")),
+    "residual": (("input", "latent", "width"), ("skip", "depth", "scale")),
     "output": (("input", "width"), ("depth",)),
 }
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -50,7 +56,8 @@ class BlockSpec:
     skip: str | None = None  # gen, residual: the bottom-up feature their posterior reads
     latent: int | None = spec(None, positive, "a positive integer")  # latent dimensions
     width: int | None = spec(None, positive, "a positive integer")  # hidden width (the state's, top-down)
-    depth: int = spec(1, positive, "a positive integer")  # hidden layers of each MLP
+    depth: int = spec(1, positive, "a positive integer")  # hidden layers of each MLP (or convolutions)
+    scale: int | None = spec(None, positive, "a positive integer")  # images: down (encoder) or up (gen, residual)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -63,6 +70,11 @@ class Graph:
     bottom_up: tuple[BlockSpec, ...]
     latents: tuple[BlockSpec, ...]  # top first
     output: BlockSpec
+    where: str = field(default="hvae.blocks", compare=False)  # how errors name the list
+    names: tuple[str, ...] = field(default=(), compare=False)  # the order given (errors name the index)
+
+    def key(self, name: str, field: str) -> str:
+        return f"{self.where}[{self.names.index(name)}].{field}"
 
     @property
     def blocks(self) -> tuple[BlockSpec, ...]:
@@ -117,7 +129,7 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
             w = by_name[b.input].width
             raise ConfigError(f"{where}[{i}].width", b.width, f"{w}: a residual block keeps the width of its input {b.input}")
     output = next(b for b in specs if b.type == "output")
-    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output)
+    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output, where, tuple(b.name for b in specs))
 
 
 _ROLE = {"input": "x -> features", "top": "the top latent layer with its trainable prior", "output": "the likelihood of x"}
@@ -135,7 +147,7 @@ def _block(raw, where: str) -> BlockSpec:
     for key in required:
         if getattr(b, key) is None:
             raise ConfigError(f"{where}.{key}", None, f"a value: a block of type {b.type} needs {', '.join(required)}")
-    for key in ("input", "skip", "latent"):
+    for key in ("input", "skip", "latent", "scale"):
         if raw.get(key) is not None and key not in required + optional:
             raise ConfigError(f"{where}.{key}", raw[key], f"no value: a block of type {b.type} takes {', '.join(required + optional)}")
     return b
@@ -197,21 +209,53 @@ def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:
     return order
 
 
-def build_blocks(graph: Graph, data_dim: int) -> nn.ModuleDict:
-    """One module per block, keyed by its name, in the order the blocks run."""
+def build_blocks(graph: Graph, data_shape: tuple[int, ...]) -> nn.ModuleDict:
+    """One module per block, keyed by its name, in the order the blocks run: MLPs for flat data
+    ``(D,)``, convolutions for images ``(C, H, W)`` (whose resolutions are checked here)."""
+    images = len(data_shape) == 3
+    net = B.conv if images else dense
+    res = _resolutions(graph, data_shape) if images else {}
     width = {b.name: b.width for b in graph.blocks}
     modules: dict[str, nn.Module] = {}
     for b in graph.blocks:
+        if not images and (b.scale or 1) != 1:
+            raise ConfigError(graph.key(b.name, "scale"), b.scale, "1 or no value: scale changes the resolution of images only")
         if b.type == "input":
-            modules[b.name] = B.InputBlock(data_dim, b.width, b.depth)
+            modules[b.name] = B.InputBlock(net, data_shape[0], b.width, b.depth)
         elif b.type == "encoder":
-            modules[b.name] = B.EncoderBlock(width[b.input], b.width, b.depth)
+            modules[b.name] = B.EncoderBlock(net, width[b.input], b.width, b.depth, b.scale or 1)
         elif b.type == "top":
-            modules[b.name] = B.TopBlock(width[b.input], b.latent, b.width, b.depth)
+            spatial = (res[b.input],) * 2 if images else ()
+            modules[b.name] = B.TopBlock(net, width[b.input], b.latent, b.width, b.depth, spatial)
         elif b.type == "gen":
-            modules[b.name] = B.GenBlock(width[b.input], width[b.skip], b.latent, b.width, b.depth)
+            modules[b.name] = B.GenBlock(net, width[b.input], width[b.skip], b.latent, b.width, b.depth, b.scale or 1)
         elif b.type == "residual":
-            modules[b.name] = B.ResidualBlock(b.width, width[b.skip], b.latent, b.depth)
+            modules[b.name] = B.ResidualBlock(net, b.width, width[b.skip], b.latent, b.depth, b.scale or 1)
         else:
-            modules[b.name] = B.OutputBlock(width[b.input], data_dim, b.width, b.depth)
+            modules[b.name] = B.OutputBlock(net, width[b.input], data_shape[0], b.width, b.depth)
     return nn.ModuleDict(modules)
+
+
+def _resolutions(graph: Graph, data_shape: tuple[int, ...]) -> dict[str, int]:
+    """The side of each block's output on square images ``(C, H, H)``; a mismatch is an error."""
+    side = data_shape[1]
+    if data_shape[2] != side:
+        raise ConfigError("data.dataset", f"images of shape {tuple(data_shape)}", "square images for hvae")
+    res: dict[str, int] = {}
+    for b in graph.blocks:
+        scale = b.scale or 1
+        if b.type == "input":
+            res[b.name] = side
+        elif b.type == "encoder":
+            if res[b.input] % scale:
+                raise ConfigError(graph.key(b.name, "scale"), scale, f"a divisor of its input's side {res[b.input]}")
+            res[b.name] = res[b.input] // scale
+        elif b.type in ("top", "output"):
+            res[b.name] = res[b.input]
+        else:
+            res[b.name] = res[b.input] * scale
+            if res[b.skip] != res[b.name]:
+                raise ConfigError(graph.key(b.name, "skip"), b.skip, f"a bottom-up block at side {res[b.name]} (the state's after scale {scale}); {b.skip} is at {res[b.skip]}")
+    if res[graph.output.name] != side:
+        raise ConfigError(graph.key(graph.output.name, "input"), graph.output.input, f"a block at the data's side {side} (it is at {res[graph.output.name]}; upsample with scale)")
+    return res

@@ -74,6 +74,7 @@ class HVAE(Family):
     name = "hvae"
     Params = HVAEParams
     samplers = ("prior",)
+    data_kinds = ("points", "images")
 
     @property
     def graph(self) -> Graph:
@@ -93,9 +94,9 @@ class HVAE(Family):
         }
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
-        if len(data_shape) != 1:
-            raise ConfigError("data.dataset", f"data of shape {tuple(data_shape)}", "flat data (D,): hvae has MLP blocks only")
-        return build_blocks(self.graph, data_shape[0])
+        if len(data_shape) not in (1, 3):
+            raise ConfigError("data.dataset", f"data of shape {tuple(data_shape)}", "points (D,) or images (C, H, W)")
+        return build_blocks(self.graph, tuple(data_shape))
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         return {"hvae": adamw(nets.parameters(), optim_params)}
@@ -136,7 +137,7 @@ class HVAE(Family):
         layer in closed form given the drawn layers above (``(B, L)``; the ELBO of Sønderby et al.,
         Eq. 4, with analytic KLs as in VDVAE)."""
         layers, px = self.top_down(nets, x0.shape[0], generator, self.bottom_up(nets, x0))
-        kl = torch.stack([layer.q.kl(layer.p).sum(-1) for layer in layers], dim=-1)
+        kl = torch.stack([layer.q.kl(layer.p) for layer in layers], dim=-1)
         return -px.log_prob(x0), kl
 
     def objective(self, recon: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
@@ -171,9 +172,9 @@ class HVAE(Family):
         """Per point, ``log (1/K) sum_k p(x, z^k) / q(z^k | x)`` with every layer of ``z^k`` drawn
         from the top-down posterior (Burda et al., ICLR 2016, Eq. 8): a lower bound on
         ``log p(x)``, at least as tight as the ELBO and tightening with ``K`` (their Thm. 1)."""
-        feats = {name: h.repeat(k, 1) for name, h in self.bottom_up(nets, x).items()}
+        feats = {name: _repeat(h, k) for name, h in self.bottom_up(nets, x).items()}
         layers, px = self.top_down(nets, k * x.shape[0], generator, feats)
-        log_w = px.log_prob(x.repeat(k, 1)) + sum(layer.p.log_prob(layer.z) - layer.q.log_prob(layer.z) for layer in layers)
+        log_w = px.log_prob(_repeat(x, k)) + sum(layer.p.log_prob(layer.z) - layer.q.log_prob(layer.z) for layer in layers)
         return torch.logsumexp(log_w.view(k, x.shape[0]), dim=0) - math.log(k)
 
     @torch.no_grad()
@@ -194,7 +195,7 @@ class HVAE(Family):
             elbo.append(-(recon + kl.sum(-1)))
             kls.append(kl)
             nll.append(-self.iwae_log_likelihood(nets, x, eval_params.n_importance, generator))
-            sq_err.append((x - self.reconstruct(nets, x, generator)).pow(2).sum(-1))
+            sq_err.append((x - self.reconstruct(nets, x, generator)).pow(2).flatten(1).sum(1))
         kl_layer = torch.cat(kls).mean(0)
         out = {
             "elbo": float(torch.cat(elbo).mean()),
@@ -208,10 +209,15 @@ class HVAE(Family):
     def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta) -> list[tuple[str, str]]:
         from genlib.methods.hvae.analysis import write_figures  # matplotlib: only when evaluating
 
-        return write_figures(self, nets, test.flatten(1), generator, out_dir, eval_params)
+        return write_figures(self, nets, test, generator, out_dir, eval_params)
 
     def export(self, nets: nn.ModuleDict, folder: Path, data_shape: tuple[int, ...]) -> None:
         """The whole model in one file, ``folder/hvae.pt``: graph, params and weights."""
         from genlib.methods.hvae.serialise import save_model
 
         save_model(folder / "hvae.pt", nets, self.params, data_shape)
+
+
+def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``k`` copies of a batch, one after the other, ``(k * B, ...)``."""
+    return x.repeat(k, *([1] * (x.dim() - 1)))
