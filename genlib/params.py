@@ -1,9 +1,10 @@
 """Typed, checked-at-the-door construction of frozen dataclasses from plain dicts.
 
 A field declares its type (``int``, ``float``, ``bool``, ``str``, ``Literal[...]``, ``Optional``,
-``tuple[X, ...]``) and optionally a range check with ``spec(default, check, allowed)``. Building a
-dataclass from a dict rejects unknown keys (suggesting the closest known one), wrong types and
-out-of-range values, each with a :class:`~genlib.errors.ConfigError` naming the dotted key.
+``tuple[X, ...]``, ``dict`` for a nested mapping its owner checks) and optionally a range check
+with ``spec(default, check, allowed)``. Building a dataclass from a dict rejects unknown keys
+(suggesting the closest known one), wrong types and out-of-range values, each with a
+:class:`~genlib.errors.ConfigError` naming the dotted key.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _type_name(tp: Any) -> str:
         return f"{inner} or null" if len(args) < len(typing.get_args(tp)) else inner
     if origin is tuple:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
 
@@ -102,6 +103,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return expand_env(value, key)
+        raise bad
+    if tp is dict:  # a nested mapping its owner checks itself (the hvae block graph)
+        if isinstance(value, Mapping):
+            return dict(value)
         raise bad
     raise TypeError(f"unsupported field type {tp!r} for {key}")
 

@@ -213,6 +213,9 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
             {"state": state.state_dict(), "config": cfg.to_dict(), "data_shape": list(data.shape[1:])},
         )
         io.write_json(paths.model / "config.json", cfg.to_dict())
+        if hasattr(method, "export"):  # a self-contained model file (hvae.pt), the first EMA's weights
+            rates = cfg.training.ema_rates
+            method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
         io.write_json(paths.train_metrics, info)
         resume_file.unlink(missing_ok=True)
     return info

@@ -84,3 +84,71 @@ def image_grid(path: Path, samples: np.ndarray, data: np.ndarray, title: str = "
         ax.set_title(name)
         ax.axis("off")
     _save(fig, path)
+
+
+def bars(path: Path, labels: list[str], values: list[float], ylabel: str, title: str = "") -> None:
+    """One bar per label, its value written above it (e.g. the KL of each latent layer)."""
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.9 * len(labels) + 1.5), 3.6))
+    ax.bar(range(len(values)), values, color="tab:blue")
+    ax.set_xticks(range(len(labels)), labels)
+    for i, v in enumerate(values):
+        ax.annotate(f"{v:.3g}", (i, v), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def _frame(ax, data: np.ndarray) -> None:
+    """Held-out data in grey, the axes framed on its bulk."""
+    lo, hi = np.quantile(data, [0.002, 0.998], axis=0)
+    pad = 0.15 * (hi - lo)
+    ax.scatter(data[:, 0], data[:, 1], s=1, c="0.75", alpha=0.35, rasterized=True)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    ax.set_aspect("equal", adjustable="box")
+
+
+def point_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
+    """One 2D panel per ``(title, points, origins)`` over the held-out data (grey): the points in
+    red and, where ``origins`` is given, each joined to its origin (blue) by a segment."""
+    from matplotlib.collections import LineCollection
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    for ax, (title, points, origins) in zip(axes[0], panels):
+        _frame(ax, data)
+        if origins is not None:
+            ax.add_collection(LineCollection(np.stack([origins, points], axis=1), colors="0.3", linewidths=0.5, alpha=0.6))
+            ax.scatter(origins[:, 0], origins[:, 1], s=4, c="tab:blue", label="data point")
+        ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:red", alpha=0.6 if origins is None else 1.0,
+                   label="reconstruction" if origins is not None else "generated", rasterized=True)
+        ax.legend(loc="upper left", markerscale=3, fontsize=8)
+        ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def path_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarray, np.ndarray]], value_label: str) -> None:
+    """One 2D panel per ``(title, paths, values)`` over the held-out data: ``paths`` ``(P, T, 2)``
+    are curves in data space, coloured by ``values`` ``(T,)`` (e.g. a latent traversal)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    for ax, (title, curves_, values) in zip(axes[0], panels):
+        _frame(ax, data)
+        for curve in curves_:
+            ax.plot(curve[:, 0], curve[:, 1], c="0.3", lw=0.8, alpha=0.7)
+            dots = ax.scatter(curve[:, 0], curve[:, 1], c=values, cmap="coolwarm", s=10, zorder=3)
+        fig.colorbar(dots, ax=ax, shrink=0.75, label=value_label)
+        ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def image_rows(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
+    """One row of uint8 images ``(N, C, H, W)`` per ``(label, images)``, the label on the left."""
+    n = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * n + 1.2, 1.0 * len(rows) + 0.3), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows):
+        mosaic = _tile(images, len(images))
+        ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    _save(fig, path)

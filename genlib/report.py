@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from genlib import io, plots
-from genlib.config import Config
+from genlib.config import Config, build_method
 from genlib.pipeline import Paths
 
 
@@ -61,6 +61,7 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     metrics = io.read_json(paths.metrics)
     meta = io.read_json(paths.prepared / "meta.json")
     docs = metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0)
+    docs.update(getattr(build_method(cfg), "metric_docs", {}))  # a method's own metrics (hvae)
     figures: list[tuple[str, str]] = []
     shutil.copyfile(paths.samples_plot, out / "samples.png")
     figures.append(("Samples against held-out data", "samples.png"))

@@ -1,0 +1,223 @@
+"""Hierarchical VAE with top-down inference (Sønderby et al., NeurIPS 2016; Kingma et al.,
+NeurIPS 2016, Sec. 6; Child, ICLR 2021), built from the block graph of its params section.
+
+Generative model ``p(z_L) prod_l p(z_l | z_>l) p(x | z)``; posterior ``prod_l q(z_l | z_>l, x)``
+computed along the same top-down pass, each layer reading a bottom-up feature of ``x``. The loss
+is the negative ELBO with a ``beta``-weighted KL, summed over the layers in closed form for each
+layer given the sampled layers above it.
+
+Layers are numbered top-down: layer 0 is the top block, the last one feeds the output block.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from genlib.errors import ConfigError
+from genlib.methods.base import SampleOptions
+from genlib.methods.family import Family, optimize
+from genlib.methods.hvae.blocks import Gaussian
+from genlib.methods.hvae.graph import Graph, build_blocks, parse_graph, read_model_file
+from genlib.params import non_negative, positive, spec
+from genlib.registry import METHODS
+from genlib.training.groups import adamw
+
+# Three latent layers of 2 dimensions on 2D data: a top layer, two VDVAE residual layers.
+DEFAULT_BLOCKS = (
+    {"name": "x", "type": "input", "width": 128, "depth": 2},
+    {"name": "z3", "type": "top", "input": "x", "latent": 2, "width": 128},
+    {"name": "z2", "type": "residual", "input": "z3", "latent": 2, "width": 128},
+    {"name": "z1", "type": "residual", "input": "z2", "latent": 2, "width": 128},
+    {"name": "out", "type": "output", "input": "z1", "width": 128, "depth": 2},
+)
+
+
+@dataclass(frozen=True)
+class HVAEParams:
+    blocks: tuple[dict, ...] = DEFAULT_BLOCKS  # the block graph (graph.py); replaced by model_file's
+    model_file: str | None = None  # a YAML file holding blocks: [...], relative to the project root
+    beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO
+    free_bits: float = spec(0.5, non_negative, "a non-negative number")  # nats per layer (Kingma et al. 2016); 0: off; 0.5: docs/RESULTS.md
+    likelihood: Literal["gaussian"] = "gaussian"  # p(x|z), its variance learned per point
+    sample_noise: bool = True  # samples are x ~ p(x|z); false: the output block's mean
+
+    def __post_init__(self) -> None:
+        # The file's blocks replace ``blocks``, so the resolved config (checkpoint, resume key)
+        # records the graph itself and an edited file is seen as other training params.
+        if self.model_file is not None:
+            object.__setattr__(self, "blocks", tuple(read_model_file(self.model_file)))
+        where = f"hvae.model_file {self.model_file}: blocks" if self.model_file else "hvae.blocks"
+        object.__setattr__(self, "_graph", parse_graph(self.blocks, where))
+
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+
+class Layer(NamedTuple):
+    """One latent layer of a top-down pass: its value, posterior (``None`` without ``x``) and prior."""
+
+    z: torch.Tensor
+    q: Gaussian | None
+    p: Gaussian
+
+
+@METHODS.register("hvae")
+class HVAE(Family):
+    """One network per block (an ``nn.ModuleDict`` keyed by the block names); one optimizer."""
+
+    name = "hvae"
+    Params = HVAEParams
+    samplers = ("prior",)
+    data_kinds = ("points", "images")
+
+    @property
+    def graph(self) -> Graph:
+        return self.params.graph
+
+    @property
+    def metric_docs(self) -> dict[str, str]:
+        """The meaning of :meth:`extra_metrics`' keys, for the report."""
+        layers = {f"kl_layer{i}": f"KL of latent layer {i} ({b.name}; 0 is the top) on the test set; near 0: unused"
+                  for i, b in enumerate(self.graph.latents)}
+        return {
+            "elbo": "ELBO on the test set (beta = 1, one draw of every layer), nats per point; higher is better",
+            "nll_iwae": "importance-weighted NLL bound on the test set (eval.n_importance draws), nats per point",
+            "recon_mse": "squared error of the test points' reconstructions through the posterior means",
+            "kl": "KL(q || p) summed over the latent layers on the test set, nats per point",
+            **layers,
+        }
+
+    def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
+        if len(data_shape) not in (1, 3):
+            raise ConfigError("data.dataset", f"data of shape {tuple(data_shape)}", "points (D,) or images (C, H, W)")
+        return build_blocks(self.graph, tuple(data_shape))
+
+    def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
+        return {"hvae": adamw(nets.parameters(), optim_params)}
+
+    def bottom_up(self, nets: nn.ModuleDict, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The deterministic features of ``x``, by block name."""
+        feats: dict[str, torch.Tensor] = {}
+        for b in self.graph.bottom_up:
+            feats[b.name] = nets[b.name](x if b.type == "input" else feats[b.input])
+        return feats
+
+    def top_down(self, nets: nn.ModuleDict, n: int, generator: torch.Generator, feats: dict | None = None,
+                 posterior_layers: int | None = None, mean: bool = False,
+                 fixed: dict[int, torch.Tensor] | None = None) -> tuple[list[Layer], Gaussian]:
+        """One pass from the top prior to ``p(x | z)`` for ``n`` points.
+
+        With ``feats`` (the bottom-up pass of ``x``) the first ``posterior_layers`` layers (all by
+        default) draw ``z_l ~ q(z_l | z_>l, x)``, the others ``z_l ~ p(z_l | z_>l)``; ``mean``
+        takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value."""
+        layers: list[Layer] = []
+        state = None
+        infer = len(self.graph.latents) if posterior_layers is None else posterior_layers
+        for i, b in enumerate(self.graph.latents):
+            block = nets[b.name]
+            p, extra = block.prior(state, n)
+            q = block.posterior(state, feats[b.skip or b.input]) if feats is not None else None
+            dist = q if q is not None and i < infer else p
+            if fixed is not None and i in fixed:
+                z = fixed[i]
+            else:
+                z = dist.mu if mean else dist.sample(generator)
+            layers.append(Layer(z, q, p))
+            state = block.next_state(state, z, extra)
+        return layers, nets[self.graph.output.name](state)
+
+    def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per point: ``-log p(x|z)`` at one draw of every ``z_l ~ q``, and ``KL(q_l || p_l)`` per
+        layer in closed form given the drawn layers above (``(B, L)``; the ELBO of Sønderby et al.,
+        Eq. 4, with analytic KLs as in VDVAE)."""
+        layers, px = self.top_down(nets, x0.shape[0], generator, self.bottom_up(nets, x0))
+        kl = torch.stack([layer.q.kl(layer.p) for layer in layers], dim=-1)
+        return -px.log_prob(x0), kl
+
+    def objective(self, recon: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+        """The batch's negative beta-ELBO; with free bits, each layer's KL (averaged over the batch)
+        counts as at least ``free_bits`` nats, so no layer gains by dropping below it (Kingma et
+        al., NeurIPS 2016, Eq. 15, a group per layer)."""
+        kl_layer = kl.mean(0)
+        if self.params.free_bits > 0:
+            kl_layer = kl_layer.clamp(min=self.params.free_bits)
+        return recon.mean() + self.params.beta * kl_layer.sum()
+
+    def loss(self, net: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.objective(*self.terms(net, x0, generator))
+
+    def update(self, nets, optimizers, x0, generator, grad_clip):
+        recon, kl = self.terms(nets, x0, generator)
+        loss = self.objective(recon, kl)
+        norm = optimize(optimizers["hvae"], loss, list(nets.parameters()), grad_clip)
+        kl_mean = kl.detach().mean(0)
+        out = {"loss": loss.detach(), "grad_norm": norm, "recon_nll": recon.mean().detach(), "kl": kl_mean.sum()}
+        out.update({f"kl_l{i}": v for i, v in enumerate(kl_mean)})
+        return out
+
+    @torch.inference_mode()
+    def sample(self, net, shape, steps, generator, options: SampleOptions = SampleOptions(), progress=False):
+        """Ancestral sampling from the top prior down, then ``x ~ p(x|z)`` (or its mean)."""
+        _, px = self.top_down(net, shape[0], generator)
+        return px.sample(generator) if self.params.sample_noise else px.mu
+
+    @torch.inference_mode()
+    def iwae_log_likelihood(self, nets, x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+        """Per point, ``log (1/K) sum_k p(x, z^k) / q(z^k | x)`` with every layer of ``z^k`` drawn
+        from the top-down posterior (Burda et al., ICLR 2016, Eq. 8): a lower bound on
+        ``log p(x)``, at least as tight as the ELBO and tightening with ``K`` (their Thm. 1)."""
+        feats = {name: _repeat(h, k) for name, h in self.bottom_up(nets, x).items()}
+        layers, px = self.top_down(nets, k * x.shape[0], generator, feats)
+        log_w = px.log_prob(_repeat(x, k)) + sum(layer.p.log_prob(layer.z) - layer.q.log_prob(layer.z) for layer in layers)
+        return torch.logsumexp(log_w.view(k, x.shape[0]), dim=0) - math.log(k)
+
+    @torch.no_grad()
+    def reconstruct(self, nets, x: torch.Tensor, generator: torch.Generator, posterior_layers: int | None = None) -> torch.Tensor:
+        """The mean of ``p(x|z)`` at the posterior means of the top ``posterior_layers`` layers
+        (all by default) and the prior means below them."""
+        _, px = self.top_down(nets, x.shape[0], generator, self.bottom_up(nets, x), posterior_layers, mean=True)
+        return px.mu
+
+    @torch.inference_mode()
+    def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
+        """On the test set (nats per point): the ELBO (beta = 1, one draw), the IWAE NLL estimate
+        with ``eval.n_importance`` samples, the squared error of the reconstruction through the
+        posterior means, the KL and the KL of each layer (near 0: an unused layer)."""
+        elbo, nll, sq_err, kls = [], [], [], []
+        for x in test.split(eval_params.likelihood_batch):
+            recon, kl = self.terms(nets, x, generator)
+            elbo.append(-(recon + kl.sum(-1)))
+            kls.append(kl)
+            nll.append(-self.iwae_log_likelihood(nets, x, eval_params.n_importance, generator))
+            sq_err.append((x - self.reconstruct(nets, x, generator)).pow(2).flatten(1).sum(1))
+        kl_layer = torch.cat(kls).mean(0)
+        out = {
+            "elbo": float(torch.cat(elbo).mean()),
+            "nll_iwae": float(torch.cat(nll).mean()),
+            "recon_mse": float(torch.cat(sq_err).mean()),
+            "kl": float(kl_layer.sum()),
+        }
+        out.update({f"kl_layer{i}": float(v) for i, v in enumerate(kl_layer)})
+        return out
+
+    def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta) -> list[tuple[str, str]]:
+        from genlib.methods.hvae.analysis import write_figures  # matplotlib: only when evaluating
+
+        return write_figures(self, nets, test, generator, out_dir, eval_params)
+
+    def export(self, nets: nn.ModuleDict, folder: Path, data_shape: tuple[int, ...]) -> None:
+        """The whole model in one file, ``folder/hvae.pt``: graph, params and weights."""
+        from genlib.methods.hvae.serialise import save_model
+
+        save_model(folder / "hvae.pt", nets, self.params, data_shape)
+
+
+def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``k`` copies of a batch, one after the other, ``(k * B, ...)``."""
+    return x.repeat(k, *([1] * (x.dim() - 1)))
