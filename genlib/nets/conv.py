@@ -63,7 +63,10 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """``(..., d_in) -> (..., c_out, H, W)``: a linear projection to the coarsest map, then
     ``levels`` transposed convolutions, the last straight to ``c_out`` channels. ``batch_norm``
-    normalises every hidden map (DCGAN's generator); ``out_act`` ends it (DCGAN: tanh)."""
+    normalises every hidden map (DCGAN's generator) with the statistics of the batch at hand, in
+    training and in sampling alike: no running statistics, so an EMA of the weights is never paired
+    with statistics gathered under other weights (and a draw depends on the batch it is drawn in).
+    ``out_act`` ends it (DCGAN: tanh)."""
 
     def __init__(self, d_in: int, data_shape: tuple[int, ...], c_out: int, channels: int, levels: int, key: str,
                  act: Callable[[], nn.Module] = nn.SiLU, batch_norm: bool = False,
@@ -71,7 +74,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         h, w = bottom_size(data_shape, levels, key)
         ws = widths(channels, levels)[::-1]
-        norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
+        norm = (lambda c: nn.BatchNorm2d(c, track_running_stats=False)) if batch_norm else (lambda c: nn.Identity())
         self.project = nn.Sequential(nn.Linear(d_in, ws[0] * h * w), nn.Unflatten(1, (ws[0], h, w)), norm(ws[0]), act())
         layers: list[nn.Module] = []
         for c_in, c_next in zip(ws, ws[1:]):
