@@ -128,6 +128,14 @@ def test_bad_params_on_points(dotted, value, key):
     assert info.value.key == key and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("method", ["vae", "gan"])
+def test_an_image_size_the_nets_cannot_halve_is_refused_at_the_door(tmp_path, method):
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {**TINY_IMAGES, "data.root": str(tmp_path), "method": method, "data.image_size": 18,
+                                    f"{method}.levels": 2})
+    assert info.value.key == f"{method}.levels" and "one of 1" in str(info.value)
+
+
 def test_discretized_likelihood_refuses_gaussian_dequantization(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(ROOT / "params.yaml", {**TINY_IMAGES, "data.root": str(tmp_path), "method": "vae",

@@ -23,7 +23,7 @@ from torch import nn
 
 from genlib.methods.base import SampleOptions
 from genlib.methods.family import Family, optimize
-from genlib.nets.conv import ConvDecoder, ConvEncoder, dcgan_init
+from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size, dcgan_init
 from genlib.nets.dense import dense
 from genlib.params import non_negative, positive, spec
 from genlib.registry import METHODS
@@ -77,6 +77,10 @@ class GAN(Family):
         })
         dcgan_init(nets)
         return nets
+
+    def check_config(self, cfg) -> None:
+        super().check_config(cfg)
+        check_image_size(cfg, self.params.levels, "gan.levels")
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         p = self.params

@@ -19,7 +19,7 @@ from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.methods.family import Family, optimize
 from genlib.methods.likelihoods import Likelihood, bits_per_dim, gaussian_log_prob, likelihood
-from genlib.nets.conv import ConvDecoder, ConvEncoder
+from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size
 from genlib.nets.dense import dense
 from genlib.params import positive, spec
 from genlib.registry import METHODS
@@ -76,6 +76,7 @@ class VAE(Family):
     def check_config(self, cfg) -> None:
         super().check_config(cfg)
         p = self.params
+        check_image_size(cfg, p.levels, "vae.levels")
         if cfg.data_kind == "points" and p.likelihood != "gaussian":
             raise ConfigError("vae.likelihood", p.likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], "
                               "discretized_logistic 8-bit images)")

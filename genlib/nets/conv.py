@@ -35,6 +35,14 @@ def bottom_size(data_shape: tuple[int, ...], levels: int, key: str) -> tuple[int
     return h // factor, w // factor
 
 
+def check_image_size(cfg, levels: int, key: str) -> None:
+    """At the door, when ``data.image_size`` fixes the size; a native size is checked when the
+    networks are built (the start of ``train``), as the U-Net's."""
+    size = cfg.data.image_size if cfg.data_kind == "images" else None
+    if size is not None:
+        bottom_size((1, size, size), levels, key)
+
+
 def widths(channels: int, levels: int) -> list[int]:
     """The width after each halving, from the finest to the coarsest."""
     return [channels * 2**i for i in range(levels)]
