@@ -8,10 +8,10 @@ of strided convolutions with LeakyReLU(0.2), both initialised from N(0, 0.02). T
 has no BatchNorm: the R1 penalty is a per-image gradient, which batch statistics would couple
 across the batch (as Gulrajani et al., NeurIPS 2017, Sec. 4, note for their gradient penalty).
 The generator's BatchNorm uses the statistics of the batch it generates, when sampling too (as
-DCGAN's own code does): running statistics gathered under the trained weights would not fit the
-EMA's weights that sampling uses (``eval.ema``; BigGAN, Brock et al., ICLR 2019, meets the
-same problem with "standing statistics"). A sample is therefore reproducible from its seed and its
-batch (``eval.batch_size``).
+the PyTorch DCGAN example does): running statistics gathered under the trained weights would not
+fit the EMA's weights that sampling uses (``eval.ema``; BigGAN, Brock et al., ICLR 2019, meets
+the same problem with "standing statistics"). A sample is therefore reproducible from its seed
+and its batch (``eval.batch_size``).
 """
 from __future__ import annotations
 
