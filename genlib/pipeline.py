@@ -318,6 +318,8 @@ def batch_sizes(n: int, batch: int) -> list[int]:
 
 
 def _title(cfg: Config, info: dict) -> str:
+    if build_method(cfg).steps_itself:  # a VAE or GAN: eval.reverse_steps does not apply
+        return f"{cfg.method} ({info['sampler']})"
     return f"{cfg.method} ({info['sampler']}, {info['reverse_steps']} steps)"
 
 

@@ -85,8 +85,8 @@ def assert_resume_is_exact(cfg, x, tmp_path, stop_at=13):
     assert a["history"] == b["history"] and a["history"] == [[s, r] for s, r in ref_logger.rows]
 
 
-def assert_seeded_sampling(method, nets):
-    draw = lambda seed: method.sample(nets, (64, 2), 1, torch.Generator().manual_seed(seed))  # noqa: E731
+def assert_seeded_sampling(method, nets, data_shape=(2,)):
+    draw = lambda seed: method.sample(nets, (64, *data_shape), 1, torch.Generator().manual_seed(seed))  # noqa: E731
     assert torch.equal(draw(3), draw(3))
     assert not torch.equal(draw(3), draw(4))
 

@@ -13,8 +13,6 @@ from genlib.training.trainer import NonFiniteLoss, new_state, train
 
 from family_helpers import ROOT, blob, fresh_state, tiny_cfg, trained
 
-MNIST = ROOT.parent / "shared" / "datasets" / "mnist" / "raw"
-
 
 class FlakyVAE(VAE):
     """Feeds NaN data on the update calls listed in ``bad``: the weights themselves turn NaN."""
@@ -69,8 +67,16 @@ def test_family_state_names_its_networks_and_optimizers():
     assert set(body["ema"]) == {"0.9", "0.99"}
 
 
-@pytest.mark.skipif(not MNIST.is_dir(), reason="no MNIST files in shared/datasets")
-def test_families_refuse_image_data():
+@pytest.mark.parametrize("method", ["vae", "gan"])
+def test_families_take_image_data_and_a_points_only_family_refuses_it(tmp_path, method):
+    # No file is read at load time, so an empty root is enough.
+    images = {"method": method, "data.dataset": "mnist", "data.root": str(tmp_path), "model.net": "unet"}
+    cfg = load(ROOT / "params.yaml", images)
+    assert cfg.data_kind == "images"
+
+    class PointsOnly(VAE):
+        data_kinds = ("points",)
+
     with pytest.raises(ConfigError) as info:
-        load(ROOT / "params.yaml", {"method": "vae", "data.dataset": "mnist", "data.root": str(MNIST), "model.net": "unet"})
-    assert info.value.key == "data.dataset"
+        PointsOnly(cfg.methods["vae"]).check_config(cfg)
+    assert info.value.key == "data.dataset" and "2D point set" in str(info.value)

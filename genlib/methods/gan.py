@@ -1,6 +1,17 @@
 """Generative adversarial network with the non-saturating loss (Goodfellow et al., NeurIPS 2014,
 Sec. 3), an optional R1 gradient penalty on real data (Mescheder, Geiger & Nowozin, ICML 2018,
 Eq. 9) and optional spectral normalisation of the discriminator (Miyato et al., ICLR 2018).
+
+MLPs on points; on images the DCGAN architecture (Radford, Metz & Chintala, ICLR 2016, Sec. 3):
+a generator of transposed convolutions with BatchNorm and ReLU and a tanh output, a discriminator
+of strided convolutions with LeakyReLU(0.2), both initialised from N(0, 0.02). The discriminator
+has no BatchNorm: the R1 penalty is a per-image gradient, which batch statistics would couple
+across the batch (as Gulrajani et al., NeurIPS 2017, Sec. 4, note for their gradient penalty).
+The generator's BatchNorm uses the statistics of the batch it generates, when sampling too (as
+the PyTorch DCGAN example does): running statistics gathered under the trained weights would not
+fit the EMA's weights that sampling uses (``eval.ema``; BigGAN, Brock et al., ICLR 2019, meets
+the same problem with "standing statistics"). A sample is therefore reproducible from its seed
+and its batch (``eval.batch_size``).
 """
 from __future__ import annotations
 
@@ -12,6 +23,7 @@ from torch import nn
 
 from genlib.methods.base import SampleOptions
 from genlib.methods.family import Family, optimize
+from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size, dcgan_init
 from genlib.nets.dense import dense
 from genlib.params import non_negative, positive, spec
 from genlib.registry import METHODS
@@ -29,12 +41,15 @@ class GANParams:
     g_layers: int = spec(3, positive, "a positive integer")  # generator hidden layers
     d_units: int = spec(128, positive, "a positive integer")  # discriminator width
     d_layers: int = spec(3, positive, "a positive integer")  # discriminator hidden layers
+    g_channels: int = spec(64, positive, "a positive integer")  # images: generator width at the finest level
+    d_channels: int = spec(64, positive, "a positive integer")  # images: discriminator width at the first halving
+    levels: int = spec(2, positive, "a positive integer")  # images: halvings of H and W (each divisible by 2^levels)
     lr_g: float = spec(1e-3, positive, "a positive number")  # replaces optim.lr for the generator
     lr_d: float = spec(1e-3, positive, "a positive number")  # and for the discriminator
     betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # Adam's, DCGAN's choice
     n_critic: int = spec(1, positive, "a positive integer")  # discriminator steps per generator step
     r1_gamma: float = spec(0.1, non_negative, "a non-negative number")  # R1 weight gamma (0: off)
-    spectral_norm: bool = False  # on every linear layer of the discriminator
+    spectral_norm: bool = False  # on every linear and convolutional layer of the discriminator
 
 
 @METHODS.register("gan")
@@ -44,13 +59,28 @@ class GAN(Family):
     name = "gan"
     Params = GANParams
     samplers = ("generator",)
+    data_kinds = ("points", "images")
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
-        p, dim = self.params, data_shape[0]
-        return nn.ModuleDict({
-            "generator": dense(p.latent_dim, dim, p.g_units, p.g_layers),
-            "discriminator": dense(dim, 1, p.d_units, p.d_layers, spectral=p.spectral_norm),
+        p = self.params
+        if len(data_shape) == 1:
+            dim = data_shape[0]
+            return nn.ModuleDict({
+                "generator": dense(p.latent_dim, dim, p.g_units, p.g_layers),
+                "discriminator": dense(dim, 1, p.d_units, p.d_layers, spectral=p.spectral_norm),
+            })
+        nets = nn.ModuleDict({
+            "generator": ConvDecoder(p.latent_dim, data_shape, data_shape[0], p.g_channels, p.levels, "gan.levels",
+                                     act=nn.ReLU, batch_norm=True, out_act=nn.Tanh),
+            "discriminator": ConvEncoder(data_shape, 1, p.d_channels, p.levels, "gan.levels",
+                                         act=lambda: nn.LeakyReLU(0.2), spectral=p.spectral_norm),
         })
+        dcgan_init(nets)
+        return nets
+
+    def check_config(self, cfg) -> None:
+        super().check_config(cfg)
+        check_image_size(cfg, self.params.levels, "gan.levels")
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         p = self.params

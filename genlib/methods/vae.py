@@ -1,8 +1,10 @@
 """Variational auto-encoder (Kingma & Welling, ICLR 2014) with a beta-weighted KL (Higgins et al.,
 ICLR 2017) and the importance-weighted likelihood bound of Burda, Grosse & Salakhutdinov (ICLR 2016).
 
-Encoder ``q(z|x) = N(mu(x), diag sigma^2(x))``, prior ``p(z) = N(0, I)``, Gaussian decoder
-``p(x|z) = N(m(z), diag s^2)`` whose variance is learned per point or fixed (``decoder_std``).
+Encoder ``q(z|x) = N(mu(x), diag sigma^2(x))``, prior ``p(z) = N(0, I)``, decoder likelihood
+``p(x|z)`` by name (:mod:`genlib.methods.likelihoods`): Gaussian with a variance learned per
+dimension or fixed (``decoder_std``), Bernoulli, or discretized logistic. MLPs on points,
+convolutional networks (:mod:`genlib.nets.conv`) on images.
 """
 from __future__ import annotations
 
@@ -13,49 +15,74 @@ from typing import Literal
 import torch
 from torch import nn
 
+from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.methods.family import Family, optimize
+from genlib.methods.likelihoods import Likelihood, bits_per_dim, gaussian_log_prob, likelihood
+from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size
 from genlib.nets.dense import dense
 from genlib.params import positive, spec
 from genlib.registry import METHODS
 from genlib.training.groups import adamw
 
-LOG_2PI = math.log(2 * math.pi)
-LOGVAR_RANGE = (-12.0, 6.0)  # the learned decoder variance stays in [6e-6, 400]: no collapse onto a point
+KL_DIMS_LISTED = 16  # kl_dim{i} metrics up to this many latent dimensions (active_units always)
+ACTIVE_VARIANCE = 0.01  # Burda et al., Sec. 5.2: a unit is active when Cov_x(E_q[z_i]) > 0.01
+IWAE_CHUNK = 2**20  # decoder outputs per pass of the importance-weighted bound (bounds the memory)
 
 
 @dataclass(frozen=True)
 class VAEParams:
     latent_dim: int = spec(2, positive, "a positive integer")
-    nunits: int = spec(128, positive, "a positive integer")  # width of the encoder and decoder MLPs
-    nlayers: int = spec(3, positive, "a positive integer")  # hidden layers of each
+    nunits: int = spec(128, positive, "a positive integer")  # points: width of the encoder and decoder MLPs
+    nlayers: int = spec(3, positive, "a positive integer")  # points: hidden layers of each
+    channels: int = spec(32, positive, "a positive integer")  # images: conv width at the first halving
+    levels: int = spec(2, positive, "a positive integer")  # images: halvings of H and W (each divisible by 2^levels)
     beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO (Higgins et al.)
-    likelihood: Literal["gaussian"] = "gaussian"
-    decoder_var: Literal["learned", "fixed"] = "learned"
+    likelihood: Literal["gaussian", "bernoulli", "discretized_logistic"] = "gaussian"
+    decoder_var: Literal["learned", "fixed"] = "learned"  # gaussian only
     decoder_std: float = spec(0.1, positive, "a positive number")  # s when decoder_var is fixed
-    sample_noise: bool = True  # samples are x ~ p(x|z); false: the decoder mean m(z)
-
-
-def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``log N(x; mean, diag exp(logvar))`` summed over the last dimension."""
-    return -0.5 * ((x - mean).pow(2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+    sample_noise: bool = True  # samples are x ~ p(x|z); false: the decoder mean
 
 
 @METHODS.register("vae")
 class VAE(Family):
-    """Networks ``encoder`` (x -> mu, log sigma^2) and ``decoder`` (z -> m, log s^2); one optimizer."""
+    """Networks ``encoder`` (x -> mu, log sigma^2) and ``decoder`` (z -> the likelihood's
+    parameters); one optimizer."""
 
     name = "vae"
     Params = VAEParams
     samplers = ("prior",)
+    data_kinds = ("points", "images")
+
+    def likelihood(self, event_dims: int) -> Likelihood:
+        """The decoder likelihood for data points of ``event_dims`` axes (1: points, 3: images)."""
+        p = self.params
+        return likelihood(p.likelihood, event_dims, p.decoder_var == "learned", p.decoder_std)
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
-        p, dim = self.params, data_shape[0]
-        out = 2 * dim if p.decoder_var == "learned" else dim
+        p = self.params
+        per_dim = self.likelihood(len(data_shape)).params_per_dim
+        if len(data_shape) == 1:
+            dim = data_shape[0]
+            return nn.ModuleDict({
+                "encoder": dense(dim, 2 * p.latent_dim, p.nunits, p.nlayers),
+                "decoder": dense(p.latent_dim, per_dim * dim, p.nunits, p.nlayers),
+            })
         return nn.ModuleDict({
-            "encoder": dense(dim, 2 * p.latent_dim, p.nunits, p.nlayers),
-            "decoder": dense(p.latent_dim, out, p.nunits, p.nlayers),
+            "encoder": ConvEncoder(data_shape, 2 * p.latent_dim, p.channels, p.levels, "vae.levels"),
+            "decoder": ConvDecoder(p.latent_dim, data_shape, per_dim * data_shape[0], p.channels, p.levels, "vae.levels"),
         })
+
+    def check_config(self, cfg) -> None:
+        super().check_config(cfg)
+        p = self.params
+        check_image_size(cfg, p.levels, "vae.levels")
+        if cfg.data_kind == "points" and p.likelihood != "gaussian":
+            raise ConfigError("vae.likelihood", p.likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], "
+                              "discretized_logistic 8-bit images)")
+        if p.likelihood == "discretized_logistic" and cfg.data.dequantization == "gaussian":
+            raise ConfigError("data.dequantization", "gaussian", "none or uniform with vae.likelihood discretized_logistic "
+                              "(it reads the 8-bit levels back; Gaussian noise moves some into a neighbour's bin)")
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         return {"vae": adamw(nets.parameters(), optim_params)}
@@ -64,21 +91,15 @@ class VAE(Family):
         mu, logvar = nets["encoder"](x).chunk(2, dim=-1)
         return mu, logvar
 
-    def decode(self, nets: nn.ModuleDict, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = nets["decoder"](z)
-        if self.params.decoder_var == "learned":
-            mean, logvar = out.chunk(2, dim=-1)
-            return mean, logvar.clamp(*LOGVAR_RANGE)
-        return out, torch.full_like(out, 2 * math.log(self.params.decoder_std))
-
     def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Per point: ``-log p(x|z)`` at one reparameterised ``z ~ q(z|x)`` (Kingma & Welling, Eq. 7),
         and the closed-form ``KL(q(z|x) || N(0, I))`` per latent dimension (their Appendix B)."""
+        lik = self.likelihood(x0.ndim - 1)
+        x0 = lik.observe(x0)
         mu, logvar = self.encode(nets, x0)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps
-        mean, dec_logvar = self.decode(nets, z)
-        recon = -gaussian_log_prob(x0, mean, dec_logvar)
+        recon = -lik.log_prob(x0, nets["decoder"](z))
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
         return recon, kl
 
@@ -96,44 +117,56 @@ class VAE(Family):
     @torch.inference_mode()
     def sample(self, net, shape, steps, generator, options: SampleOptions = SampleOptions(), progress=False):
         """``z ~ N(0, I)``, then ``x ~ p(x|z)`` (or its mean); ``steps`` does not apply."""
-        device = generator.device
-        z = torch.randn((shape[0], self.params.latent_dim), generator=generator, device=device)
-        mean, logvar = self.decode(net, z)
-        if not self.params.sample_noise:
-            return mean
-        return mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator, device=device)
+        lik = self.likelihood(len(shape) - 1)
+        z = torch.randn((shape[0], self.params.latent_dim), generator=generator, device=generator.device)
+        out = net["decoder"](z)
+        return lik.sample(out, generator) if self.params.sample_noise else lik.mean(out)
 
     @torch.inference_mode()
     def iwae_log_likelihood(self, nets, x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
         """Per point, ``log (1/K) sum_k p(x, z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``: a lower bound on
-        ``log p(x)`` that tightens as ``K`` grows (Burda et al., Eq. 8 and Thm. 1)."""
+        ``log p(x)`` that tightens as ``K`` grows (Burda et al., Eq. 8 and Thm. 1). The decoder
+        takes the ``K`` samples in chunks of at most ``IWAE_CHUNK`` data values."""
+        lik = self.likelihood(x.ndim - 1)
+        x = lik.observe(x)
         mu, logvar = self.encode(nets, x)
         eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)
         z = mu + (0.5 * logvar).exp() * eps  # (K, B, L)
-        mean, dec_logvar = self.decode(nets, z)
-        log_w = (gaussian_log_prob(x, mean, dec_logvar) + gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-                 - gaussian_log_prob(z, mu, logvar))
+        chunk = max(1, IWAE_CHUNK // x.numel())
+        log_px = torch.cat([lik.log_prob(x, nets["decoder"](part)) for part in z.split(chunk)])
+        log_w = log_px + gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)) - gaussian_log_prob(z, mu, logvar)
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 
     @torch.inference_mode()
     def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
         """On the test set (in nats per point): the ELBO (beta = 1, one sample of z), the IWAE NLL
-        estimate with ``eval.n_importance`` samples, the squared error of the reconstruction through the
-        posterior mean, and the KL of each latent dimension (near 0: an unused dimension)."""
-        elbo, nll, sq_err, kl_dims = [], [], [], []
+        estimate with ``eval.n_importance`` samples, the squared error of the reconstruction
+        through the posterior mean (summed over the dimensions of a point), the KL of each latent
+        dimension (near 0: an unused dimension; listed up to ``KL_DIMS_LISTED`` dimensions) and
+        the number of active units (Burda et al., Sec. 5.2). On images (``test`` in ``[-1, 1]``,
+        dequantized uniformly for a density), also the IWAE NLL in bits per dimension, except for
+        the Bernoulli, which is no distribution over the 8-bit levels."""
+        lik = self.likelihood(test.ndim - 1)
+        elbo, nll, sq_err, kl_dims, post_means = [], [], [], [], []
         for x in test.split(eval_params.likelihood_batch):
             recon, kl = self.terms(nets, x, generator)
             elbo.append(-(recon + kl.sum(-1)))
             kl_dims.append(kl)
             nll.append(-self.iwae_log_likelihood(nets, x, eval_params.n_importance, generator))
-            mean, _ = self.decode(nets, self.encode(nets, x)[0])
-            sq_err.append((x - mean).pow(2).sum(-1))
+            x = lik.observe(x)
+            mu = self.encode(nets, x)[0]
+            post_means.append(mu)
+            sq_err.append((x - lik.mean(nets["decoder"](mu))).pow(2).flatten(1).sum(-1))
         kl_dim = torch.cat(kl_dims).mean(0)
         out = {
             "elbo": float(torch.cat(elbo).mean()),
             "nll_iwae": float(torch.cat(nll).mean()),
             "recon_mse": float(torch.cat(sq_err).mean()),
             "kl": float(kl_dim.sum()),
+            "active_units": int((torch.cat(post_means).var(0) > ACTIVE_VARIANCE).sum()),
         }
-        out.update({f"kl_dim{i}": float(v) for i, v in enumerate(kl_dim)})
+        if test.ndim > 2 and lik.name != "bernoulli":
+            out["bits_per_dim"] = bits_per_dim(out["nll_iwae"], test[0].numel(), lik.discrete)
+        if kl_dim.numel() <= KL_DIMS_LISTED:
+            out.update({f"kl_dim{i}": float(v) for i, v in enumerate(kl_dim)})
         return out
