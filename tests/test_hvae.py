@@ -296,6 +296,9 @@ def test_tiny_mnist_pipeline_writes_image_figures(tmp_path):
     cfg, paths, info, metrics = run_pipeline(tmp_path, "hvae", {**TINY_IMAGES, "hvae.blocks": IMAGE_BLOCKS, "method": "hvae"})
     assert np.load(paths.samples / "samples.npy").shape == (96, 1, 16, 16) and info["n_nonfinite"] == 0
     assert np.isfinite(metrics["fid_clf"])
+    # likelihoods on images too: a density on dequantized pixels, so bits/dim = nll / (D ln 2) + 7
+    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll_iwae"] / (256 * math.log(2)) + 7)
+    assert metrics["nll_iwae"] <= -metrics["elbo"] + 1.0
     figures = json.loads((paths.analysis / "index.json").read_text())
     assert [f["file"] for f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "traversals.png"]
     assert all((paths.report / f["file"]).is_file() for f in figures)

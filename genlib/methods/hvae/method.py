@@ -23,6 +23,7 @@ from genlib.methods.base import SampleOptions
 from genlib.methods.family import Family, optimize
 from genlib.methods.hvae.blocks import Gaussian
 from genlib.methods.hvae.graph import Graph, build_blocks, parse_graph, read_model_file
+from genlib.methods.likelihoods import bits_per_dim
 from genlib.params import non_negative, positive, spec
 from genlib.registry import METHODS
 from genlib.training.groups import adamw
@@ -90,6 +91,7 @@ class HVAE(Family):
             "nll_iwae": "importance-weighted NLL bound on the test set (eval.n_importance draws), nats per point",
             "recon_mse": "squared error of the test points' reconstructions through the posterior means",
             "kl": "KL(q || p) summed over the latent layers on the test set, nats per point",
+            "bits_per_dim": "images: nll_iwae in bits per dimension of the 8-bit data (an upper bound, README)",
             **layers,
         }
 
@@ -204,6 +206,8 @@ class HVAE(Family):
             "kl": float(kl_layer.sum()),
         }
         out.update({f"kl_layer{i}": float(v) for i, v in enumerate(kl_layer)})
+        if test.dim() == 4:  # images: p(x|z) is a density on uniformly dequantized pixels
+            out["bits_per_dim"] = bits_per_dim(out["nll_iwae"], test[0].numel(), discrete=False)
         return out
 
     def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta) -> list[tuple[str, str]]:
