@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from genlib.config import build_method, load
+from genlib.device import prepare_math, resolve_device
 from genlib.pipeline import build_net, dataset, is_images
 from genlib.training.logger import NullLogger
 from genlib.training.trainer import new_state, train
@@ -111,6 +112,7 @@ def main() -> None:
     if args.method:
         overrides["method"] = args.method
     cfg = load(args.params, overrides)
+    prepare_math(resolve_device(cfg.run.device))  # as the train and generate stages do, for both sides
     method = build_method(cfg)
     shape = tuple(args.shape)
     batch, n, steps = cfg.training.batch_size, args.nsamples or cfg.eval.batch_size, cfg.eval.reverse_steps

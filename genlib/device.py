@@ -54,9 +54,21 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise ConfigError("run.precision", precision, f"'fp32' on {device} (it has no native bfloat16)")
 
 
+def prepare_math(device: torch.device) -> None:
+    """Process-wide settings for computing on ``device``. On the CPU, denormal floats (below
+    1.2e-38) are flushed to zero: heavy-tailed noise drives SiLU's exponentials into that range,
+    where x86 arithmetic is several times slower (a 2D DLPM sampling step spent 40% longer in
+    SiLU than on Gaussian inputs); values that small change no result that matters."""
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast of the network's forward pass (matmuls in bf16, reductions in fp32)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    """bfloat16 autocast of the network's forward pass (matmuls in bf16, reductions in fp32); in
+    fp32 no context at all (a disabled autocast still saves and restores its state every step)."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def compiled(net: nn.Module, compile: bool) -> nn.Module:

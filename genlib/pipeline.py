@@ -20,7 +20,7 @@ import torch
 
 from genlib import io, plots
 from genlib.config import Config, build_method
-from genlib.device import autocast, check_precision, compiled, resolve_device
+from genlib.device import autocast, check_precision, compiled, prepare_math, resolve_device
 from genlib.errors import DataError
 from genlib.progress import want_progress
 from genlib.registry import DATASETS, NETS
@@ -168,6 +168,7 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
+    prepare_math(device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
         launch(cfg, paths.root)
@@ -264,6 +265,7 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
+    prepare_math(device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
         launch(cfg, paths.root, "generate")

@@ -71,3 +71,18 @@ def test_compiled_training_saves_the_plain_module(tmp_path, monkeypatch):
     assert not any(k.startswith("_orig_mod.") for k in weights[True]["ema"]["0.99"])
     for name, tensor in weights[False]["net"].items():
         assert torch.allclose(tensor, weights[True]["net"][name], atol=1e-6), name
+
+
+def test_cpu_math_flushes_denormals():
+    # Heavy-tailed inputs push SiLU's exponentials below 1.2e-38, where x86 arithmetic slows
+    # down several times; the stages flush such values to zero on the CPU.
+    from genlib.device import prepare_math
+
+    try:
+        torch.set_flush_denormal(False)
+        tiny = torch.tensor([1e-39], dtype=torch.float32)
+        assert (tiny * 2.0).item() > 0
+        prepare_math(torch.device("cpu"))
+        assert (tiny * 2.0).item() == 0.0
+    finally:
+        torch.set_flush_denormal(True)  # the state the stages leave behind in this process

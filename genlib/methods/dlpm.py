@@ -104,25 +104,28 @@ class DLPM(Method):
 
     def _sample_dlpm(self, net, shape, sch, generator, options, progress):
         device, steps = generator.device, sch.steps
-        # A_{1:T} for the whole path, then Sigma_t = sigma_t^2 A_t + gamma_t^2 Sigma_{t-1}.
+        # A_{1:T} for the whole path, then Sigma_t = sigma_t^2 A_t + gamma_t^2 Sigma_{t-1} (float64).
         a = torch.stack([self.draw_a(shape, generator, options.clamp_a) for _ in range(steps)])
         sigmas = [torch.zeros_like(a[0], dtype=torch.float64)]
         for t in range(1, steps + 1):
             sigmas.append(sch.sigma[t] ** 2 * a[t - 1] + sch.gamma[t] ** 2 * sigmas[-1])
-        x = sigmas[steps].sqrt().float().reshape(self._bshape(shape)) * torch.randn(
-            shape, generator=generator, device=device
-        )
-        gamma, bar_sigma = sch.gamma.tolist(), sch.bar_sigma.tolist()  # host scalars: no waits in the loop
+        sig = torch.stack(sigmas)  # (T + 1, ...): Sigma_0 = 0 .. Sigma_T
+        # Gamma_t = 1 - gamma_t^2 Sigma_{t-1} / Sigma_t. The posterior of X_{t-1} given X_t, X_0 and
+        # A_{1:T} has mean (X_t - bar_sigma_t Gamma_t eps) / gamma_t and variance Gamma_t Sigma_{t-1}.
+        # Both coefficients are computed for the whole path before the loop, which then does two
+        # fused operations a step besides the network.
+        steps_1 = torch.arange(1, steps + 1, device=device)
+        big_gamma = 1 - per_sample(sch.gamma[steps_1] ** 2, sig.shape) * sig[:-1] / sig[1:]
+        coef = (per_sample(sch.bar_sigma[steps_1] / sch.gamma[steps_1], sig.shape) * big_gamma).float()
+        std = (big_gamma * sig[:-1]).sqrt().float()
+        bshape = self._bshape(shape)
+        x = sig[steps].sqrt().float().reshape(bshape) * torch.randn(shape, generator=generator, device=device)
+        inv_gamma = (1 / sch.gamma).tolist()  # host scalars: no waits in the loop
         for t in steps_bar(steps, progress):
             eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
-            # Gamma_t = 1 - gamma_t^2 Sigma_{t-1} / Sigma_t; the posterior of X_{t-1} given X_t, X_0
-            # and A_{1:T} has mean (X_t - bar_sigma_t Gamma_t eps) / gamma_t, variance Gamma_t Sigma_{t-1}.
-            big_gamma = 1 - sch.gamma[t] ** 2 * sigmas[t - 1] / sigmas[t]
-            bg = big_gamma.float().reshape(self._bshape(shape))
-            x = (x - bar_sigma[t] * bg * eps) / gamma[t]
+            x = torch.addcmul(x * inv_gamma[t], coef[t - 1].reshape(bshape), eps, value=-1)
             if t > 1:
-                var = (big_gamma * sigmas[t - 1]).float().reshape(self._bshape(shape))
-                x = x + var.sqrt() * torch.randn(shape, generator=generator, device=device)
+                x.addcmul_(std[t - 1].reshape(bshape), torch.randn(shape, generator=generator, device=device))
         return x
 
     def _sample_dlim(self, net, shape, sch, generator, options, progress):
