@@ -28,7 +28,10 @@ HEADLINE = (
     "w1_exact", "w1_sliced", "mmd", "tail_error", "mode_weight_l1", "mode_ratio_worst", "precision", "recall",
     # image runs
     "fid", "kid", "fid_clf", "kid_clf", "precision_clf", "recall_clf", "class_tv", "class_worst_coverage",
-    "rare_share_gen", "sampling_time_s",
+    "rare_share_gen",
+    # likelihood families (vae, hvae)
+    "elbo", "nll_iwae", "bits_per_dim",
+    "sampling_time_s",
 )
 
 
