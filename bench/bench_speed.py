@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from genlib.config import build_method, load
-from genlib.device import prepare_math, resolve_device
+from genlib.device import resolve_device
 from genlib.pipeline import build_net, dataset, is_images
 from genlib.training.logger import NullLogger
 from genlib.training.trainer import new_state, train
@@ -112,7 +112,8 @@ def main() -> None:
     if args.method:
         overrides["method"] = args.method
     cfg = load(args.params, overrides)
-    prepare_math(resolve_device(cfg.run.device))  # as the train and generate stages do, for both sides
+    if resolve_device(cfg.run.device).type == "cpu":  # as genlib.device.denormals_flushed does in the stages; both sides
+        torch.set_flush_denormal(True)
     method = build_method(cfg)
     shape = tuple(args.shape)
     batch, n, steps = cfg.training.batch_size, args.nsamples or cfg.eval.batch_size, cfg.eval.reverse_steps

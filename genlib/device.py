@@ -6,6 +6,7 @@ the device's bfloat16 support, and both fail with a one-line :class:`~genlib.err
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -54,13 +55,27 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise ConfigError("run.precision", precision, f"'fp32' on {device} (it has no native bfloat16)")
 
 
-def prepare_math(device: torch.device) -> None:
-    """Process-wide settings for computing on ``device``. On the CPU, denormal floats (below
-    1.2e-38) are flushed to zero: heavy-tailed noise drives SiLU's exponentials into that range,
-    where x86 arithmetic is several times slower (a 2D DLPM sampling step spent 40% longer in
-    SiLU than on Gaussian inputs); values that small change no result that matters."""
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)
+@contextlib.contextmanager
+def denormals_flushed(device: torch.device) -> Iterator[None]:
+    """On the CPU, flush denormal floats (below 1.2e-38) to zero while the block runs, then put the
+    processor's previous mode back (the flag is global: it also governs Python's own floats).
+    Heavy-tailed noise drives SiLU's exponentials into that range, where x86 arithmetic is several
+    times slower (a 2D DLPM sampling step spent 40% longer in SiLU than on Gaussian inputs);
+    values that small change no result that matters."""
+    if device.type != "cpu":
+        yield
+        return
+    before = flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
+def flushing_denormals() -> bool:
+    """Whether the CPU flushes denormals now (torch has no getter: a denormal is made and looked at)."""
+    return float(torch.tensor([1e-39], dtype=torch.float32) * 2) == 0.0
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -20,7 +20,7 @@ import torch
 
 from genlib import io, plots
 from genlib.config import Config, build_method
-from genlib.device import autocast, check_precision, compiled, prepare_math, resolve_device
+from genlib.device import autocast, check_precision, compiled, denormals_flushed, resolve_device
 from genlib.errors import DataError
 from genlib.progress import want_progress
 from genlib.registry import DATASETS, NETS
@@ -168,12 +168,11 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
-    prepare_math(device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
         launch(cfg, paths.root)
         return io.read_json(paths.train_metrics)
-    with distributed.joined(cfg.run, device) as (world, device):
+    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
         return _train(cfg, paths, world, device)
 
 
@@ -265,12 +264,11 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
-    prepare_math(device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
         launch(cfg, paths.root, "generate")
         return io.read_json(paths.samples / "info.json")
-    with distributed.joined(cfg.run, device) as (world, device):
+    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
         return _generate(cfg, paths, world, device)
 
 

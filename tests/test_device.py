@@ -73,16 +73,13 @@ def test_compiled_training_saves_the_plain_module(tmp_path, monkeypatch):
         assert torch.allclose(tensor, weights[True]["net"][name], atol=1e-6), name
 
 
-def test_cpu_math_flushes_denormals():
-    # Heavy-tailed inputs push SiLU's exponentials below 1.2e-38, where x86 arithmetic slows
-    # down several times; the stages flush such values to zero on the CPU.
-    from genlib.device import prepare_math
+def test_denormals_are_flushed_inside_the_stages_only():
+    # Heavy-tailed inputs push SiLU's exponentials below 1.2e-38, where x86 arithmetic slows down
+    # several times; the stages flush such values to zero on the CPU, and put the mode back after.
+    from genlib.device import denormals_flushed, flushing_denormals
 
-    try:
-        torch.set_flush_denormal(False)
-        tiny = torch.tensor([1e-39], dtype=torch.float32)
-        assert (tiny * 2.0).item() > 0
-        prepare_math(torch.device("cpu"))
-        assert (tiny * 2.0).item() == 0.0
-    finally:
-        torch.set_flush_denormal(True)  # the state the stages leave behind in this process
+    assert not flushing_denormals()
+    tiny = torch.tensor([1e-39], dtype=torch.float32)
+    with denormals_flushed(torch.device("cpu")):
+        assert flushing_denormals() and float(tiny * 2) == 0.0
+    assert not flushing_denormals() and float(tiny * 2) > 0
