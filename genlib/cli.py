@@ -34,7 +34,7 @@ def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
         work()
     except TrainingInterrupted as err:
         if not quiet:
-            print(f"{err}; a resume checkpoint is saved: run `dvc repro` to continue", file=sys.stderr)
+            print(f"{err}: run `dvc repro` to continue", file=sys.stderr)
         raise SystemExit(130) from None
     except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
         if quiet:

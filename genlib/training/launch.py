@@ -30,7 +30,9 @@ class WorkersFailed(RuntimeError):
     """torchrun reported a failed worker; the worker printed its own error."""
 
 
-ACTIVITY = {"train": "training", "generate": "generation"}  # the stages that can run as several processes
+# The stages that can run as several processes: what each is called, and what a stop leaves behind.
+ACTIVITY = {"train": "training", "generate": "generation"}
+LEFT = {"train": "a resume checkpoint is saved", "generate": "no samples were written"}
 
 
 def launch(cfg, root: Path, stage: str = "train") -> None:
@@ -53,7 +55,7 @@ def launch(cfg, root: Path, stage: str = "train") -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code and received:
-        raise TrainingInterrupted(f"{ACTIVITY[stage]} stopped by {signal.Signals(received[0]).name}")
+        raise TrainingInterrupted(f"{ACTIVITY[stage]} stopped by {signal.Signals(received[0]).name}; {LEFT[stage]}")
     if code:
         raise WorkersFailed(f"{ACTIVITY[stage]}: torchrun exited with code {code}; the workers' errors are printed above")
 

@@ -196,7 +196,7 @@ def train(
             if on_checkpoint and (periodic or stop):
                 on_checkpoint(state)
             if stop:
-                raise TrainingInterrupted(f"training stopped at step {state.step} of {total}")
+                raise TrainingInterrupted(f"training stopped at step {state.step} of {total}; a resume checkpoint is saved")
     return state
 
 
