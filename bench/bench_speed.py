@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from genlib.config import build_method, load
-from genlib.device import resolve_device
+from genlib.device import denormals_flushed, resolve_device
 from genlib.pipeline import build_net, dataset, is_images
 from genlib.training.logger import NullLogger
 from genlib.training.trainer import new_state, train
@@ -112,8 +112,12 @@ def main() -> None:
     if args.method:
         overrides["method"] = args.method
     cfg = load(args.params, overrides)
-    if resolve_device(cfg.run.device).type == "cpu":  # as genlib.device.denormals_flushed does in the stages; both sides
-        torch.set_flush_denormal(True)
+    # The math mode the train and generate stages run in, for genlib and the bound alike.
+    with denormals_flushed(resolve_device(cfg.run.device)):
+        measure(args, cfg)
+
+
+def measure(args, cfg) -> None:
     method = build_method(cfg)
     shape = tuple(args.shape)
     batch, n, steps = cfg.training.batch_size, args.nsamples or cfg.eval.batch_size, cfg.eval.reverse_steps

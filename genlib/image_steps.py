@@ -74,7 +74,7 @@ def save_samples(samples: torch.Tensor, paths, title: str) -> dict:
     return {"n_nonfinite": int((~finite).sum())}
 
 
-def evaluate_images(cfg, paths, info: dict) -> dict:
+def evaluate_images(cfg, paths, info: dict, method, nets) -> dict:
     """FID / KID / precision / recall against the test images, the class balance, and a
     likelihood family's own metrics (:func:`likelihood_metrics`)."""
     from genlib.metrics.fidelity import image_metrics
@@ -102,24 +102,20 @@ def evaluate_images(cfg, paths, info: dict) -> dict:
         if "classifier_test_accuracy" in meta:
             metrics["classifier_test_accuracy"] = meta["classifier_test_accuracy"]
     metrics["n_nonfinite"] = info.get("n_nonfinite", 0)
-    metrics.update(likelihood_metrics(cfg, paths, test))
+    metrics.update(likelihood_metrics(cfg, method, nets, test))
     return metrics
 
 
-def likelihood_metrics(cfg, paths, test: torch.Tensor) -> dict:
+def likelihood_metrics(cfg, method, nets, test: torch.Tensor) -> dict:
     """The method's own metrics on the uint8 test images (the VAE's ELBO, NLL, bits per dimension),
     or none. The images reach it as in training but never flipped, and dequantized uniformly from a
     seeded generator: the dequantization under which a density's NLL bounds the 8-bit codelength
     (Theis et al., ICLR 2016), whatever ``data.dequantization`` trained with."""
-    from genlib.config import build_method
     from genlib.device import resolve_device
-    from genlib.pipeline import load_trained
 
-    method = build_method(cfg)
     if not hasattr(method, "extra_metrics"):
         return {}
     device = resolve_device(cfg.run.device)
-    nets, _ = load_trained(cfg, paths)
     x = to_model(test.to(device), generator(cfg.seed, "eval/dequantize", device), "uniform", flip=False)
     return method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval)
 

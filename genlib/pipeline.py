@@ -327,17 +327,22 @@ def _title(cfg: Config, info: dict) -> str:
 
 
 def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
-    """Compare the samples with the held-out test set; write ``metrics/eval.json``."""
+    """Compare the samples with the held-out test set; write ``metrics/eval.json`` and the method's
+    analysis figures. A method that scores the test set itself (``extra_metrics``: likelihoods)
+    or draws its own figures (``analysis``) gets the trained networks, loaded once."""
     info = io.read_json(paths.samples / "info.json")
+    method = build_method(cfg)
+    needs_nets = hasattr(method, "extra_metrics") or hasattr(method, "analysis")
+    nets = load_trained(cfg, paths)[0] if needs_nets else None
     if is_images(cfg):
         from genlib.image_steps import evaluate_images
 
-        metrics = evaluate_images(cfg, paths, info)
+        metrics = evaluate_images(cfg, paths, info, method, nets)
     else:
-        metrics = _evaluate_points(cfg, paths)
+        metrics = _evaluate_points(cfg, paths, method, nets)
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
-    write_analysis(cfg, paths)
+    write_analysis(cfg, paths, method, nets, metrics)
     io.write_json(paths.metrics, metrics)
     return metrics
 
@@ -345,27 +350,26 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
 ANALYSIS_INDEX = "index.json"
 
 
-def write_analysis(cfg: Config, paths: Paths) -> list[dict]:
+def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict) -> list[dict]:
     """The method's own analysis figures (a method with ``analysis``: the hierarchical VAE's KL per
     layer, reconstructions, traversals) in ``plots/analysis/``, listed with their captions in
-    ``index.json`` for the report; for other methods the list is empty."""
+    ``index.json`` for the report; for other methods the list is empty. ``analysis`` also gets
+    the metrics just computed, so it draws what they hold instead of computing it again."""
     out = paths.analysis
     if out.exists():
         shutil.rmtree(out)  # figures of a previous method must not linger in the output
     out.mkdir(parents=True)
     figures: list[dict] = []
-    method = build_method(cfg)
     if hasattr(method, "analysis"):
-        nets, _ = load_trained(cfg, paths)
         test = load_points(paths.prepared / "test.npy")
         meta = io.read_json(paths.prepared / "meta.json")
         figures = [{"caption": c, "file": f} for c, f in
-                   method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta)]
+                   method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)]
     io.write_json(out / ANALYSIS_INDEX, figures)
     return figures
 
 
-def _evaluate_points(cfg: Config, paths: Paths) -> dict:
+def _evaluate_points(cfg: Config, paths: Paths, method, nets) -> dict:
     """Sample metrics against the held-out points, and the method's own (likelihoods) if it has them."""
     from genlib.metrics.sample_metrics import evaluate_samples
 
@@ -380,8 +384,6 @@ def _evaluate_points(cfg: Config, paths: Paths) -> dict:
         n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k,
     )
     metrics.pop("mode_weights_gen", None)
-    method = build_method(cfg)
     if hasattr(method, "extra_metrics"):  # likelihood-based families score the test set themselves
-        nets, _ = load_trained(cfg, paths)
         metrics.update(method.extra_metrics(nets, test.flatten(1), generator(cfg.seed, "eval/extra"), cfg.eval))
     return metrics

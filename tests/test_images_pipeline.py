@@ -89,6 +89,7 @@ def test_params_files_hold_every_key_dvc_yaml_names(params_file):
 def test_classifier_features_on_an_unlabelled_set_is_a_clear_error(tmp_path):
     # prepare_data trains the classifier only on labelled sets; evaluate must say so in one line
     from genlib import io
+    from genlib.config import build_method
     from genlib.image_steps import evaluate_images
 
     cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, "data.dataset": "image_folder", "data.root": str(tmp_path)})
@@ -98,4 +99,4 @@ def test_classifier_features_on_an_unlabelled_set_is_a_clear_error(tmp_path):
     io.save_array(paths.samples / "samples.npy", images)
     io.write_json(paths.prepared / "meta.json", {"kind": "images", "num_classes": None})
     with pytest.raises(ConfigError, match="eval.feature_extractor.*no labels"):
-        evaluate_images(cfg, paths, {"n_nonfinite": 0})
+        evaluate_images(cfg, paths, {"n_nonfinite": 0}, build_method(cfg), None)

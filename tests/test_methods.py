@@ -130,6 +130,9 @@ def test_smooth_l1_is_quadratic_below_huber_beta_and_linear_above(beta):
     diff = torch.tensor([[0.5, -0.5], [10.0, -10.0]])
     got = per_sample_loss(diff, "smooth_l1", beta)
     assert torch.allclose(got, torch.tensor([0.25 / (2 * beta), 10.0 - beta / 2]))
+    # dlpm.huber_beta reaches the method's batch loss
+    method = DLPM(DLPMParams(huber_beta=beta))
+    assert torch.allclose(method.batch_loss(diff, torch.zeros_like(diff)), got.mean())
 
 
 def test_median_of_means_resists_one_outlier():

@@ -93,7 +93,7 @@ def test_analysis_figures_reach_the_report_and_stale_ones_go(tmp_path, monkeypat
     from genlib.methods.vae import VAE
     from genlib.plots import curves
 
-    def analysis(self, nets, test, generator, out, eval_params, meta):
+    def analysis(self, nets, test, generator, out, eval_params, meta, metrics):
         curves(out / "kl_layers.png", {"kl": (np.arange(3.0), np.ones(3))}, "KL per layer")
         return [("KL per layer", "kl_layers.png")]
 

@@ -138,6 +138,7 @@ def train(
     per_epoch = steps_per_epoch(data.shape[0], batch)
     total = tc.epochs * per_epoch
     model = state.net if model is None else model
+    steps_itself = getattr(method, "steps_itself", False)
     good = _snapshot(state)
     loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
     with bar(total, "training", progress, initial=state.step) as pbar:
@@ -153,7 +154,7 @@ def train(
             periodic = checkpoint_every > 0 and step % checkpoint_every == 0 and step < total
             stop = should_stop is not None and should_stop()
             sync = log_now or periodic or (stop and world.size == 1)
-            if getattr(method, "steps_itself", False):
+            if steps_itself:
                 with autocast(data.device, cfg.run.precision):
                     terms = method.update(state.net, state.optimizer, x0, state.generator, tc.grad_clip)
                 loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm")

@@ -21,15 +21,16 @@ MAX_CHANNELS = 8  # top-latent channels traversed on images
 
 
 @torch.inference_mode()
-def write_figures(method, nets, test: torch.Tensor, generator: torch.Generator, out: Path, eval_params) -> list[tuple[str, str]]:
+def write_figures(method, nets, test: torch.Tensor, generator: torch.Generator, out: Path,
+                  kl_layers: list[float]) -> list[tuple[str, str]]:
+    """The figures, given the test set's KL per layer (``extra_metrics``' ``kl_layer{i}``)."""
     device = next(nets.parameters()).device
     images = test.dtype == torch.uint8
     test = (to_model(test, generator, "none") if images else test).to(device)  # images: x / 255 in [-1, 1]
     names = [b.name for b in method.graph.latents]
-    kls = [method.terms(nets, x, generator)[1] for x in test.split(eval_params.likelihood_batch)]
     labels = [f"{n}\n(layer {i})" for i, n in enumerate(names)]
     unit = "image" if images else "point"
-    plots.bars(out / "kl_layers.png", labels, torch.cat(kls).mean(0).tolist(), f"KL(q || p), nats per {unit}",
+    plots.bars(out / "kl_layers.png", labels, kl_layers, f"KL(q || p), nats per {unit}",
                "KL per latent layer, top first (test set)")
     figures = [("KL per latent layer (test set; near 0: an unused layer)", "kl_layers.png")]
     draw = _image_figures if images else _point_figures

@@ -14,17 +14,15 @@ Every latent block answers three calls: ``prior(state, n)``, ``posterior(state, 
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-Net = Callable[[int, int, int, int], nn.Module]  # (in, out, width, depth) -> module
+from genlib.methods.likelihoods import LOGVAR_RANGE, gaussian_log_prob
 
-LOG_2PI = math.log(2 * math.pi)
-LOGVAR_RANGE = (-12.0, 6.0)  # variances in [6e-6, 400]: a guard against collapse, not a prior
+Net = Callable[[int, int, int, int], nn.Module]  # (in, out, width, depth) -> module
 
 
 class Gaussian(NamedTuple):
@@ -44,7 +42,7 @@ class Gaussian(NamedTuple):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Per sample, summed over every other dimension."""
-        return -0.5 * ((z - self.mu).pow(2) / self.logvar.exp() + self.logvar + LOG_2PI).flatten(1).sum(1)
+        return gaussian_log_prob(z, self.mu, self.logvar, event_dims=z.dim() - 1)
 
     def kl(self, p: "Gaussian") -> torch.Tensor:
         """``KL(self || p)`` per sample, in closed form (summed over every other dimension)."""

@@ -220,10 +220,12 @@ class HVAE(Family):
             out["bits_per_dim"] = bits_per_dim(out["nll_iwae"], test[0].numel(), discrete=False)
         return out
 
-    def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta) -> list[tuple[str, str]]:
+    def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta,
+                 metrics: dict) -> list[tuple[str, str]]:
         from genlib.methods.hvae.analysis import write_figures  # matplotlib: only when evaluating
 
-        return write_figures(self, nets, test, generator, out_dir, eval_params)
+        kl_layers = [metrics[f"kl_layer{i}"] for i in range(len(self.graph.latents))]  # from extra_metrics
+        return write_figures(self, nets, test, generator, out_dir, kl_layers)
 
     def export(self, nets: nn.ModuleDict, folder: Path, data_shape: tuple[int, ...]) -> None:
         """The whole model in one file, ``folder/hvae.pt``: graph, params and weights."""
