@@ -25,7 +25,8 @@ import torch
 
 from genlib.config import build_method, load
 from genlib.device import denormals_flushed, resolve_device
-from genlib.pipeline import build_net, dataset, is_images
+from genlib.pipeline.trained import build_net
+from genlib.registry import DATASETS
 from genlib.training.logger import NullLogger
 from genlib.training.trainer import new_state, train
 
@@ -43,7 +44,7 @@ def bench_training(cfg, method, data, steps: int, batch: int) -> tuple[float, fl
     cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, epochs=1, batch_size=batch))
     x = data[: steps * batch]
     shape = tuple(data.shape[1:])
-    transform = dataset(cfg).to_model if is_images(cfg) else None
+    transform = DATASETS.get(cfg.data.dataset).input_transform(cfg.data)
 
     state = new_state(build_net(cfg, shape), cfg, steps, torch.Generator().manual_seed(0))
 
@@ -122,7 +123,7 @@ def measure(args, cfg) -> None:
     shape = tuple(args.shape)
     batch, n, steps = cfg.training.batch_size, args.nsamples or cfg.eval.batch_size, cfg.eval.reverse_steps
     biggest = max([batch, *args.batch_sizes])
-    if is_images(cfg):
+    if cfg.data_kind == "images":
         data = torch.randint(0, 256, (args.train_steps * biggest, *shape), dtype=torch.uint8)
     else:
         data = torch.randn(args.train_steps * biggest, *shape)

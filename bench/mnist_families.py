@@ -18,9 +18,13 @@ from pathlib import Path
 
 import yaml
 
-from genlib import pipeline
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.train import train_stage
 from genlib.config import load
-from genlib.report import report_stage
+from genlib.pipeline.report import report_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWN = ("fid_clf", "kid_clf", "precision_clf", "recall_clf", "class_tv", "elbo", "nll_iwae", "bits_per_dim",
@@ -38,16 +42,16 @@ def main() -> None:
     overrides = {"method": args.method, "run.progress": "never"}
     overrides.update({k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)})
     cfg = load(ROOT / "configs" / "mnist.yaml", overrides)
-    paths = pipeline.Paths(args.out)
+    paths = Paths(args.out)
     times = {}
     start = time.perf_counter()
     if args.prepared:
         shutil.copytree(args.prepared, paths.prepared, dirs_exist_ok=True)
     else:
-        pipeline.prepare_data(cfg, paths)
+        prepare_data(cfg, paths)
     times["prepare_data_s"] = time.perf_counter() - start
-    for name, stage in (("train", pipeline.train_stage), ("generate", pipeline.generate_stage),
-                        ("evaluate", pipeline.evaluate_stage), ("report", report_stage)):
+    for name, stage in (("train", train_stage), ("generate", generate_stage),
+                        ("evaluate", evaluate_stage), ("report", report_stage)):
         start = time.perf_counter()
         stage(cfg, paths)
         times[f"{name}_s"] = time.perf_counter() - start

@@ -17,7 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from genlib import pipeline
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.resume import training_key
+from genlib.pipeline.train import train_stage
 from genlib.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,13 +33,13 @@ def run_one(overrides: dict, seed: int, cache: Path) -> dict:
     """One (variant, seed). Runs sharing training params share one training, as DVC's run cache
     would give them: the folder is named after the training key."""
     cfg = load(ROOT / "params.yaml", {**overrides, "seed": seed, "run.progress": "never"})
-    paths = pipeline.Paths(cache / pipeline.training_key(cfg))
+    paths = Paths(cache / training_key(cfg))
     if not (paths.train_metrics.is_file() and paths.checkpoint.is_file()):
-        pipeline.prepare_data(cfg, paths)
-        pipeline.train_stage(cfg, paths)
+        prepare_data(cfg, paths)
+        train_stage(cfg, paths)
     train = json.loads(paths.train_metrics.read_text())
-    pipeline.generate_stage(cfg, paths)
-    return {**pipeline.evaluate_stage(cfg, paths), **train}
+    generate_stage(cfg, paths)
+    return {**evaluate_stage(cfg, paths), **train}
 
 
 def parse_value(text: str):

@@ -1,45 +1,10 @@
-"""Entry points: the thin DVC stages and the ``genlib`` command."""
+"""The ``genlib`` command: what DVC does not do (check, list, compare). It sits on the top layer
+beside the stages (:mod:`genlib.pipeline.runner`)."""
 from __future__ import annotations
 
-import sys
-from typing import Callable
-
-from genlib.errors import ConfigError, DataError
+from genlib.errors import ConfigError
+from genlib.pipeline.runner import fail
 from genlib.registry import UnknownNameError
-
-
-def fail(message: str) -> None:
-    """Print one line naming the problem and exit non-zero."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def stage_main(step: Callable, params_path: str = "params.yaml") -> None:
-    """Load and check ``params.yaml`` first, then run one pipeline step; known errors are one line."""
-
-    def work() -> None:
-        from genlib.config import load
-
-        step(load(params_path))
-
-    run_stage(work)
-
-
-def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
-    """Run ``work``; a known error exits with one line, or with its exit code alone when ``quiet``."""
-    from genlib.training.launch import WorkersFailed
-    from genlib.training.trainer import NonFiniteLoss, TrainingInterrupted
-
-    try:
-        work()
-    except TrainingInterrupted as err:
-        if not quiet:
-            print(f"{err}: run `dvc repro` to continue", file=sys.stderr)
-        raise SystemExit(130) from None
-    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
-        if quiet:
-            raise SystemExit(2) from None
-        fail(str(err))
 
 
 def main(argv: list[str] | None = None) -> None:

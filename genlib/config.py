@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +80,9 @@ class EvalParams:
     # set (Burda et al. 2016), and test points per batch of it.
     n_importance: int = spec(64, positive, "a positive integer")
     likelihood_batch: int = spec(1000, positive, "a positive integer")
+    # Labelled image sets only: epochs of the small classifier behind the *_clf metrics and the
+    # class balance, trained by prepare_data; 0 = none. An evaluation setting: it never retrains.
+    classifier_epochs: int = spec(2, non_negative, "a non-negative integer")
 
     def sample_options(self) -> SampleOptions:
         return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
@@ -153,6 +157,7 @@ def _lists(obj: Any) -> Any:
     return obj
 
 
+PLUGIN_DIR = "plugins"  # a project's own methods, networks and datasets (README, "Plugins")
 SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
 
 
@@ -185,6 +190,8 @@ def from_dict(raw: Any) -> Config:
         if section in raw and not isinstance(raw[section], dict):
             raise ConfigError(section, raw[section], "a mapping of keys to values")
     data_raw = raw.get("data") or {}
+    if "classifier_epochs" in data_raw:
+        raise ConfigError("data.classifier_epochs", data_raw["classifier_epochs"], "no key here: it is eval.classifier_epochs now (an evaluation setting)")
     dataset_cls = DATASETS.get(_name(data_raw.get("dataset", "sas_grid"), "data.dataset", DATASETS))
     data_params = _params_class(dataset_cls)
     data = build(data_params, _own_keys(data_raw, data_params, DATASETS), "data.")
@@ -244,10 +251,10 @@ def _check_net_fits_data(net_name: str, kind: str) -> None:
 
 def _cross_checks(cfg: Config) -> None:
     images = cfg.data_kind == "images"
-    if images and cfg.eval.feature_extractor == "classifier" and cfg.data.classifier_epochs == 0:
-        raise ConfigError("eval.feature_extractor", "classifier", "'inception', or data.classifier_epochs > 0")
+    if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
+        raise ConfigError("eval.feature_extractor", "classifier", "'inception', or eval.classifier_epochs > 0")
     if images and cfg.eval.inception_weights and not Path(cfg.eval.inception_weights).is_file():
-        from genlib.metrics.fidelity import INCEPTION_WEIGHTS_ALLOWED  # torch-fidelity: only on this error
+        from genlib.metrics.inception_weights import INCEPTION_WEIGHTS_ALLOWED
 
         raise ConfigError("eval.inception_weights", cfg.eval.inception_weights, INCEPTION_WEIGHTS_ALLOWED)
     if cfg.eval.ema is not None and cfg.eval.ema not in cfg.training.ema_rates:
@@ -273,6 +280,9 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     path = Path(path)
     if not path.is_file():
         raise ConfigError("params file", str(path), "an existing YAML file")
+    plugin_dir = str((path.parent / PLUGIN_DIR).resolve())
+    if plugin_dir not in sys.path:  # the project's plugins/ folder: `plugins: [my_method]` imports from it
+        sys.path.append(plugin_dir)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:

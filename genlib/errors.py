@@ -13,3 +13,15 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """Bad data on disk: names the file and what is wrong with it."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss stayed non-finite after the allowed number of restores."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """A stop was requested (SIGINT/SIGTERM); the state was checkpointed at a step boundary."""
+
+
+class WorkersFailed(RuntimeError):
+    """torchrun reported a failed worker; the worker printed its own error."""

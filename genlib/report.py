@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import base64
 import csv
-import dataclasses
 import html
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from genlib import io, plots
-from genlib.config import Config, build_method
-from genlib.pipeline import Paths
+from genlib import io
 
 
 def read_curve(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -55,37 +51,10 @@ def markdown_table(rows: list[list[str]], header: list[str]) -> list[str]:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
-    out = paths.report
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = io.read_json(paths.metrics)
-    meta = io.read_json(paths.prepared / "meta.json")
-    docs = metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0)
-    docs.update(getattr(build_method(cfg), "metric_docs", {}))  # a method's own metrics (hvae)
-    figures: list[tuple[str, str]] = []
-    shutil.copyfile(paths.samples_plot, out / "samples.png")
-    figures.append(("Samples against held-out data", "samples.png"))
-    loss_tsv = paths.train_log / "plots" / "metrics" / "loss.tsv"
-    if loss_tsv.is_file():
-        plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
-        figures.append(("Training loss", "loss.png"))
-    index = paths.analysis / "index.json"
-    for fig in io.read_json(index) if index.is_file() else []:  # the method's own analysis figures
-        shutil.copyfile(paths.analysis / fig["file"], out / fig["file"])
-        figures.append((fig["caption"], fig["file"]))
-    train_info = io.read_json(paths.train_metrics)
-    sampling = io.read_json(paths.samples / "info.json")
-    rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
+def write_report(out: Path, title: str, setup: str, rows: list[list[str]], figures: list[tuple[str, str]]) -> Path:
+    """``report.md`` (the figures are PNG files in ``out``) and a self-contained ``report.html``."""
     table = markdown_table(rows, ["metric", "value", "meaning"])
-    mp = dataclasses.asdict(cfg.method_params)
-    setup = (
-        f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
-        f"data **{cfg.data.dataset}**; network **{cfg.model_net}**; "
-        f"{cfg.training.epochs} epochs of batch {cfg.training.batch_size}; "
-        f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
-        f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
-    )
-    md = [f"# genlib report: {cfg.method} on {cfg.data.dataset}", "", setup, "", "## Metrics", "", *table, ""]
+    md = [f"# {title}", "", setup, "", "## Metrics", "", *table, ""]
     for caption, name in figures:
         md += [f"## {caption}", "", f"![{caption}]({name})", ""]
     io.write_text(out / "report.md", "\n".join(md))

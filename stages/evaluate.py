@@ -1,6 +1,6 @@
 """DVC stage `evaluate`: Compare samples with held-out data; write metrics/eval.json."""
-from genlib.cli import stage_main
-from genlib.pipeline import evaluate_stage
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.runner import stage_main
 
 if __name__ == "__main__":
-    stage_main(evaluate_stage)
+    stage_main("evaluate", evaluate_stage)

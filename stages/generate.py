@@ -1,6 +1,6 @@
 """DVC stage `generate`: Sample from the trained model into data/samples/ and plots/samples.png."""
-from genlib.cli import stage_main
-from genlib.pipeline import generate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.runner import stage_main
 
 if __name__ == "__main__":
-    stage_main(generate_stage)
+    stage_main("generate", generate_stage)

@@ -1,6 +1,6 @@
 """DVC stage `prepare_data`: Draw the seeded train and test sets into data/prepared/."""
-from genlib.cli import stage_main
-from genlib.pipeline import prepare_data
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.runner import stage_main
 
 if __name__ == "__main__":
-    stage_main(prepare_data)
+    stage_main("prepare_data", prepare_data)

@@ -1,6 +1,6 @@
 """DVC stage `train`: Train the chosen method; write data/model/ and the curves in plots/train/."""
-from genlib.cli import stage_main
-from genlib.pipeline import train_stage
+from genlib.pipeline.train import train_stage
+from genlib.pipeline.runner import stage_main
 
 if __name__ == "__main__":
-    stage_main(train_stage)
+    stage_main("train", train_stage)

@@ -3,11 +3,15 @@ import dataclasses
 
 import torch
 
-from genlib import pipeline
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.io import load_torch, save_torch
 from genlib.registry import METHODS
-from genlib.report import report_stage
+from genlib.pipeline.report import report_stage
 from genlib.training.logger import NullLogger
 from genlib.training.trainer import TrainingInterrupted, new_state, train
 
@@ -93,10 +97,10 @@ def assert_seeded_sampling(method, nets, data_shape=(2,)):
 
 def run_pipeline(tmp_path, method, overrides=None):
     cfg = load(ROOT / "params.yaml", {**TINY_PIPELINE, "method": method, **(overrides or {})})
-    paths = pipeline.Paths(tmp_path)
-    pipeline.prepare_data(cfg, paths)
-    pipeline.train_stage(cfg, paths)
-    info = pipeline.generate_stage(cfg, paths)
-    metrics = pipeline.evaluate_stage(cfg, paths)
+    paths = Paths(tmp_path)
+    prepare_data(cfg, paths)
+    train_stage(cfg, paths)
+    info = generate_stage(cfg, paths)
+    metrics = evaluate_stage(cfg, paths)
     report_stage(cfg, paths)
     return cfg, paths, info, metrics

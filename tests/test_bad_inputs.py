@@ -9,19 +9,23 @@ import numpy as np
 import pytest
 import yaml
 
-from genlib import pipeline
-from genlib.cli import stage_main
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.train import train_stage
+from genlib.pipeline.runner import stage_main
 from genlib.config import load
-from genlib.report import report_stage
+from genlib.pipeline.report import report_stage
 
 from test_config import BAD, ROOT, with_change
 from test_pipeline import TINY
 
 STAGES = {
-    "prepare_data": pipeline.prepare_data,
-    "train": pipeline.train_stage,
-    "generate": pipeline.generate_stage,
-    "evaluate": pipeline.evaluate_stage,
+    "prepare_data": prepare_data,
+    "train": train_stage,
+    "generate": generate_stage,
+    "evaluate": evaluate_stage,
     "report": report_stage,
 }
 
@@ -31,7 +35,7 @@ def project(tmp_path_factory):
     """A finished tiny run whose outputs every bad input must leave untouched."""
     root = tmp_path_factory.mktemp("project")
     cfg = load(ROOT / "params.yaml", TINY)
-    paths = pipeline.Paths(root)
+    paths = Paths(root)
     for step in STAGES.values():
         step(cfg, paths)
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -49,7 +53,7 @@ def fingerprint(root: Path) -> dict[str, str]:
 def run_stage(root: Path, stage: str, monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.chdir(root)
     with pytest.raises(SystemExit) as info:
-        stage_main(STAGES[stage])
+        stage_main(stage, STAGES[stage])
     return info.value.code, capsys.readouterr().err.strip()
 
 

@@ -5,7 +5,10 @@ import functools
 import pytest
 import torch
 
-from genlib import device, pipeline
+from genlib import device
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.io import load_torch
@@ -63,9 +66,9 @@ def test_compiled_training_saves_the_plain_module(tmp_path, monkeypatch):
     weights = {}
     for flag in (False, True):
         cfg = load(ROOT / "params.yaml", {**TINY, "run.compile": flag, "training.epochs": 1})
-        paths = pipeline.Paths(tmp_path / str(flag))
-        pipeline.prepare_data(cfg, paths)
-        pipeline.train_stage(cfg, paths)
+        paths = Paths(tmp_path / str(flag))
+        prepare_data(cfg, paths)
+        train_stage(cfg, paths)
         weights[flag] = load_torch(paths.checkpoint)["state"]
     assert list(weights[True]["net"]) == list(weights[False]["net"])  # no _orig_mod. prefix
     assert not any(k.startswith("_orig_mod.") for k in weights[True]["ema"]["0.99"])

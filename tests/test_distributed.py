@@ -17,7 +17,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 
-from genlib import pipeline
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.io import load_torch
@@ -104,10 +107,10 @@ def runs(tmp_path_factory):
     """One process straight through; two processes stopped by SIGTERM, then resumed."""
     tmp = tmp_path_factory.mktemp("distributed")
     one = make_project(tmp / "one", 1)
-    paths = pipeline.Paths(one)
-    pipeline.prepare_data(load(one / "params.yaml"), paths)
+    paths = Paths(one)
+    prepare_data(load(one / "params.yaml"), paths)
     with one_thread():
-        pipeline.train_stage(load(one / "params.yaml"), paths)
+        train_stage(load(one / "params.yaml"), paths)
     two = make_project(tmp / "two", 2)
     shutil.copytree(one / "data" / "prepared", two / "data" / "prepared")
     audit = tmp / "audit"
@@ -167,7 +170,7 @@ def test_two_processes_generate_what_one_does(runs, tmp_path):
     raw["run"]["nproc_per_node"] = 2
     (two / "params.yaml").write_text(yaml.safe_dump(raw))
     with one_thread():
-        single = pipeline.generate_stage(load(one / "params.yaml"), pipeline.Paths(one))
+        single = generate_stage(load(one / "params.yaml"), Paths(one))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "generate.py")], cwd=two, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -4,7 +4,8 @@ import dataclasses
 import pytest
 import torch
 
-from genlib import pipeline
+from genlib.config import build_method
+from genlib.pipeline.trained import build_net
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.methods.vae import VAE
@@ -54,8 +55,8 @@ def test_persistent_nan_stops():
 
 def test_diffusion_keeps_its_one_network_and_optimizer():
     cfg = load(ROOT / "params.yaml")
-    assert pipeline.build_net(cfg, (2,)).__class__.__name__ == "MLP"
-    state = new_state(pipeline.build_net(cfg, (2,)), cfg, 10, torch.Generator(), pipeline.build_method(cfg))
+    assert build_net(cfg, (2,)).__class__.__name__ == "MLP"
+    state = new_state(build_net(cfg, (2,)), cfg, 10, torch.Generator(), build_method(cfg))
     assert isinstance(state.optimizer, torch.optim.AdamW)
 
 

@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from genlib import pipeline
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.methods.gan import GAN, GANParams
 from genlib.methods.vae import VAE, VAEParams
-from genlib.report import report_stage
+from genlib.pipeline.report import report_stage
 
 from family_helpers import ROOT, Recorder, assert_resume_is_exact, assert_seeded_sampling, trained
 from test_images_data import write_fake_mnist
@@ -162,14 +166,14 @@ def test_tiny_mnist_run(tmp_path, mnist_root, method, extra):
     nets = {"vae.latent_dim": 4, "vae.channels": 8, "gan.latent_dim": 8, "gan.g_channels": 8, "gan.d_channels": 8}
     cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, **nets, "data.root": str(mnist_root), "method": method,
                                       "eval.n_importance": 4, **extra})
-    paths = pipeline.Paths(tmp_path / "run")
-    pipeline.prepare_data(cfg, paths)
-    pipeline.train_stage(cfg, paths)
-    info = pipeline.generate_stage(cfg, paths)
+    paths = Paths(tmp_path / "run")
+    prepare_data(cfg, paths)
+    train_stage(cfg, paths)
+    info = generate_stage(cfg, paths)
     samples = np.load(paths.samples / "samples.npy")
     assert samples.shape == (96, 1, 16, 16) and samples.dtype == np.uint8 and info["n_nonfinite"] == 0
     assert (paths.samples_plot).is_file()
-    metrics = pipeline.evaluate_stage(cfg, paths)
+    metrics = evaluate_stage(cfg, paths)
     assert np.isfinite(metrics["fid_clf"])
     if method == "gan":
         assert "elbo" not in metrics

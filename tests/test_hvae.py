@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlib import pipeline
+from genlib.pipeline.trained import load_trained
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.methods.hvae import HVAE, HVAEParams, load_model, save_model
@@ -220,7 +220,7 @@ def test_pipeline_writes_the_model_file_and_analysis(tmp_path):
     assert "| kl_layer1 |" in report and "KL of latent layer 1 (mid; 0 is the top)" in report
     assert (paths.train_log / "plots" / "metrics" / "kl_l2.tsv").is_file()
     method, nets, _ = load_model(paths.model / "hvae.pt")  # the first EMA's weights, as eval.ema: 0.99 samples
-    ema, _ = pipeline.load_trained(cfg, paths)
+    ema, _ = load_trained(cfg, paths)
     assert all(torch.equal(a, b) for a, b in zip(nets.state_dict().values(), ema.state_dict().values()))
 
 

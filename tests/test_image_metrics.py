@@ -341,3 +341,13 @@ def test_classifier_on_real_mnist_digits():
     # 95.3-96.1% observed over seeds 0-2 (99% with all 60,000 digits); with 2000 test digits the
     # binomial std is ~0.5%, so 0.93 is a wide margin that a broken classifier still cannot reach.
     assert accuracy(model, test_images, test_labels) > 0.93
+
+
+def test_inception_url_is_torch_fidelitys():
+    """The config names the weights without importing torch-fidelity; the names must be its own."""
+    import genlib.compat  # noqa: F401  (before torch_fidelity)
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    from genlib.metrics.inception_weights import URL_INCEPTION_V3 as ours
+
+    assert ours == URL_INCEPTION_V3

@@ -113,14 +113,18 @@ def test_config():
 
 
 def test_pipeline_runs_lim(tmp_path, sampler="sde"):
-    from genlib import pipeline
+    from genlib.pipeline.evaluate import evaluate_stage
+    from genlib.pipeline.generate import generate_stage
+    from genlib.pipeline.paths import Paths
+    from genlib.pipeline.prepare import prepare_data
+    from genlib.pipeline.train import train_stage
 
     from test_pipeline import TINY
 
     cfg = load(ROOT / "params.yaml", {**TINY, "method": "lim", "eval.sampler": sampler})
-    paths = pipeline.Paths(tmp_path)
-    pipeline.prepare_data(cfg, paths)
-    pipeline.train_stage(cfg, paths)
-    info = pipeline.generate_stage(cfg, paths)
-    metrics = pipeline.evaluate_stage(cfg, paths)
+    paths = Paths(tmp_path)
+    prepare_data(cfg, paths)
+    train_stage(cfg, paths)
+    info = generate_stage(cfg, paths)
+    metrics = evaluate_stage(cfg, paths)
     assert info["sampler"] == sampler and metrics["n_nonfinite"] == 0 and metrics["w1_exact"] > 0

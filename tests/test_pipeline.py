@@ -5,11 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from genlib import io, pipeline
+from genlib import io
+from genlib.pipeline.evaluate import evaluate_stage
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.prepared import load_points
+from genlib.pipeline.train import train_stage
+from genlib.pipeline.trained import load_trained
 from genlib.cli import main
 from genlib.config import load
 from genlib.errors import DataError
-from genlib.report import report_stage
+from genlib.pipeline.report import report_stage
 
 from test_config import ROOT
 
@@ -25,11 +32,11 @@ TINY = {
 def done(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     cfg = load(ROOT / "params.yaml", TINY)
-    paths = pipeline.Paths(root)
-    pipeline.prepare_data(cfg, paths)
-    pipeline.train_stage(cfg, paths)
-    pipeline.generate_stage(cfg, paths)
-    pipeline.evaluate_stage(cfg, paths)
+    paths = Paths(root)
+    prepare_data(cfg, paths)
+    train_stage(cfg, paths)
+    generate_stage(cfg, paths)
+    evaluate_stage(cfg, paths)
     report_stage(cfg, paths)
     return cfg, paths
 
@@ -54,24 +61,24 @@ def test_outputs(done):
 def test_generation_is_reproducible_per_batch(done, tmp_path):
     cfg, paths = done
     first = np.load(paths.samples / "samples.npy")
-    pipeline.generate_stage(cfg, paths)
+    generate_stage(cfg, paths)
     assert np.array_equal(first, np.load(paths.samples / "samples.npy"))
 
 
 def test_corrupt_checkpoint_is_a_clear_error(done, tmp_path):
     cfg, paths = done
-    other = pipeline.Paths(tmp_path)
+    other = Paths(tmp_path)
     other.checkpoint.parent.mkdir(parents=True)
     other.checkpoint.write_bytes(paths.checkpoint.read_bytes()[:1000])
     with pytest.raises(DataError, match="checkpoint.pt: corrupt or unreadable checkpoint"):
-        pipeline.load_trained(cfg, other)
+        load_trained(cfg, other)
 
 
 def test_checkpoint_from_other_params_is_refused(done):
     cfg, paths = done
     other = load(ROOT / "params.yaml", {**TINY, "optim.lr": 1e-4})
     with pytest.raises(DataError, match="optim differ"):
-        pipeline.load_trained(other, paths)
+        load_trained(other, paths)
 
 
 def test_nonfinite_samples_are_counted_not_fatal(done, tmp_path):
@@ -79,7 +86,7 @@ def test_nonfinite_samples_are_counted_not_fatal(done, tmp_path):
     samples = np.load(paths.samples / "samples.npy")
     samples[:7] = np.nan
     io.save_array(paths.samples / "samples.npy", samples)
-    metrics = pipeline.evaluate_stage(cfg, paths)
+    metrics = evaluate_stage(cfg, paths)
     assert metrics["n_nonfinite"] == 7 and np.isfinite(metrics["w1_exact"])
 
 
@@ -88,7 +95,7 @@ def test_nan_in_data_is_refused(tmp_path):
     arr[3, 1] = np.nan
     io.save_array(tmp_path / "train.npy", arr)
     with pytest.raises(DataError, match="1 points hold NaN"):
-        pipeline.load_points(tmp_path / "train.npy")
+        load_points(tmp_path / "train.npy")
 
 
 def test_cli_check_and_list(capsys, tmp_path):
@@ -108,11 +115,11 @@ def test_same_params_same_metrics(tmp_path):
     cfg = load(ROOT / "params.yaml", TINY)
     results = []
     for name in ("a", "b"):
-        paths = pipeline.Paths(tmp_path / name)
-        pipeline.prepare_data(cfg, paths)
-        pipeline.train_stage(cfg, paths)
-        pipeline.generate_stage(cfg, paths)
-        metrics = pipeline.evaluate_stage(cfg, paths)
+        paths = Paths(tmp_path / name)
+        prepare_data(cfg, paths)
+        train_stage(cfg, paths)
+        generate_stage(cfg, paths)
+        metrics = evaluate_stage(cfg, paths)
         metrics.pop("sampling_time_s")
         results.append((metrics, torch.load(paths.checkpoint, weights_only=True)["state"]["net"]))
     (m1, w1), (m2, w2) = results

@@ -11,7 +11,10 @@ import pytest
 import torch
 import yaml
 
-from genlib import pipeline
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.resume import training_key
+from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.io import load_torch
 
@@ -25,7 +28,7 @@ TINY = {
     "eval": {"reverse_steps": 20},
     "run": {"log_every": 7, "checkpoint_freq": 10, "progress": "never"},
 }
-STAGE = "from genlib.cli import stage_main; from genlib.pipeline import train_stage; stage_main(train_stage)"
+STAGE = "from genlib.pipeline.runner import stage_main; from genlib.pipeline.train import train_stage; stage_main('train', train_stage)"
 
 
 def make_project(path: Path) -> Path:
@@ -41,9 +44,9 @@ def make_project(path: Path) -> Path:
 def reference(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("uninterrupted"))
     cfg = load(root / "params.yaml")
-    paths = pipeline.Paths(root)
-    pipeline.prepare_data(cfg, paths)
-    pipeline.train_stage(cfg, paths)
+    paths = Paths(root)
+    prepare_data(cfg, paths)
+    train_stage(cfg, paths)
     return root, cfg
 
 
@@ -99,7 +102,7 @@ def test_corrupt_resume_file_names_the_file(reference, tmp_path):
     ref_root, cfg = reference
     root = make_project(tmp_path / "run")
     shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
-    bad = root / ".genlib" / "resume" / f"train-{pipeline.training_key(cfg)}.pt"
+    bad = root / ".genlib" / "resume" / f"train-{training_key(cfg)}.pt"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not a checkpoint")
     run = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)

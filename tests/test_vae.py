@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlib import pipeline
+from genlib.pipeline.evaluate import evaluate_stage
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.methods.vae import VAE, VAEParams
@@ -103,5 +103,5 @@ def test_analysis_figures_reach_the_report_and_stale_ones_go(tmp_path, monkeypat
     report = (paths.report / "report.md").read_text()
     assert "## KL per layer" in report and (paths.report / "kl_layers.png").is_file()
     monkeypatch.delattr(VAE, "analysis")
-    pipeline.evaluate_stage(cfg, paths)
+    evaluate_stage(cfg, paths)
     assert sorted(p.name for p in paths.analysis.iterdir()) == ["index.json"]

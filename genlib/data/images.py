@@ -4,7 +4,7 @@ Every set is a class registered in :data:`genlib.registry.DATASETS`, built from 
 :class:`ImageParams` (the ``data:`` section). The constructor checks the params without touching
 the disk, so a config can be checked where the data is absent; :meth:`ImageDataset.load` reads the
 files, chooses the images to keep (long tail, caps) from the generator it is given, and returns
-uint8 images in an :class:`ImageSplits`. :meth:`ImageDataset.to_model` turns a batch of them into
+uint8 images in a :class:`~genlib.data.splits.Splits`. :meth:`ImageDataset.to_model` turns a batch of them into
 the network's float input.
 
 Decisions:
@@ -32,6 +32,7 @@ import torch
 
 from genlib.data.idx import IDX_NAMES, find_idx_files, read_idx_split
 from genlib.data.image_folder import FolderListing, decode_images, list_images, relabel, split_folders
+from genlib.data.splits import Splits
 from genlib.data.image_transforms import DEFAULT_DEQUANT_STD, resize_images, to_model
 from genlib.data.subsample import holdout_split, long_tail_subset, random_subset
 from genlib.errors import ConfigError, DataError
@@ -60,26 +61,6 @@ class ImageParams:
     flip: bool = False  # random horizontal flips at training time
     dequantization: Literal["none", "uniform", "gaussian"] = "uniform"
     dequant_std: float = spec(DEFAULT_DEQUANT_STD, positive, "a positive number")  # gaussian only
-    # Epochs of the small classifier prepare_data trains on labelled sets (its features give the
-    # *_clf metrics and its predictions the class balance); 0 = none.
-    classifier_epochs: int = spec(2, lambda n: n >= 0, "a non-negative integer")
-
-
-@dataclass(frozen=True)
-class ImageSplits:
-    """A loaded set: uint8 images ``(N, C, H, W)`` and int64 labels ``(N,)`` (None if unlabelled)."""
-
-    train: torch.Tensor
-    train_labels: torch.Tensor | None
-    test: torch.Tensor
-    test_labels: torch.Tensor | None
-    num_classes: int | None
-    class_names: list[str] | None
-
-    @property
-    def data_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of one image."""
-        return tuple(self.train.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -148,7 +129,10 @@ class ImageDataset:
         """The set's labels and image fetcher (subclasses)."""
         raise NotImplementedError
 
-    def load(self, generator: torch.Generator) -> ImageSplits:
+    # The data keys the network's input depends on beyond the prepared files (``to_model``).
+    model_keys: tuple[str, ...] = ("dequantization", "dequant_std", "flip")
+
+    def load(self, generator: torch.Generator) -> Splits:
         """Read the set and keep the images the params ask for, choosing with ``generator``."""
         p = self.params
         src = self._source(generator)
@@ -169,15 +153,32 @@ class ImageDataset:
             return None if labels is None else labels[idx].long()
 
         num_classes = None if src.class_names is None else len(src.class_names)
-        return ImageSplits(
-            train, chosen(src.train_labels, train_idx), test, chosen(src.test_labels, test_idx),
-            num_classes, src.class_names,
-        )
+        train_labels = chosen(src.train_labels, train_idx)
+        labelled = train_labels is not None and num_classes is not None
+        meta = {
+            "dataset": p.dataset,
+            "kind": "images",
+            "shape": list(train.shape[1:]),
+            "ntrain": int(train.shape[0]),
+            "ntest": int(test.shape[0]),
+            "num_classes": num_classes,
+            "class_names": src.class_names,
+            "class_counts": torch.bincount(train_labels, minlength=num_classes).tolist() if labelled else None,
+            "modes": None,
+            "weights": None,
+        }
+        return Splits(train, test, train_labels, chosen(src.test_labels, test_idx), num_classes, src.class_names, meta)
+
+    @classmethod
+    def input_transform(cls, p: ImageParams) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+        """How a stored uint8 training batch becomes the network's input in ``[-1, 1]``: flips and
+        dequantization per params, drawn from the training generator. Reads ``model_keys`` only."""
+        mode, flip, std = p.dequantization, p.flip, p.dequant_std
+        return lambda batch, generator: to_model(batch, generator, mode, flip, std)
 
     def to_model(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A uint8 training batch as the network's input in ``[-1, 1]`` (flip and dequantization per params)."""
-        p = self.params
-        return to_model(batch, generator, p.dequantization, p.flip, p.dequant_std)
+        return self.input_transform(self.params)(batch, generator)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import torch
 
 from genlib.data import shapes
+from genlib.data.splits import Splits
 from genlib.errors import ConfigError
 from genlib.registry import DATASETS
 from genlib.stable import sample_sas, sample_skewed_levy
@@ -56,7 +57,7 @@ class ToyParams:
     weights: tuple[float, ...] | None = None  # mixture weights, None = uniform
     data_alpha: float = 1.7  # stability index of the alpha-stable data
     isotropic: bool = True  # one A per point (isotropic) or per coordinate
-    normalized: bool = False  # standardise (applied by the pipeline, not by the class)
+    normalized: bool = False  # standardise both splits by the training set's mean and std (load)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +185,38 @@ class ToyDataset:
     @classmethod
     def check(cls, p: ToyParams) -> None:
         """Dataset-specific checks on top of the common ones (none by default)."""
+
+    # The data keys the network's input depends on beyond the prepared files (none: points are
+    # stored as the network sees them).
+    model_keys: tuple[str, ...] = ()
+
+    def load(self, generator: torch.Generator) -> Splits:
+        """``nsamples`` training then ``ntest`` held-out points from ``generator``, standardised
+        by the training set's mean and std when ``normalized`` (the modes too), and described."""
+        p = self.params
+        train, test = self.sample(p.nsamples, generator), self.sample(p.ntest, generator)
+        modes = self.modes.clone() if self.modes is not None else None
+        norm = None
+        if p.normalized:
+            mean, std = train.mean(0), train.std(0)
+            train, test = (train - mean) / std, (test - mean) / std
+            modes = (modes - mean) / std if modes is not None else None
+            norm = {"mean": mean.tolist(), "std": std.tolist()}
+        meta = {
+            "dataset": p.dataset,
+            "shape": list(train.shape[1:]),
+            "ntrain": int(train.shape[0]),
+            "ntest": int(test.shape[0]),
+            "modes": modes.tolist() if modes is not None else None,
+            "weights": self.weights.tolist() if self.weights is not None else None,
+            "normalization": norm,
+        }
+        return Splits(train, test, meta=meta)
+
+    @classmethod
+    def input_transform(cls, p: ToyParams) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+        """How a stored training batch becomes the network's input: points are stored that way."""
+        return lambda batch, generator: batch
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n points, (n, 2) float32 on the generator's device, in random order."""

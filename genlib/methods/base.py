@@ -49,9 +49,32 @@ class Method:
         self.params = params
         self._schedules: dict[tuple[int, str], StableSchedule] = {}
 
+    # True: evaluate loads the trained networks for ``extra_metrics`` and ``analysis``.
+    evaluates_networks: ClassVar[bool] = False
+
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict | None:
         """The method's own named networks, or ``None`` for the ``model:`` section's network."""
         return None
+
+    def check_config(self, cfg) -> None:
+        """The method's own limits on the rest of the config, refused before any work (none)."""
+
+    def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
+        """Metrics the method computes on the test set itself (``evaluates_networks``); none."""
+        return {}
+
+    @property
+    def metric_docs(self) -> dict[str, str]:
+        """One line of meaning per metric ``extra_metrics`` writes (the report's meaning column)."""
+        return {}
+
+    def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir, eval_params, meta,
+                 metrics: dict) -> list[tuple[str, str]]:
+        """Figures of the method's own in ``out_dir`` (``evaluates_networks``), as (caption, file name)."""
+        return []
+
+    def export(self, nets: nn.Module, folder, data_shape: tuple[int, ...]) -> None:
+        """Write a self-contained model file beside the checkpoint after training (none)."""
 
     @property
     def alpha(self) -> float:

@@ -49,6 +49,7 @@ class VAE(Family):
     """Networks ``encoder`` (x -> mu, log sigma^2) and ``decoder`` (z -> the likelihood's
     parameters); one optimizer."""
 
+    evaluates_networks = True  # extra_metrics: the likelihoods on the test set
     name = "vae"
     Params = VAEParams
     samplers = ("prior",)

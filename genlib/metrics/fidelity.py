@@ -23,19 +23,14 @@ from typing import Literal
 import torch
 import torch_fidelity
 from torch.utils.data import Dataset
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from genlib.errors import ConfigError, DataError
 from genlib.metrics._images import check_images
 from genlib.metrics._util import numpy_seed
 from genlib.metrics.classifier import load_classifier
+from genlib.metrics.inception_weights import INCEPTION_FILE, INCEPTION_WEIGHTS_ALLOWED, URL_INCEPTION_V3
 from genlib.metrics.fidelity_extractor import CLASSIFIER_EXTRACTOR, register_classifier_extractor
 
-INCEPTION_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
-INCEPTION_WEIGHTS_ALLOWED = (
-    f"a local file with torch-fidelity's Inception-v3 FID weights ({INCEPTION_FILE}, from {URL_INCEPTION_V3}), "
-    "or null to download them into torch hub's cache on a machine with internet access"
-)
 # Rows of the distance matrix computed at once by precision/recall: against 60,000 images a
 # (PRC_BATCH, N) block takes 480 MB in float64 (torch-fidelity's default of 10,000 would take 4.8 GB).
 PRC_BATCH = 1000

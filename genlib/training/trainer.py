@@ -23,19 +23,12 @@ import torch
 from torch import nn
 
 from genlib.device import autocast
+from genlib.errors import NonFiniteLoss, TrainingInterrupted
 from genlib.progress import bar
 from genlib.training.distributed import World, shard_loss
 from genlib.training.ema import EMA
 from genlib.training.groups import OptimizerGroup, SchedulerGroup
 from genlib.training.lr import make_scheduler
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss stayed non-finite after the allowed number of restores."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """A stop was requested (SIGINT/SIGTERM); the state was checkpointed at a step boundary."""
 
 
 @dataclass

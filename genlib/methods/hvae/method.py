@@ -73,6 +73,7 @@ class Layer(NamedTuple):
 class HVAE(Family):
     """One network per block (an ``nn.ModuleDict`` keyed by the block names); one optimizer."""
 
+    evaluates_networks = True  # extra_metrics: the likelihoods on the test set
     name = "hvae"
     Params = HVAEParams
     samplers = ("prior",)

@@ -1,8 +1,9 @@
 """Several processes on one machine: the train or generate stage starts itself again under torchrun.
 
 ``launch`` runs ``python -m torch.distributed.run --standalone --nproc_per_node N -m
-genlib.training.launch STAGE ROOT CONFIG`` (CONFIG: the resolved params as JSON) and waits.
-torchrun starts N workers; each runs ``main`` below, which runs the stage as rank ``RANK`` of N.
+genlib.pipeline.STAGE ROOT CONFIG`` (CONFIG: the resolved params as JSON) and waits. torchrun
+starts N workers, each the stage's own module run as a script, which calls :func:`serve` with
+its stage function: the workers run no code the stage does not import.
 
 Signals: torchrun gets a process group of its own, so a Ctrl-C or a kill of the stage reaches
 the stage alone, which passes it on once; torchrun passes it to the workers, which stop together
@@ -20,14 +21,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
-from genlib.training.trainer import TrainingInterrupted
+from genlib.errors import TrainingInterrupted, WorkersFailed
 
 LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
-
-
-class WorkersFailed(RuntimeError):
-    """torchrun reported a failed worker; the worker printed its own error."""
 
 
 # The stages that can run as several processes: what each is called, and what a stop leaves behind.
@@ -39,7 +37,7 @@ def launch(cfg, root: Path, stage: str = "train") -> None:
     """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are done."""
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
-        "-m", "genlib.training.launch", stage, str(root.resolve()), json.dumps(cfg.to_dict()),
+        "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()),
     ]
     proc = subprocess.Popen(cmd, env={**os.environ, LAUNCHER: str(os.getpid())}, start_new_session=True)
     received: list[int] = []
@@ -74,19 +72,14 @@ def _exit_without(pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def main() -> None:
-    """A worker: the stage, config and project root the stage passed on."""
-    from genlib import pipeline
-    from genlib.cli import run_stage
+def serve(step: Callable) -> None:
+    """A worker: run ``step`` on the config and project root the stage passed on."""
     from genlib.config import from_dict
+    from genlib.pipeline.paths import Paths
+    from genlib.pipeline.runner import run_stage
 
-    stage, root, config = sys.argv[1:4]
-    step = {"train": pipeline.train_stage, "generate": pipeline.generate_stage}[stage]
+    root, config = sys.argv[1:3]
     if LAUNCHER in os.environ:
         _exit_without(int(os.environ[LAUNCHER]))
     # Every process meets the same known errors; rank 0 alone prints them.
-    run_stage(lambda: step(from_dict(json.loads(config)), pipeline.Paths(Path(root))), quiet=os.environ["RANK"] != "0")
-
-
-if __name__ == "__main__":
-    main()
+    run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")

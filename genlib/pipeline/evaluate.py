@@ -1,0 +1,108 @@
+"""The ``evaluate`` stage: score the samples against the held-out set; ``metrics/eval.json``.
+
+The sample metrics depend on the kind of data (``SCORES``: distances, tails and modes on points;
+FID, KID, precision, recall and the class balance on images). A method may also score the test
+set itself (``extra_metrics``: the likelihood families' ELBO, NLL, bits per dimension) and draw
+figures of its own (``analysis``, in ``plots/analysis/``); both get the trained networks, loaded
+once, and only for a method that declares it uses them (``Method.evaluates_networks``).
+"""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import torch
+
+from genlib import io
+from genlib.config import Config, build_method
+from genlib.device import resolve_device
+from genlib.errors import ConfigError
+from genlib.pipeline.kinds import kind_of
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepared import read_meta
+from genlib.pipeline.trained import load_trained
+from genlib.progress import want_progress
+from genlib.seeding import generator
+
+def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Write ``metrics/eval.json`` and the method's analysis figures."""
+    info = io.read_json(paths.samples / "info.json")
+    method = build_method(cfg)
+    nets = load_trained(cfg, paths)[0] if method.evaluates_networks else None
+    meta = read_meta(paths.prepared)
+    kind = kind_of(meta)
+    samples, test = kind.load_samples(paths.samples / "samples.npy"), kind.load_test(paths)
+    metrics = SCORES[kind.name](cfg, paths, meta, samples, test)
+    metrics["n_nonfinite"] = info.get("n_nonfinite", metrics.get("n_nonfinite", 0))
+    if nets is not None:
+        device = resolve_device(cfg.run.device)
+        x = kind.likelihood_input(test, cfg.seed, device)
+        metrics.update(method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval))
+    metrics["sampling_time_s"] = info["sampling_time_s"]
+    metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
+    write_analysis(cfg, paths, method, nets, metrics, meta)
+    io.write_json(paths.metrics, metrics)
+    return metrics
+
+
+def score_points(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor) -> dict:
+    """Distances, precision and recall, tails and mode weights against the held-out points."""
+    from genlib.metrics.sample_metrics import evaluate_samples
+
+    modes = torch.tensor(meta["modes"]) if meta.get("modes") else None
+    weights = torch.tensor(meta["weights"]) if meta.get("weights") else None
+    e = cfg.eval
+    metrics = evaluate_samples(
+        samples.flatten(1), test.flatten(1), generator(cfg.seed, "eval"), modes=modes, weights=weights,
+        n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k,
+    )
+    metrics.pop("mode_weights_gen", None)
+    return metrics
+
+
+def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor) -> dict:
+    """FID / KID / precision / recall against the test images and, with the classifier, the
+    class balance of the samples."""
+    from genlib.metrics.fidelity import image_metrics
+
+    classifier = paths.classifier
+    e = cfg.eval
+    if e.feature_extractor == "classifier" and not classifier.is_file():
+        # prepare_data trains it only on labelled sets (a flat image folder has no labels)
+        raise ConfigError("eval.feature_extractor", "classifier", f"'inception': {meta['dataset']} has no labels to train a classifier on")
+    metrics = image_metrics(
+        samples, test, generator(cfg.seed, "eval"), extractor=e.feature_extractor,
+        classifier_path=classifier if classifier.is_file() else None, inception_weights=e.inception_weights,
+        kid_subset_size=e.kid_subset_size, progress=want_progress(cfg.run.progress),
+    )
+    if classifier.is_file() and meta.get("num_classes"):
+        from genlib.metrics.class_balance import class_balance
+        from genlib.metrics.classifier import load_classifier, predict
+
+        model, _ = load_classifier(classifier)
+        train_labels = torch.from_numpy(io.load_array(paths.prepared / "train_labels.npy")).long()
+        metrics.update(class_balance(predict(model, samples), train_labels, meta["num_classes"]))
+        if "classifier_test_accuracy" in meta:
+            metrics["classifier_test_accuracy"] = meta["classifier_test_accuracy"]
+    return metrics
+
+
+SCORES = {"points": score_points, "images": score_images}
+
+
+def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta: dict) -> list[dict]:
+    """The method's own analysis figures (the hierarchical VAE's KL per layer, reconstructions,
+    traversals) in ``plots/analysis/``, listed with their captions in ``index.json`` for the
+    report; for other methods the list is empty. ``analysis`` also gets the metrics just
+    computed, so it draws what they hold instead of computing it again."""
+    out = paths.analysis
+    if out.exists():
+        shutil.rmtree(out)  # figures of a previous method must not linger in the output
+    out.mkdir(parents=True)
+    figures: list[dict] = []
+    if nets is not None:
+        test = kind_of(meta).load_test(paths)
+        made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)
+        figures = [{"caption": c, "file": f} for c, f in made]
+    io.write_json(paths.analysis_index, figures)
+    return figures

@@ -1,0 +1,84 @@
+"""The ``generate`` stage: sample ``eval.nsamples`` items from the trained model.
+
+Samples come in batches of ``eval.batch_size``; batch ``i`` draws from its own seed stream, so the
+samples do not depend on how the batches are shared out. With ``run.nproc_per_node > 1`` the
+stage starts itself again under torchrun and process ``r`` of ``N`` samples batches
+``r, r + N, ...``; rank 0 gathers them in order and writes. The result equals one process's on
+the same kind of device.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from genlib import io
+from genlib.config import Config, build_method
+from genlib.device import autocast, check_precision, compiled, denormals_flushed, resolve_device
+from genlib.pipeline.kinds import kind_of
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepared import read_meta
+from genlib.pipeline.trained import load_trained
+from genlib.pipeline.worker import launch, serve
+from genlib.progress import want_progress
+from genlib.seeding import generator
+from genlib.training import distributed
+
+
+def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Write ``data/samples/samples.npy``, ``info.json`` and ``plots/samples.png``."""
+    device = resolve_device(cfg.run.device)
+    check_precision(cfg.run.precision, device)
+    if cfg.run.nproc_per_node > 1 and not distributed.launched():
+        distributed.check_processes(cfg.run, device)
+        launch(cfg, paths.root, "generate")
+        return io.read_json(paths.samples / "info.json")
+    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
+        return _generate(cfg, paths, world, device)
+
+
+def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
+    net, ckpt = load_trained(cfg, paths)
+    net = compiled(net.to(device), cfg.run.compile)
+    method = build_method(cfg)
+    options = cfg.eval.sample_options()
+    shape = tuple(ckpt["data_shape"])
+    progress = world.is_main and want_progress(cfg.run.progress)
+    sizes = batch_sizes(cfg.eval.nsamples, cfg.eval.batch_size)
+    start = time.perf_counter()
+    mine = {}
+    for i in range(world.rank, len(sizes), world.size):
+        g = generator(cfg.seed, f"sample/{i}", device)
+        with autocast(device, cfg.run.precision):
+            mine[i] = method.sample(net, (sizes[i], *shape), cfg.eval.reverse_steps, g, options, progress).cpu()
+    chunks = distributed.gather_batches(mine, world)
+    if not world.is_main:
+        return {}
+    seconds = time.perf_counter() - start
+    samples = torch.cat([chunks[i] for i in range(len(sizes))]).float()
+    info = {
+        "sampling_time_s": seconds,
+        "samples_per_s": samples.shape[0] / seconds,
+        "nsamples": int(samples.shape[0]),
+        "reverse_steps": cfg.eval.reverse_steps,
+        "sampler": method.sampler_name(options),
+    }
+    meta = read_meta(paths.prepared)
+    info.update(kind_of(meta).save_samples(samples, paths, meta, _title(cfg, method, info)))
+    io.write_json(paths.samples / "info.json", info)
+    return info
+
+
+def batch_sizes(n: int, batch: int) -> list[int]:
+    """``n`` split into batches of ``batch``, the last one smaller if need be."""
+    return [min(batch, n - start) for start in range(0, n, batch)]
+
+
+def _title(cfg: Config, method, info: dict) -> str:
+    if method.steps_itself:  # a VAE or GAN: eval.reverse_steps does not apply
+        return f"{cfg.method} ({info['sampler']})"
+    return f"{cfg.method} ({info['sampler']}, {info['reverse_steps']} steps)"
+
+
+if __name__ == "__main__":  # a torchrun worker (genlib.pipeline.worker.launch)
+    serve(generate_stage)

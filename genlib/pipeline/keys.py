@@ -1,0 +1,124 @@
+"""The cache key is the experiment: each stage's resolved params, and the ``config`` stage.
+
+DVC reruns a stage when one of its dependencies changes. So that a stage's dependencies are
+exactly what determines its outputs, the ``config`` stage (the first one, which depends on the
+whole of ``params.yaml``) writes ``data/keys/<stage>.json`` for every other stage: the resolved
+params that stage reads, defaults filled in, and the digests of the plugin modules it imports.
+Each stage depends on its key file, its code (``dvc.yaml``, checked against
+:mod:`genlib.pipeline.code`) and the files it reads. A key file whose content did not change
+keeps its hash, so DVC skips the stage: an unused method's section, another dataset's keys or
+an evaluation setting never rerun ``train``.
+
+What a stage reads and its key agree by construction here and are checked by a test that
+records every config field each stage reads (``tests/test_keys.py``). Settings of how a stage
+runs that do not change its results (``RUN_ONLY``) key no stage.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from genlib import io
+from genlib.config import PLUGIN_DIR, Config, build_method
+from genlib.errors import ConfigError
+from genlib.pipeline.code import closure, digests
+from genlib.pipeline.paths import Paths
+from genlib.registry import DATASETS
+
+STAGES = ("prepare_data", "train", "generate", "evaluate", "report")
+# How a stage runs, not what it computes: the device (CPU and GPU agree only to rounding, as do
+# 1 and N processes), progress bars, the distributed backend, and resume checkpoints (exact).
+RUN_ONLY = ("run.device", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
+SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "ema")
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples as lists, recursively: the JSON form, so that keys compare as written."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _fields(params, names: tuple[str, ...]) -> dict:
+    return {name: getattr(params, name) for name in names}
+
+
+def train_params(cfg: Config) -> dict:
+    """What the trained weights and curves depend on: the seed, the method and its section, the
+    network (a method with its own networks ignores ``model:``), the training and optimiser
+    sections, the data keys the network's input depends on, and three ``run`` settings."""
+    out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: dataclasses.asdict(cfg.method_params)}
+    if not build_method(cfg).steps_itself:
+        out["model"] = {"net": cfg.model_net, **dataclasses.asdict(cfg.model)}
+    data_cls = DATASETS.get(cfg.data.dataset)
+    out["data"] = {"dataset": cfg.data.dataset, **_fields(cfg.data, data_cls.model_keys)}
+    out["training"] = dataclasses.asdict(cfg.training)
+    out["optim"] = dataclasses.asdict(cfg.optim)
+    out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
+    return _plain(out)
+
+
+def stage_params(cfg: Config, stage: str) -> dict:
+    """The resolved params ``stage`` reads (its key, without the plugin digests)."""
+    if stage == "prepare_data":
+        out: dict[str, Any] = {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data)}
+        if cfg.data_kind == "images":  # the evaluation classifier is trained on labelled images
+            out["eval"] = {"classifier_epochs": cfg.eval.classifier_epochs}
+        return _plain(out)
+    if stage == "train":
+        return train_params(cfg)
+    # The later stages check that the checkpoint was trained with these params, and use them.
+    trained = train_params(cfg)
+    if stage == "generate":
+        return {"trained": trained, "eval": _plain(_fields(cfg.eval, SAMPLING))}
+    if stage == "evaluate":
+        names = tuple(f.name for f in dataclasses.fields(cfg.eval) if f.name != "classifier_epochs")
+        return {"trained": trained, "eval": _plain(_fields(cfg.eval, names))}
+    if stage == "report":
+        return {"trained": trained, "eval": {"ema": cfg.eval.ema}}
+    raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+
+
+def plugin_digests(cfg: Config, root: Path) -> dict[str, str]:
+    """``{file: sha256}`` of the plugin modules ``cfg.plugins`` names and the files in
+    ``plugins/`` they import. A plugin must live in ``plugins/``: only that folder is a
+    dependency of the ``config`` stage, so code elsewhere could change unseen."""
+    folder = (root / PLUGIN_DIR).resolve()
+    local = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
+    files: set[Path] = set()
+    for name in cfg.plugins:
+        spec = importlib.util.find_spec(name)
+        origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+        if origin is None or folder not in origin.parents:
+            raise ConfigError("plugins", name, f"a module in {PLUGIN_DIR}/ of the project (found at {origin}); its source must key the stages")
+        files |= closure(origin, local, folder)
+    return {f"{PLUGIN_DIR}/{k}": v for k, v in digests(files, folder).items()}
+
+
+def stage_key(cfg: Config, stage: str, root: Path) -> dict:
+    """The key file's content for ``stage``."""
+    return {"stage": stage, "params": stage_params(cfg, stage), "plugins": plugin_digests(cfg, root)}
+
+
+def write_keys(cfg: Config, paths: Paths = Paths()) -> dict:
+    """The ``config`` stage: every stage's key in ``data/keys/<stage>.json``."""
+    keys = {stage: stage_key(cfg, stage, paths.root) for stage in STAGES}
+    for stage, key in keys.items():
+        io.write_json(paths.keys / f"{stage}.json", key)
+    print(f"config: keys of {', '.join(STAGES)} written to {paths.keys}", file=sys.stderr)
+    return keys
+
+
+def check_key(cfg: Config, stage: str, paths: Paths) -> None:
+    """Refuse to run ``stage`` when its key file (if there is one) says other params: the stage
+    was started by hand after a params change, or by ``dvc repro -s`` without the ``config`` stage."""
+    file = paths.keys / f"{stage}.json"
+    if not file.is_file():
+        return  # outside DVC: nothing to check against
+    if io.read_json(file) != stage_key(cfg, stage, paths.root):
+        raise ConfigError(str(file), "out of date", "the key of params.yaml as it is now: run `dvc repro` (it runs the config stage first)")

@@ -1,0 +1,51 @@
+"""The ``prepare_data`` stage: draw (2D) or read (images) the seeded splits and write them.
+
+Every dataset splits, normalises and describes itself (``load``, :mod:`genlib.data.splits`), so
+this stage is the same for points and images: the arrays, their labels when the set has them,
+``meta.json``, and for a labelled image set the evaluation classifier behind the ``*_clf``
+metrics (``eval.classifier_epochs``).
+"""
+from __future__ import annotations
+
+import sys
+
+from genlib import io
+from genlib.config import Config
+from genlib.pipeline.paths import Paths
+from genlib.progress import want_progress
+from genlib.registry import DATASETS
+from genlib.seeding import generator
+
+
+def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Write ``data/prepared/{train,test}.npy``, the labels, ``meta.json`` and the classifier."""
+    splits = DATASETS.get(cfg.data.dataset)(cfg.data).load(generator(cfg.seed, "data"))
+    prepared, meta = paths.prepared, dict(splits.meta)
+    io.save_array(prepared / "train.npy", splits.train.numpy())
+    io.save_array(prepared / "test.npy", splits.test.numpy())
+    for name, labels in (("train_labels.npy", splits.train_labels), ("test_labels.npy", splits.test_labels)):
+        if labels is not None:
+            io.save_array(prepared / name, labels.numpy())
+        else:
+            (prepared / name).unlink(missing_ok=True)
+    if cfg.data_kind == "images" and splits.labelled and cfg.eval.classifier_epochs > 0:
+        meta.update(_train_classifier(cfg, splits, paths))
+    else:
+        paths.classifier.unlink(missing_ok=True)
+    io.write_json(prepared / "meta.json", meta)
+    return meta
+
+
+def _train_classifier(cfg: Config, splits, paths: Paths) -> dict:
+    """The small CNN whose features and predictions score generated images; its test accuracy."""
+    from genlib.metrics.classifier import accuracy, save_classifier, train_classifier
+
+    print(f"training the evaluation classifier ({cfg.eval.classifier_epochs} epochs)", file=sys.stderr)
+    model, info = train_classifier(
+        splits.train, splits.train_labels, splits.num_classes, generator(cfg.seed, "classifier"),
+        epochs=cfg.eval.classifier_epochs, progress=want_progress(cfg.run.progress),
+    )
+    save_classifier(paths.classifier, model, {"num_classes": splits.num_classes, **info})
+    if splits.test_labels is None:
+        return {}
+    return {"classifier_test_accuracy": accuracy(model, splits.test, splits.test_labels)}

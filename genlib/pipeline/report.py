@@ -1,0 +1,47 @@
+"""The ``report`` stage: one run's offline report in ``plots/report/`` (Markdown and HTML)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+from genlib import io, plots
+from genlib.config import Config, build_method
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepared import read_meta
+from genlib.report import fmt, metric_docs, read_curve, write_report
+
+
+def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
+    """The metric table with each metric's meaning, the samples, the loss curve and the method's
+    analysis figures; returns the Markdown file's path."""
+    out = paths.report
+    out.mkdir(parents=True, exist_ok=True)
+    method = build_method(cfg)
+    metrics = io.read_json(paths.metrics)
+    meta = read_meta(paths.prepared)
+    docs = {**metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0), **method.metric_docs}
+    figures: list[tuple[str, str]] = []
+    shutil.copyfile(paths.samples_plot, out / "samples.png")
+    figures.append(("Samples against held-out data", "samples.png"))
+    loss_tsv = paths.train_log / "plots" / "metrics" / "loss.tsv"
+    if loss_tsv.is_file():
+        plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
+        figures.append(("Training loss", "loss.png"))
+    index = paths.analysis_index
+    for fig in io.read_json(index) if index.is_file() else []:  # the method's own analysis figures
+        shutil.copyfile(paths.analysis / fig["file"], out / fig["file"])
+        figures.append((fig["caption"], fig["file"]))
+    train_info = io.read_json(paths.train_metrics)
+    sampling = io.read_json(paths.samples / "info.json")
+    rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
+    mp = dataclasses.asdict(cfg.method_params)
+    network = "its own networks" if method.steps_itself else f"network **{cfg.model_net}**"
+    setup = (
+        f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
+        f"data **{cfg.data.dataset}**; {network}; "
+        f"{cfg.training.epochs} epochs of batch {cfg.training.batch_size}; "
+        f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
+        f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
+    )
+    return write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", setup, rows, figures)

@@ -1,0 +1,46 @@
+"""How a stage runs: check ``params.yaml`` at the door, check the stage's key, run it, and turn
+the errors a user can fix into one line (exit 2; 130 for a stop that left a resume checkpoint)."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from genlib.errors import ConfigError, DataError, NonFiniteLoss, TrainingInterrupted, WorkersFailed
+from genlib.registry import UnknownNameError
+
+
+def fail(message: str) -> None:
+    """Print one line naming the problem and exit non-zero."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> None:
+    """Load and check ``params.yaml``, check that ``data/keys/<stage>.json`` (when the ``config``
+    stage wrote one) holds these params, then run ``step(cfg)``."""
+
+    def work() -> None:
+        from genlib.config import load
+        from genlib.pipeline.keys import check_key
+        from genlib.pipeline.paths import Paths
+
+        cfg = load(params_path)
+        if stage != "config":
+            check_key(cfg, stage, Paths())
+        step(cfg)
+
+    run_stage(work)
+
+
+def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
+    """Run ``work``; a known error exits with one line, or with its exit code alone when ``quiet``."""
+    try:
+        work()
+    except TrainingInterrupted as err:
+        if not quiet:
+            print(f"{err}: run `dvc repro` to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
+        if quiet:
+            raise SystemExit(2) from None
+        fail(str(err))

@@ -1,0 +1,106 @@
+"""The ``train`` stage: train ``cfg.method`` on the prepared training set.
+
+It writes the checkpoint (``data/model/checkpoint.pt``, with the training params it was trained
+with), ``config.json`` beside it, the curves (``plots/train``) and ``metrics/train.json``. A
+resume checkpoint of this exact training (:mod:`genlib.pipeline.resume`) is picked up and
+training continues from it; SIGINT and SIGTERM save one before exiting. With
+``run.nproc_per_node > 1`` the stage starts itself again under torchrun
+(:mod:`genlib.pipeline.worker`); each process then trains on its share of every batch
+(:mod:`genlib.training.distributed`) and only rank 0 writes.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+
+import torch
+
+from genlib import io
+from genlib.config import Config, build_method
+from genlib.device import check_precision, denormals_flushed, resolve_device
+from genlib.pipeline import resume
+from genlib.pipeline.keys import train_params
+from genlib.pipeline.paths import Paths
+from genlib.pipeline.prepared import load_points
+from genlib.pipeline.trained import build_net
+from genlib.pipeline.worker import launch, serve
+from genlib.progress import want_progress
+from genlib.registry import DATASETS
+from genlib.seeding import generator, stream_seed
+from genlib.training import distributed
+from genlib.training.logger import CurveLogger, NullLogger
+from genlib.training.trainer import new_state, steps_per_epoch, train
+
+
+def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
+    """Train, or continue an interrupted training; returns ``metrics/train.json``'s content."""
+    device = resolve_device(cfg.run.device)
+    check_precision(cfg.run.precision, device)
+    if cfg.run.nproc_per_node > 1 and not distributed.launched():
+        distributed.check_processes(cfg.run, device)
+        launch(cfg, paths.root, "train")
+        return io.read_json(paths.train_metrics)
+    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
+        return _train(cfg, paths, world, device)
+
+
+def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
+    data = load_points(paths.prepared / "train.npy").to(device)
+    net = build_net(cfg, tuple(data.shape[1:])).to(device)
+    method = build_method(cfg)
+    total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
+    state = new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+    resume_file = paths.resume / f"train-{resume.training_key(cfg)}.pt"
+    ident = resume.identity(cfg, paths)
+    saved = resume.load_resume(resume_file, ident)
+    if saved is not None:
+        state.load_state_dict(saved)
+        if world.is_main:
+            print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+    if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
+        torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
+    logger = CurveLogger(paths.train_log) if world.is_main else NullLogger()
+    transform = DATASETS.get(cfg.data.dataset).input_transform(cfg.data)  # e.g. uint8 -> [-1, 1], per batch
+    for step, row in state.history:  # the curve so far, as the interrupted run logged it
+        logger.log(step, row)
+
+    def save_resume(s) -> None:
+        if world.is_main:
+            io.save_torch(resume_file, {"state": s.state_dict(), "identity": ident})
+
+    start = time.perf_counter()
+    with stop_on_signals() as stop:
+        train(method, state, data, cfg, logger, on_checkpoint=save_resume,
+              checkpoint_every=cfg.run.checkpoint_freq, progress=world.is_main and want_progress(cfg.run.progress),
+              should_stop=stop, world=world, model=distributed.wrap(net, world, device, cfg.run.compile),
+              transform=transform)
+    seconds = time.perf_counter() - start
+    info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
+    if world.is_main:
+        logger.close()
+        trained_with = train_params(cfg)
+        io.save_torch(paths.checkpoint, {"state": state.state_dict(), "config": trained_with, "data_shape": list(data.shape[1:])})
+        io.write_json(paths.model / "config.json", trained_with)
+        rates = cfg.training.ema_rates  # a self-contained model file (hvae.pt), the first EMA's weights
+        method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
+        io.write_json(paths.train_metrics, info)
+        resume_file.unlink(missing_ok=True)
+    return info
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGINT and SIGTERM into a flag the training loop checks at each step boundary."""
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":  # a torchrun worker (genlib.pipeline.worker.launch)
+    serve(train_stage)
