@@ -2,7 +2,6 @@
 config, then the commands a researcher types."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -11,66 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-COPY = ["genlib", "stages", "configs", "plugins", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
-TINY = {
-    "data": {"nsamples": 2048, "ntest": 1000},
-    "training": {"epochs": 3, "batch_size": 256},
-    "eval": {"nsamples": 1000, "batch_size": 1000, "reverse_steps": 20, "n_exact": 500, "n_mmd": 500, "n_projections": 100},
-    "ddpm": {"diffusion_steps": 20},
-    "dlpm": {"diffusion_steps": 20},
-    "run": {"log_every": 5, "progress": "never"},
-}
+from dvc_project import dvc_bin, make_repo
 
 pytestmark = pytest.mark.e2e
 
 
-def merge(base, over):
-    for k, v in over.items():
-        if isinstance(v, dict):
-            merge(base.setdefault(k, {}), v)
-        else:
-            base[k] = v
-    return base
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("project")
-    for name in COPY:
-        src, dst = ROOT / name, path / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dst)
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        PYTHONPATH=str(path),
-        GIT_AUTHOR_NAME="genlib test", GIT_AUTHOR_EMAIL="test@genlib.invalid",
-        GIT_COMMITTER_NAME="genlib test", GIT_COMMITTER_EMAIL="test@genlib.invalid",
-        DVC_NO_ANALYTICS="1",
-    )
-
-    def sh(*args, check=True):
-        out = subprocess.run(args, cwd=path, env=env, capture_output=True, text=True)
-        if check and out.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
-        return out.stdout + out.stderr
-
-    sh("git", "init", "-q")
-    sh("dvc", "init", "-q", "-f")  # keeps the copied config (analytics off)
-    (path / ".dvc" / "config").write_text((ROOT / ".dvc" / "config").read_text())
-    sh("git", "add", "-A")
-    sh("git", "commit", "-qm", "tiny project")
-    return path, sh
-
-
-def dvc_bin():
-    return str(Path(sys.executable).parent / "dvc")
+    return make_repo(tmp_path_factory.mktemp("project"))
 
 
 def test_repro_then_noop(repo):
