@@ -108,3 +108,38 @@ def test_corrupt_resume_file_names_the_file(reference, tmp_path):
     run = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.startswith("error: ") and str(bad.name) in run.stderr and "corrupt" in run.stderr
+
+
+def test_resume_file_of_other_data_is_set_aside(reference, tmp_path):
+    """The resume file's identity covers the training data: after the data changed, the old
+    state is moved to stale/ with one line saying why, and training starts from step 0."""
+    import numpy as np
+
+    ref_root, cfg = reference
+    root = make_project(tmp_path / "run")
+    shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
+    proc = start(root)
+    resume_file = wait_for_resume_file(root, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    train = root / "data" / "prepared" / "train.npy"
+    np.save(train, np.load(train) * 1.001)
+    run = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "resuming training" not in run.stderr
+    assert "set aside" in run.stderr and "the training data changed" in run.stderr
+    assert (root / ".genlib" / "resume" / "stale" / resume_file.name).is_file()
+
+
+def test_resume_file_without_identity_is_set_aside(reference, tmp_path):
+    """A resume file from before identities (or of unknown origin) is never resumed."""
+    ref_root, cfg = reference
+    root = make_project(tmp_path / "run")
+    shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
+    old = root / ".genlib" / "resume" / f"train-{training_key(cfg)}.pt"
+    old.parent.mkdir(parents=True)
+    torch.save({"state": {"step": 5}, "config": {}}, old)
+    run = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "without an identity" in run.stderr and "resuming" not in run.stderr
+    assert_same_training(ref_root, root)
