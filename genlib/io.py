@@ -85,7 +85,15 @@ def read_json(path: str | Path) -> Any:
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
-    _write_with(path, lambda p: torch.save(obj, p))
+    """Saved through an open file, so the archive's inner folder is always ``archive`` (given a
+    path, torch names it after the temporary file): the same state gives the same bytes, and
+    DVC the same hash."""
+
+    def writer(p: Path) -> None:
+        with open(p, "wb") as fh:
+            torch.save(obj, fh)
+
+    _write_with(path, writer)
 
 
 def load_torch(path: str | Path) -> Any:

@@ -125,3 +125,15 @@ def test_same_params_same_metrics(tmp_path):
     (m1, w1), (m2, w2) = results
     assert m1 == m2
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_identical_training_gives_identical_checkpoint_bytes(tmp_path):
+    """The checkpoint's bytes, and so DVC's hash of data/model, depend only on what was trained."""
+    runs = []
+    for name in ("a", "b"):
+        cfg = load(ROOT / "params.yaml", {**TINY, "training.epochs": 2})
+        paths = Paths(tmp_path / name)
+        prepare_data(cfg, paths)
+        train_stage(cfg, paths)
+        runs.append(paths.checkpoint.read_bytes())
+    assert runs[0] == runs[1]
