@@ -146,14 +146,15 @@ class Config:
             "run": dataclasses.asdict(self.run),
         }
         out.update({name: dataclasses.asdict(p) for name, p in self.methods.items()})
-        return _lists(out)
+        return plain(out)
 
 
-def _lists(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
+    """Tuples as lists, recursively: the JSON form, so that configs compare as written."""
     if isinstance(obj, dict):
-        return {k: _lists(v) for k, v in obj.items()}
+        return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_lists(v) for v in obj]
+        return [plain(v) for v in obj]
     return obj
 
 

@@ -14,12 +14,12 @@ import torch
 
 from genlib import io
 from genlib.config import Config, build_method
-from genlib.device import autocast, check_precision, compiled, denormals_flushed, resolve_device
+from genlib.device import autocast, compiled
 from genlib.pipeline.kinds import kind_of
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
 from genlib.pipeline.trained import load_trained
-from genlib.pipeline.worker import launch, serve
+from genlib.pipeline.worker import on_processes, serve
 from genlib.progress import want_progress
 from genlib.seeding import generator
 from genlib.training import distributed
@@ -27,14 +27,7 @@ from genlib.training import distributed
 
 def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Write ``data/samples/samples.npy``, ``info.json`` and ``plots/samples.png``."""
-    device = resolve_device(cfg.run.device)
-    check_precision(cfg.run.precision, device)
-    if cfg.run.nproc_per_node > 1 and not distributed.launched():
-        distributed.check_processes(cfg.run, device)
-        launch(cfg, paths.root, "generate")
-        return io.read_json(paths.samples / "info.json")
-    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
-        return _generate(cfg, paths, world, device)
+    return on_processes("generate", cfg, paths, _generate, paths.samples / "info.json")
 
 
 def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from genlib import io
-from genlib.config import PLUGIN_DIR, Config, build_method
+from genlib.config import PLUGIN_DIR, Config, build_method, plain
 from genlib.errors import ConfigError
 from genlib.pipeline.code import closure, digests
 from genlib.pipeline.paths import Paths
@@ -33,15 +33,6 @@ STAGES = ("prepare_data", "train", "generate", "evaluate", "report")
 # 1 and N processes), progress bars, the distributed backend, and resume checkpoints (exact).
 RUN_ONLY = ("run.device", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
 SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "ema")
-
-
-def _plain(obj: Any) -> Any:
-    """Tuples as lists, recursively: the JSON form, so that keys compare as written."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def _fields(params, names: tuple[str, ...]) -> dict:
@@ -60,7 +51,7 @@ def train_params(cfg: Config) -> dict:
     out["training"] = dataclasses.asdict(cfg.training)
     out["optim"] = dataclasses.asdict(cfg.optim)
     out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
-    return _plain(out)
+    return plain(out)
 
 
 def stage_params(cfg: Config, stage: str) -> dict:
@@ -69,16 +60,16 @@ def stage_params(cfg: Config, stage: str) -> dict:
         out: dict[str, Any] = {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data)}
         if cfg.data_kind == "images":  # the evaluation classifier is trained on labelled images
             out["eval"] = {"classifier_epochs": cfg.eval.classifier_epochs}
-        return _plain(out)
+        return plain(out)
     if stage == "train":
         return train_params(cfg)
     # The later stages check that the checkpoint was trained with these params, and use them.
     trained = train_params(cfg)
     if stage == "generate":
-        return {"trained": trained, "eval": _plain(_fields(cfg.eval, SAMPLING))}
+        return {"trained": trained, "eval": plain(_fields(cfg.eval, SAMPLING))}
     if stage == "evaluate":
         names = tuple(f.name for f in dataclasses.fields(cfg.eval) if f.name != "classifier_epochs")
-        return {"trained": trained, "eval": _plain(_fields(cfg.eval, names))}
+        return {"trained": trained, "eval": plain(_fields(cfg.eval, names))}
     if stage == "report":
         return {"trained": trained, "eval": {"ema": cfg.eval.ema}}
     raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")

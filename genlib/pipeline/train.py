@@ -19,13 +19,12 @@ import torch
 
 from genlib import io
 from genlib.config import Config, build_method
-from genlib.device import check_precision, denormals_flushed, resolve_device
 from genlib.pipeline import resume
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import load_points
 from genlib.pipeline.trained import build_net
-from genlib.pipeline.worker import launch, serve
+from genlib.pipeline.worker import on_processes, serve
 from genlib.progress import want_progress
 from genlib.registry import DATASETS
 from genlib.seeding import generator, stream_seed
@@ -36,14 +35,7 @@ from genlib.training.trainer import new_state, steps_per_epoch, train
 
 def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Train, or continue an interrupted training; returns ``metrics/train.json``'s content."""
-    device = resolve_device(cfg.run.device)
-    check_precision(cfg.run.precision, device)
-    if cfg.run.nproc_per_node > 1 and not distributed.launched():
-        distributed.check_processes(cfg.run, device)
-        launch(cfg, paths.root, "train")
-        return io.read_json(paths.train_metrics)
-    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
-        return _train(cfg, paths, world, device)
+    return on_processes("train", cfg, paths, _train, paths.train_metrics)
 
 
 def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:

@@ -23,7 +23,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from genlib import io
+from genlib.device import check_precision, denormals_flushed, resolve_device
 from genlib.errors import TrainingInterrupted, WorkersFailed
+from genlib.training import distributed
 
 LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
 
@@ -83,3 +86,17 @@ def serve(step: Callable) -> None:
         _exit_without(int(os.environ[LAUNCHER]))
     # Every process meets the same known errors; rank 0 alone prints them.
     run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")
+
+
+def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
+    """Run ``body(cfg, paths, world, device)`` as this process, or, with ``run.nproc_per_node > 1``
+    and not yet under torchrun, start the stage again on that many processes and return what it
+    wrote to ``written``. Denormal floats are flushed while it runs (see genlib.device)."""
+    device = resolve_device(cfg.run.device)
+    check_precision(cfg.run.precision, device)
+    if cfg.run.nproc_per_node > 1 and not distributed.launched():
+        distributed.check_processes(cfg.run, device)
+        launch(cfg, paths.root, stage)
+        return io.read_json(written)
+    with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
+        return body(cfg, paths, world, device)
