@@ -14,7 +14,10 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
 
+    from genlib import __version__
+
     parser = argparse.ArgumentParser(prog="genlib", description=main.__doc__)
+    parser.add_argument("--version", action="version", version=f"genlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check params.yaml and print the resolved config")
     check.add_argument("params", nargs="?", default="params.yaml")

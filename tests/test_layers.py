@@ -14,7 +14,7 @@ LAYERS = [
     {"training", "config"},
     {"report", "compare"},
     {"pipeline"},
-    {"cli"},
+    {"cli", "api"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
