@@ -46,7 +46,7 @@ def bench_training(cfg, method, data, steps: int, batch: int) -> tuple[float, fl
     shape = tuple(data.shape[1:])
     transform = DATASETS.get(cfg.data.dataset).input_transform(cfg.data)
 
-    state = new_state(build_net(cfg, shape), cfg, steps, torch.Generator().manual_seed(0))
+    state = new_state(build_net(cfg, shape), cfg, steps, torch.Generator().manual_seed(0), method)
 
     def genlib_loop():  # the whole loop: noise, loss, step, EMA, logging, NaN checks, snapshots
         state.step = 0

@@ -263,8 +263,7 @@ def _cross_checks(cfg: Config) -> None:
         raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")
     method = build_method(cfg)
     method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
-    if hasattr(method, "check_config"):  # the families' own limits (family.py)
-        method.check_config(cfg)
+    method.check_config(cfg)
     n = cfg.run.nproc_per_node
     if n > 1:
         method.check_distributed(n)

@@ -9,6 +9,7 @@ import base64
 import csv
 import html
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,14 @@ def fmt(value) -> str:
 
 
 def markdown_table(rows: list[list[str]], header: list[str]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+    """The table's lines; a ``|`` in a cell (``KL(q || p)``) is escaped, so it stays in its cell."""
+    line = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return [line(header), "|" + "---|" * len(header)] + [line(r) for r in rows]
+
+
+def table_cells(line: str) -> list[str]:
+    """The cells of one line of :func:`markdown_table`, as they were given."""
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
 
 
 def write_report(out: Path, title: str, setup: str, rows: list[list[str]], figures: list[tuple[str, str]]) -> Path:
@@ -69,7 +76,7 @@ def to_html(md_lines: list[str], folder: Path) -> str:
     def flush_table():
         if table:
             head, rows = table[0], table[2:]
-            cells = lambda r, tag: "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in r.strip("|").split("|"))
+            cells = lambda r, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in table_cells(r))
             body.append("<table><tr>" + cells(head, "th") + "</tr>" + "".join("<tr>" + cells(r, "td") + "</tr>" for r in rows) + "</table>")
             table.clear()
 

@@ -1,4 +1,5 @@
-"""Checks every non-diffusion family (VAE, GAN) passes, at the trainer and the pipeline level."""
+"""Checks every method with networks of its own (VAE, hVAE, GAN) passes, at the trainer and the
+pipeline level."""
 import dataclasses
 
 import torch

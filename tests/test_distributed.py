@@ -212,9 +212,10 @@ def _run_flaky(world):
     cfg = tiny_cfg(epochs=2)
     torch.manual_seed(0)
     net = MLP((2,))
-    state = new_state(net, cfg, 16, torch.Generator().manual_seed(0))
+    method = FlakyOnOneRank(rank=1 if world.size > 1 else 0, bad=7)
+    state = new_state(net, cfg, 16, torch.Generator().manual_seed(0), method)
     model = distributed.wrap(net, world, torch.device("cpu"), compile=False)
-    return train(FlakyOnOneRank(rank=1 if world.size > 1 else 0, bad=7), state, data(), cfg, NullLogger(), world=world, model=model)
+    return train(method, state, data(), cfg, NullLogger(), world=world, model=model)
 
 
 def test_a_nan_on_one_process_restores_all(tmp_path):

@@ -1,4 +1,5 @@
-"""The interface the families share with the diffusion methods: one trainer for all."""
+"""The interface the methods with networks of their own share with the diffusion methods: one
+trainer for all."""
 import dataclasses
 
 import pytest
@@ -57,7 +58,7 @@ def test_diffusion_keeps_its_one_network_and_optimizer():
     cfg = load(ROOT / "params.yaml")
     assert build_net(cfg, (2,)).__class__.__name__ == "MLP"
     state = new_state(build_net(cfg, (2,)), cfg, 10, torch.Generator(), build_method(cfg))
-    assert isinstance(state.optimizer, torch.optim.AdamW)
+    assert list(state.optimizer) == ["net"] and isinstance(state.optimizer["net"], torch.optim.AdamW)
 
 
 def test_family_state_names_its_networks_and_optimizers():

@@ -43,7 +43,7 @@ def run(method, cfg, x, logger=None, seed=0):
     torch.manual_seed(seed)
     net = MLP((2,))
     total = cfg.training.epochs * (x.shape[0] // cfg.training.batch_size)
-    state = new_state(net, cfg, total, torch.Generator().manual_seed(seed))
+    state = new_state(net, cfg, total, torch.Generator().manual_seed(seed), method)
     return train(method, state, x, cfg, logger or NullLogger())
 
 
@@ -155,8 +155,9 @@ def test_nan_just_before_a_checkpoint_is_never_saved():
     saved = []
     torch.manual_seed(0)
     cfg = tiny_cfg(epochs=1)
-    state = new_state(MLP((2,)), cfg, 8, torch.Generator().manual_seed(0))
-    train(FlakyDDPM(bad={3}), state, data(), cfg, NullLogger(), checkpoint_every=4,
+    method = FlakyDDPM(bad={3})
+    state = new_state(MLP((2,)), cfg, 8, torch.Generator().manual_seed(0), method)
+    train(method, state, data(), cfg, NullLogger(), checkpoint_every=4,
           on_checkpoint=lambda s: saved.append((s.step, [p.clone() for p in s.net.parameters()])))
     assert state.restores == 1 and [step for step, _ in saved] == [4]
     assert all(torch.isfinite(p).all() for _, params in saved for p in params)

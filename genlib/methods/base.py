@@ -5,24 +5,28 @@
 written in two parts, ``corrupt`` (every random draw: the times, the noise, the network's input
 and target) and ``batch_loss`` (the penalty on the network's output), so that several training
 processes can draw the corruption of the whole batch alike and each run the network on its share
-(:mod:`genlib.training.distributed`). A network
-maps ``(x, t)`` to an output of ``x``'s shape, ``t`` being the time rescaled to ``[0, 1]``; it
-knows nothing of noise. The trainer knows nothing of either's insides.
+(:meth:`Method.shard_loss`, :mod:`genlib.training.distributed`). A network maps ``(x, t)`` to an
+output of ``x``'s shape, ``t`` being the time rescaled to ``[0, 1]``; it knows nothing of noise.
+The trainer knows nothing of either's insides.
 
-Methods that are not diffusions (:mod:`genlib.methods.family`: VAE, GAN) declare their own
-networks and optimizers and perform their own update step; ``steps_itself`` tells the trainer.
-A diffusion method uses the one network the ``model:`` section names (``networks`` is ``None``).
+Every hook the stages and the trainer call is declared here with its default, which is what a
+diffusion method needs: the ``model:`` section's network (``networks`` is ``None``), one AdamW
+over it (``optimizers``) and the step down ``loss`` (``update``). A method with networks of its
+own (:mod:`genlib.methods.own_networks`: VAE, hVAE, GAN, ``own_networks``) overrides the three.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
 
+from genlib.device import autocast
 from genlib.errors import ConfigError
 from genlib.methods.schedules import StableSchedule
+from genlib.optim import adamw
 
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | nn.Module
 
@@ -37,24 +41,61 @@ class SampleOptions:
     clamp_eps: float | None = None
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What the training loop hands :meth:`Method.update` besides the networks and the batch."""
+
+    model: Net  # the network as the forward pass calls it (DDP, compiled); the update steps the plain one
+    shard: slice | None = None  # this process's rows of the batch; None: one process, the whole batch
+    sync: bool = True  # the loop reads the loss and the gradient norm at this step
+    grad_clip: float | None = None  # training.grad_clip
+    device: torch.device = torch.device("cpu")  # and run.precision: the autocast of the forward pass
+    precision: str = "fp32"
+
+
 class Method:
     """Base class; subclasses set ``Params`` (their ``params.yaml`` section) and ``samplers``."""
 
     name: ClassVar[str]
     Params: ClassVar[type]
     samplers: ClassVar[tuple[str, ...]]
-    steps_itself: ClassVar[bool] = False  # True: ``update`` steps its own optimizers (family.py)
+    # True: the method builds its own networks, ignores the ``model:`` section and steps its own
+    # optimizers (own_networks.py); its samplers take no reverse steps.
+    own_networks: ClassVar[bool] = False
+    # True: evaluate loads the trained networks for ``extra_metrics`` and ``analysis``.
+    evaluates_networks: ClassVar[bool] = False
 
     def __init__(self, params) -> None:
         self.params = params
         self._schedules: dict[tuple[int, str], StableSchedule] = {}
 
-    # True: evaluate loads the trained networks for ``extra_metrics`` and ``analysis``.
-    evaluates_networks: ClassVar[bool] = False
-
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict | None:
         """The method's own named networks, or ``None`` for the ``model:`` section's network."""
         return None
+
+    def optimizers(self, net: nn.Module, optim_params) -> dict[str, torch.optim.Optimizer]:
+        """The named optimizers of the networks (each gets its own ``optim.schedule``): one AdamW."""
+        return {"net": adamw(net.parameters(), optim_params)}
+
+    def update(self, net: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer], x0: torch.Tensor,
+               generator: torch.Generator, step: StepContext) -> dict[str, torch.Tensor]:
+        """One training step on the batch ``x0``; the loss terms, detached: ``loss`` (checked for
+        NaN and logged), ``grad_norm`` (needed at a sync step) and any others (logged as curves).
+
+        The diffusion step: this process's loss under autocast, its gradient (DDP averages it over
+        the processes), clipped to ``grad_clip``, and a step of the optimizers. Without clipping
+        the norm is only checked and logged, so it is computed at sync steps alone."""
+        with autocast(step.device, step.precision):
+            loss = self.shard_loss(step.model, x0, generator, step.shard)
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        terms = {"loss": loss.detach()}
+        if step.grad_clip is not None or step.sync:
+            terms["grad_norm"] = nn.utils.clip_grad_norm_(net.parameters(), step.grad_clip or math.inf)
+        for opt in optimizers.values():
+            opt.step()
+        return terms
 
     def check_config(self, cfg) -> None:
         """The method's own limits on the rest of the config, refused before any work (none)."""
@@ -79,7 +120,12 @@ class Method:
     @property
     def alpha(self) -> float:
         """Stability index of the method's noise (2 for Gaussian methods)."""
-        return getattr(self.params, "alpha", 2.0)
+        return 2.0
+
+    @property
+    def diffusion_steps(self) -> int | None:
+        """``T``, the time steps the network is trained on; ``None``: continuous time, or no time."""
+        return None
 
     def schedule(self, steps: int, device: torch.device | str) -> StableSchedule:
         """The ``steps``-step schedule on ``device``, computed once and kept."""
@@ -96,7 +142,7 @@ class Method:
             )
         if not 0.0 <= options.eta <= 1.0:
             raise ConfigError("eval.eta", options.eta, "a number in [0, 1]")
-        trained = getattr(self.params, "diffusion_steps", None)
+        trained = self.diffusion_steps
         if trained is not None and steps > trained:
             # The network saw only the times t / T of its T training steps.
             raise ConfigError(
@@ -118,6 +164,14 @@ class Method:
     def loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         x_t, t, target = self.corrupt(x0, generator)
         return self.batch_loss(net(x_t, t), target)
+
+    def shard_loss(self, net: Net, x0: torch.Tensor, generator: torch.Generator, shard: slice | None) -> torch.Tensor:
+        """This process's loss for the batch ``x0``: the whole batch is corrupted with the
+        generator's draws, then the network sees the rows ``shard`` only (all: ``loss``)."""
+        if shard is None:
+            return self.loss(net, x0, generator)
+        x_t, t, target = self.corrupt(x0, generator)
+        return self.batch_loss(net(x_t[shard], t[shard]), target[shard])
 
     def check_distributed(self, nproc: int) -> None:
         """Several processes each take a share of the batch and DDP averages their gradients, which

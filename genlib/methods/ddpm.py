@@ -26,6 +26,10 @@ class DDPM(Method):
     Params = DDPMParams
     samplers = ("ddpm", "ddim")
 
+    @property
+    def diffusion_steps(self) -> int:
+        return self.params.diffusion_steps
+
     def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # Ho et al. Alg. 1: t ~ U{1..T}, eps ~ N(0, I), x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
         sch = self.schedule(self.params.diffusion_steps, x0.device)

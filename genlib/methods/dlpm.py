@@ -58,6 +58,14 @@ class DLPM(Method):
     Params = DLPMParams
     samplers = ("dlpm", "dlim")
 
+    @property
+    def alpha(self) -> float:
+        return self.params.alpha
+
+    @property
+    def diffusion_steps(self) -> int:
+        return self.params.diffusion_steps
+
     def draw_a(self, shape, generator, clamp_a):
         p = self.params
         a_shape = shape[:1] if p.isotropic else shape

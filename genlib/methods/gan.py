@@ -22,12 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlib.methods.base import SampleOptions
-from genlib.methods.family import Family, optimize
+from genlib.methods.own_networks import OwnNetworksMethod, optimize
 from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size, dcgan_init
 from genlib.nets.dense import dense
+from genlib.optim import adamw
 from genlib.params import non_negative, positive, spec
 from genlib.registry import METHODS
-from genlib.training.groups import adamw
 
 
 def _betas_ok(b: tuple[float, ...]) -> bool:
@@ -53,7 +53,7 @@ class GANParams:
 
 
 @METHODS.register("gan")
-class GAN(Family):
+class GAN(OwnNetworksMethod):
     """Networks ``generator`` (z -> x) and ``discriminator`` (x -> logit), one optimizer each."""
 
     name = "gan"
@@ -108,7 +108,7 @@ class GAN(Family):
         # The non-saturating loss -log D(G(z)) (Goodfellow et al., Sec. 3).
         return F.softplus(-nets["discriminator"](nets["generator"](z))).mean()
 
-    def update(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
         """``n_critic`` discriminator steps on the batch (fresh latents each), then one generator step."""
         d_params, g_params = list(nets["discriminator"].parameters()), list(nets["generator"].parameters())
         for _ in range(self.params.n_critic):

@@ -83,6 +83,10 @@ class LIM(Method):
         # E exp(i <u, eps>) = exp(-kappa |u|^alpha) for genlib's noise with this a_scale
         self.kappa = (params.a_scale / 2) ** (params.alpha / 2)
 
+    @property
+    def alpha(self) -> float:
+        return self.params.alpha
+
     def noise(self, shape, generator, clamp_a=None, clamp_eps=None) -> torch.Tensor:
         p = self.params
         return sample_sas(p.alpha, shape, generator, isotropic=True, a_scale=p.a_scale, clamp_a=clamp_a, clamp_eps=clamp_eps)

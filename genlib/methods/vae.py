@@ -17,13 +17,13 @@ from torch import nn
 
 from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
-from genlib.methods.family import Family, optimize
 from genlib.methods.likelihoods import Likelihood, bits_per_dim, gaussian_log_prob, likelihood
+from genlib.methods.own_networks import OwnNetworksMethod, optimize
 from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size
 from genlib.nets.dense import dense
+from genlib.optim import adamw
 from genlib.params import positive, spec
 from genlib.registry import METHODS
-from genlib.training.groups import adamw
 
 KL_DIMS_LISTED = 16  # kl_dim{i} metrics up to this many latent dimensions (active_units always)
 ACTIVE_VARIANCE = 0.01  # Burda et al., Sec. 5.2: a unit is active when Cov_x(E_q[z_i]) > 0.01
@@ -45,7 +45,7 @@ class VAEParams:
 
 
 @METHODS.register("vae")
-class VAE(Family):
+class VAE(OwnNetworksMethod):
     """Networks ``encoder`` (x -> mu, log sigma^2) and ``decoder`` (z -> the likelihood's
     parameters); one optimizer."""
 
@@ -54,6 +54,22 @@ class VAE(Family):
     Params = VAEParams
     samplers = ("prior",)
     data_kinds = ("points", "images")
+
+    @property
+    def metric_docs(self) -> dict[str, str]:
+        """The meaning of :meth:`extra_metrics`' keys, for the report."""
+        dims = self.params.latent_dim
+        per_dim = {f"kl_dim{i}": f"KL of latent dimension {i} on the test set, nats; near 0: an unused dimension"
+                   for i in range(dims if dims <= KL_DIMS_LISTED else 0)}
+        return {
+            "elbo": "ELBO on the test set (beta = 1, one draw of z), nats per point; higher is better",
+            "nll_iwae": "importance-weighted NLL bound on the test set (Burda et al. 2016, eval.n_importance draws), nats per point",
+            "recon_mse": "squared error of the test points' reconstructions through the posterior mean, summed over a point's dimensions",
+            "kl": "KL(q(z|x) || N(0, I)) on the test set, nats per point",
+            "active_units": f"latent dimensions whose posterior mean varies over the test set by more than {ACTIVE_VARIANCE} (Burda et al., Sec. 5.2)",
+            "bits_per_dim": "images: nll_iwae in bits per dimension of the 8-bit data (an upper bound, README)",
+            **per_dim,
+        }
 
     def likelihood(self, event_dims: int) -> Likelihood:
         """The decoder likelihood for data points of ``event_dims`` axes (1: points, 3: images)."""
@@ -109,7 +125,7 @@ class VAE(Family):
         recon, kl = self.terms(net, x0, generator)
         return (recon + self.params.beta * kl.sum(-1)).mean()
 
-    def update(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
         recon, kl = self.terms(nets, x0, generator)
         loss = (recon + self.params.beta * kl.sum(-1)).mean()
         norm = optimize(optimizers["vae"], loss, list(nets.parameters()), grad_clip)

@@ -68,7 +68,7 @@ def batch_sizes(n: int, batch: int) -> list[int]:
 
 
 def _title(cfg: Config, method, info: dict) -> str:
-    if method.steps_itself:  # a VAE or GAN: eval.reverse_steps does not apply
+    if method.own_networks:  # a VAE or GAN: eval.reverse_steps does not apply
         return f"{cfg.method} ({info['sampler']})"
     return f"{cfg.method} ({info['sampler']}, {info['reverse_steps']} steps)"
 

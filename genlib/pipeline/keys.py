@@ -44,7 +44,7 @@ def train_params(cfg: Config) -> dict:
     network (a method with its own networks ignores ``model:``), the training and optimiser
     sections, the data keys the network's input depends on, and three ``run`` settings."""
     out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: dataclasses.asdict(cfg.method_params)}
-    if not build_method(cfg).steps_itself:
+    if not build_method(cfg).own_networks:
         out["model"] = {"net": cfg.model_net, **dataclasses.asdict(cfg.model)}
     data_cls = DATASETS.get(cfg.data.dataset)
     out["data"] = {"dataset": cfg.data.dataset, **_fields(cfg.data, data_cls.model_keys)}

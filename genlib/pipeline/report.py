@@ -36,7 +36,7 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     sampling = io.read_json(paths.samples / "info.json")
     rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
     mp = dataclasses.asdict(cfg.method_params)
-    network = "its own networks" if method.steps_itself else f"network **{cfg.model_net}**"
+    network = "its own networks" if method.own_networks else f"network **{cfg.model_net}**"
     setup = (
         f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
         f"data **{cfg.data.dataset}**; {network}; "

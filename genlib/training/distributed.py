@@ -7,7 +7,8 @@ The rules, for N processes:
   of it (N must divide it) and ``optim.lr`` is unchanged.
 * Every process draws the random numbers of the WHOLE batch from the same generator, seeded as
   in one process: the data order, and the method's ``corrupt`` (times and noise). It keeps its own
-  slice for the network's forward and backward pass. Drawing is cheap next to the network.
+  slice (``World.shard``) for the network's forward and backward pass (``Method.shard_loss``).
+  Drawing is cheap next to the network.
 * The loss of a slice is the method's ``batch_loss``, a mean over the slice; DDP averages the
   gradients of the N slices, which is the gradient of the whole batch's mean. So the weights, the
   EMAs and the checkpoint equal one process's, up to the order of float additions.
@@ -138,12 +139,3 @@ def wrap(net: nn.Module, world: World, device: torch.device, compile: bool) -> n
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     return compiled(model, compile)
 
-
-def shard_loss(method, model: nn.Module, x0: torch.Tensor, generator: torch.Generator, world: World) -> torch.Tensor:
-    """This process's loss for the batch ``x0``: the whole batch is corrupted with the generator's
-    draws, then the network sees this process's slice only."""
-    if world.size == 1:
-        return method.loss(model, x0, generator)
-    x_t, t, target = method.corrupt(x0, generator)
-    mine = world.shard(x0.shape[0])
-    return method.batch_loss(model(x_t[mine], t[mine]), target[mine])

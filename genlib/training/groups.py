@@ -1,24 +1,18 @@
-"""Several named optimizers (and their schedules) that the training state holds as one.
+"""The named optimizers of a method (and their schedules), which the training state holds as one.
 
-A method with several networks (a GAN's generator and discriminator) steps each optimizer itself;
-the state, the checkpoint and the NaN restore see one object with ``state_dict`` and
-``load_state_dict``, keyed by the optimizers' names.
+A method names its optimizers (``Method.optimizers``: ``net`` for a diffusion's network, a GAN's
+``generator`` and ``discriminator``); the state, the checkpoint and the NaN restore see one object
+with ``state_dict`` and ``load_state_dict``, keyed by those names.
 """
 from __future__ import annotations
 
 from typing import Any
-
-import torch
 
 from genlib.training.lr import make_scheduler
 
 
 class OptimizerGroup(dict):
     """``name -> optimizer``; its state dict is ``name -> that optimizer's state dict``."""
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for opt in self.values():
-            opt.zero_grad(set_to_none=set_to_none)
 
     def state_dict(self) -> dict[str, Any]:
         return {name: opt.state_dict() for name, opt in self.items()}
@@ -49,9 +43,3 @@ class SchedulerGroup:
         for name, s in self.schedulers.items():
             s.load_state_dict(state[name])
 
-
-def adamw(params, optim_params, lr: float | None = None, betas: tuple[float, ...] | None = None) -> torch.optim.AdamW:
-    """AdamW with ``optim``'s settings, the learning rate and betas replaceable by a method's own."""
-    o = optim_params
-    return torch.optim.AdamW(params, lr=o.lr if lr is None else lr, betas=tuple(o.betas if betas is None else betas),
-                             weight_decay=o.weight_decay)

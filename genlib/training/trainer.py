@@ -1,34 +1,33 @@
-"""One training loop for every method: the method computes the loss, the loop does the rest.
+"""One training loop for every method: the method updates its networks, the loop does the rest.
 
-The loop shuffles the data with the run's generator, steps AdamW with an optional learning-rate
-schedule and gradient clipping, keeps EMAs of the weights, restores the last good state when the
-loss turns non-finite (a bounded number of times), logs curves and saves checkpoints that hold
-everything needed to resume. Under several processes each runs this same loop on its share of
-every batch (:mod:`genlib.training.distributed`).
+The loop shuffles the data with the run's generator, has the method take each step
+(``method.update``: by default the diffusion step, AdamW down ``loss`` with optional gradient
+clipping; a VAE or GAN steps its own optimizers), steps the learning-rate schedules, keeps EMAs
+of the weights, restores the last good state when the loss turns non-finite (a bounded number of
+times), logs curves and saves checkpoints that hold everything needed to resume. Under several
+processes each runs this same loop on its share of every batch (:mod:`genlib.training.distributed`).
 
-A method that declares its own networks and optimizers (``method.steps_itself``: a VAE, a GAN)
-performs the update of each step itself, ``method.update(nets, optimizers, x0, generator,
-grad_clip)``; ``state.net`` is then an ``nn.ModuleDict`` of its networks and ``state.optimizer``
-an :class:`~genlib.training.groups.OptimizerGroup`, so the EMA, the checkpoints, the resume and
-the NaN restore treat them as they treat one network. Its extra loss terms are logged as curves.
+``state.net`` is the method's network or the ``nn.ModuleDict`` of its networks, and
+``state.optimizer`` the :class:`~genlib.training.groups.OptimizerGroup` of the optimizers it
+names (``method.optimizers``), so the EMA, the checkpoints, the resume and the NaN restore treat
+every method alike. The loss terms a method returns besides ``loss`` and ``grad_norm`` are
+logged as curves.
 """
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from genlib.device import autocast
 from genlib.errors import NonFiniteLoss, TrainingInterrupted
+from genlib.methods.base import Method, StepContext
 from genlib.progress import bar
-from genlib.training.distributed import World, shard_loss
+from genlib.training.distributed import World
 from genlib.training.ema import EMA
 from genlib.training.groups import OptimizerGroup, SchedulerGroup
-from genlib.training.lr import make_scheduler
 
 
 @dataclass
@@ -37,8 +36,8 @@ class TrainState:
 
     net: nn.Module
     ema: EMA
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
+    optimizer: OptimizerGroup
+    scheduler: SchedulerGroup
     generator: torch.Generator
     step: int = 0
     perm: torch.Tensor | None = None  # this epoch's data order, for an exact resume
@@ -75,15 +74,10 @@ class TrainState:
         torch.set_rng_state(state["torch_rng"])
 
 
-def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator, method=None) -> TrainState:
-    """A fresh state; a method that steps itself names its optimizers (``method.optimizers``)."""
-    o = cfg.optim
-    if getattr(method, "steps_itself", False):
-        optimizer = OptimizerGroup(method.optimizers(net, o))
-        scheduler = SchedulerGroup(optimizer, o, total_steps)
-    else:
-        optimizer = torch.optim.AdamW(net.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-        scheduler = make_scheduler(optimizer, o, total_steps)
+def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator, method: Method) -> TrainState:
+    """A fresh state: the optimizers ``method`` names for ``net``, each with its ``optim.schedule``."""
+    optimizer = OptimizerGroup(method.optimizers(net, cfg.optim))
+    scheduler = SchedulerGroup(optimizer, cfg.optim, total_steps)
     return TrainState(
         net=net,
         ema=EMA(net, cfg.training.ema_rates),
@@ -99,7 +93,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def train(
-    method,
+    method: Method,
     state: TrainState,
     data: torch.Tensor,
     cfg,
@@ -131,7 +125,7 @@ def train(
     per_epoch = steps_per_epoch(data.shape[0], batch)
     total = tc.epochs * per_epoch
     model = state.net if model is None else model
-    steps_itself = getattr(method, "steps_itself", False)
+    shard = world.shard(batch) if world.size > 1 else None
     good = _snapshot(state)
     loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
     with bar(total, "training", progress, initial=state.step) as pbar:
@@ -147,23 +141,13 @@ def train(
             periodic = checkpoint_every > 0 and step % checkpoint_every == 0 and step < total
             stop = should_stop is not None and should_stop()
             sync = log_now or periodic or (stop and world.size == 1)
-            if steps_itself:
-                with autocast(data.device, cfg.run.precision):
-                    terms = method.update(state.net, state.optimizer, x0, state.generator, tc.grad_clip)
-                loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm")
-            else:
-                terms = {}
-                with autocast(data.device, cfg.run.precision):
-                    loss = shard_loss(method, model, x0, state.generator, world)
-                state.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.grad_clip is not None or sync:  # without clipping the norm is only checked and logged
-                    grad_norm = nn.utils.clip_grad_norm_(state.net.parameters(), tc.grad_clip or math.inf)
-                state.optimizer.step()
+            context = StepContext(model, shard, sync, tc.grad_clip, data.device, cfg.run.precision)
+            terms = method.update(state.net, state.optimizer, x0, state.generator, context)
+            loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm", None)  # the norm is read at sync steps
             state.scheduler.step()
             state.ema.update()
             state.step = step
-            loss_sum += loss.detach()
+            loss_sum += loss
             state.since_log += 1
             pbar.update(1)
             if not sync:

@@ -20,14 +20,14 @@ from torch import nn
 
 from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
-from genlib.methods.family import Family, optimize
 from genlib.methods.hvae.blocks import Gaussian
 from genlib.methods.hvae.graph import Graph, build_blocks, parse_graph, read_model_file
 from genlib.methods.likelihoods import bits_per_dim
+from genlib.methods.own_networks import OwnNetworksMethod, optimize
 from genlib.methods.vae import IWAE_CHUNK
+from genlib.optim import adamw
 from genlib.params import non_negative, positive, spec
 from genlib.registry import METHODS
-from genlib.training.groups import adamw
 
 # Three latent layers of 2 dimensions on 2D data: a top layer, two VDVAE residual layers.
 DEFAULT_BLOCKS = (
@@ -70,7 +70,7 @@ class Layer(NamedTuple):
 
 
 @METHODS.register("hvae")
-class HVAE(Family):
+class HVAE(OwnNetworksMethod):
     """One network per block (an ``nn.ModuleDict`` keyed by the block names); one optimizer."""
 
     evaluates_networks = True  # extra_metrics: the likelihoods on the test set
@@ -156,7 +156,7 @@ class HVAE(Family):
     def loss(self, net: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.objective(*self.terms(net, x0, generator))
 
-    def update(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
         recon, kl = self.terms(nets, x0, generator)
         loss = self.objective(recon, kl)
         norm = optimize(optimizers["hvae"], loss, list(nets.parameters()), grad_clip)
