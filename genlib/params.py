@@ -22,9 +22,13 @@ from genlib.errors import ConfigError
 T = TypeVar("T")
 
 
-def spec(default: Any, check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
-    """A dataclass field with a range check; ``allowed`` says in words what passes."""
-    meta = {"check": check, "allowed": allowed}
+def spec(default: Any, check: Callable[[Any], bool] | None = None, allowed: str = "", *,
+         kind: str | None = None, sampling: bool = False) -> Any:
+    """A dataclass field with a range check; ``allowed`` says in words what passes. ``kind``
+    (``points`` or ``images``) marks a setting that applies to that kind of data only, and
+    ``sampling`` one that only sampling reads: neither keys the train stage where it does not
+    apply (:mod:`genlib.pipeline.keys`)."""
+    meta = {"check": check, "allowed": allowed, "kind": kind, "sampling": sampling}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -158,3 +162,8 @@ def build(cls: type[T], raw: Any, prefix: str, drop: tuple[str, ...] = ()) -> T:
             raise ConfigError(full, value, fields[key].metadata["allowed"])
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def applies(f: dataclasses.Field, kind: str) -> bool:
+    """Whether field ``f`` applies to data of ``kind`` (see :func:`spec`)."""
+    return f.metadata.get("kind") in (None, kind)

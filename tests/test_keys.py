@@ -43,22 +43,12 @@ TINY_MNIST = {**TINY_IMAGES, "data.max_train": 128, "data.max_test": 128, "eval.
               "eval.n_importance": 2, "run.device": "cpu"}
 RUNS = [*(("points", m) for m in ("ddpm", "dlpm", "lim", "vae", "hvae", "gan")), ("mnist", "ddpm"), ("mnist", "vae")]
 
-# Fields of the train key that a tiny run's training never reads, and why. The first two must
-# stay; the others are needless reruns of train, there because whole sections are keyed.
+# Fields of the train key that a tiny run's training never reads, and why: both must stay.
 NOT_READ_BY_TRAIN = {
     "optim.optimizer": "one allowed value (adamw) so far; keyed so that a second one would retrain",
     "training.nan_retries": "read only when a loss turns non-finite (the trainer's restore)",
 }
-_POINTS_ONLY, _IMAGES_ONLY = "2D networks only", "image networks only"
-_SAMPLING = "a sampling setting (generate reads it); the vae's own export does not save it"
-NOT_READ_BY_TRAIN_FOR = {  # (data kind, method): the needless reruns
-    ("points", "vae"): {"vae.channels": _IMAGES_ONLY, "vae.levels": _IMAGES_ONLY, "vae.sample_noise": _SAMPLING},
-    ("mnist", "vae"): {"vae.nunits": _POINTS_ONLY, "vae.nlayers": _POINTS_ONLY, "vae.sample_noise": _SAMPLING},
-    ("points", "gan"): {
-        "optim.lr": "gan.lr_g and gan.lr_d replace it", "optim.betas": "gan.betas replaces it",
-        "gan.g_channels": _IMAGES_ONLY, "gan.d_channels": _IMAGES_ONLY, "gan.levels": _IMAGES_ONLY,
-    },
-}
+NOT_READ_BY_TRAIN_FOR: dict = {}  # (data kind, method): fields only that run leaves unread
 
 
 class Reads:
@@ -249,3 +239,21 @@ def test_the_prepare_key_holds_the_test_set_size_of_2d_data():
 def test_the_train_key_of_images_holds_the_flip_not_the_test_cap(override, changes):
     base = {**TINY_IMAGES, "data.root": "unused", "method": "ddpm"}
     assert (_train_key(override, base) != _train_key({}, base)) == changes, override
+
+
+@pytest.mark.parametrize("method,override,train_changes,generate_changes", [
+    ("gan", {"optim.lr": 0.123}, False, False),          # gan.lr_g and gan.lr_d replace it
+    ("gan", {"gan.lr_g": 0.123}, True, True),
+    ("gan", {"gan.g_channels": 7}, False, False),        # an image-network width, on 2D points
+    ("vae", {"vae.levels": 3}, False, False),            # likewise
+    ("vae", {"vae.nunits": 17}, True, True),
+    ("vae", {"vae.sample_noise": False}, False, True),   # sampling only
+    ("hvae", {"hvae.sample_noise": False}, True, True),  # saved in the hvae.pt export
+])
+def test_a_methods_own_settings_key_what_reads_them(method, override, train_changes, generate_changes):
+    base = _tiny_cfg("points", method)
+    cfg = load(ROOT / "params.yaml", {**TINY_POINTS, "method": method, **override})
+    assert (train_params(cfg) != train_params(base)) == train_changes
+    assert (stage_params(cfg, "generate") != stage_params(base, "generate")) == generate_changes
+    shown = next(iter(override)).startswith(f"{method}.")  # the report shows the whole method section
+    assert (stage_params(cfg, "report") != stage_params(base, "report")) == shown

@@ -64,6 +64,9 @@ class Method:
     own_networks: ClassVar[bool] = False
     # True: evaluate loads the trained networks for ``extra_metrics`` and ``analysis``.
     evaluates_networks: ClassVar[bool] = False
+    # The ``optim:`` keys the method's own settings replace (the GAN's lr_g, lr_d and betas):
+    # they do not key its training.
+    replaces_optim: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params) -> None:
         self.params = params

@@ -37,13 +37,13 @@ def _betas_ok(b: tuple[float, ...]) -> bool:
 @dataclass(frozen=True)
 class GANParams:
     latent_dim: int = spec(8, positive, "a positive integer")
-    g_units: int = spec(128, positive, "a positive integer")  # generator width
-    g_layers: int = spec(3, positive, "a positive integer")  # generator hidden layers
-    d_units: int = spec(128, positive, "a positive integer")  # discriminator width
-    d_layers: int = spec(3, positive, "a positive integer")  # discriminator hidden layers
-    g_channels: int = spec(64, positive, "a positive integer")  # images: generator width at the finest level
-    d_channels: int = spec(64, positive, "a positive integer")  # images: discriminator width at the first halving
-    levels: int = spec(2, positive, "a positive integer")  # images: halvings of H and W (each divisible by 2^levels)
+    g_units: int = spec(128, positive, "a positive integer", kind="points")  # generator width
+    g_layers: int = spec(3, positive, "a positive integer", kind="points")  # generator hidden layers
+    d_units: int = spec(128, positive, "a positive integer", kind="points")  # discriminator width
+    d_layers: int = spec(3, positive, "a positive integer", kind="points")  # discriminator hidden layers
+    g_channels: int = spec(64, positive, "a positive integer", kind="images")  # images: generator width at the finest level
+    d_channels: int = spec(64, positive, "a positive integer", kind="images")  # images: discriminator width at the first halving
+    levels: int = spec(2, positive, "a positive integer", kind="images")  # images: halvings of H and W (each divisible by 2^levels)
     lr_g: float = spec(1e-3, positive, "a positive number")  # replaces optim.lr for the generator
     lr_d: float = spec(1e-3, positive, "a positive number")  # and for the discriminator
     betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # Adam's, DCGAN's choice
@@ -56,6 +56,7 @@ class GANParams:
 class GAN(OwnNetworksMethod):
     """Networks ``generator`` (z -> x) and ``discriminator`` (x -> logit), one optimizer each."""
 
+    replaces_optim = ("lr", "betas")  # by lr_g, lr_d and betas
     name = "gan"
     Params = GANParams
     samplers = ("generator",)

@@ -33,15 +33,15 @@ IWAE_CHUNK = 2**20  # decoder outputs per pass of the importance-weighted bound 
 @dataclass(frozen=True)
 class VAEParams:
     latent_dim: int = spec(2, positive, "a positive integer")
-    nunits: int = spec(128, positive, "a positive integer")  # points: width of the encoder and decoder MLPs
-    nlayers: int = spec(3, positive, "a positive integer")  # points: hidden layers of each
-    channels: int = spec(32, positive, "a positive integer")  # images: conv width at the first halving
-    levels: int = spec(2, positive, "a positive integer")  # images: halvings of H and W (each divisible by 2^levels)
+    nunits: int = spec(128, positive, "a positive integer", kind="points")  # points: width of the encoder and decoder MLPs
+    nlayers: int = spec(3, positive, "a positive integer", kind="points")  # points: hidden layers of each
+    channels: int = spec(32, positive, "a positive integer", kind="images")  # images: conv width at the first halving
+    levels: int = spec(2, positive, "a positive integer", kind="images")  # images: halvings of H and W (each divisible by 2^levels)
     beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO (Higgins et al.)
     likelihood: Literal["gaussian", "bernoulli", "discretized_logistic"] = "gaussian"
     decoder_var: Literal["learned", "fixed"] = "learned"  # gaussian only
     decoder_std: float = spec(0.1, positive, "a positive number")  # s when decoder_var is fixed
-    sample_noise: bool = True  # samples are x ~ p(x|z); false: the decoder mean
+    sample_noise: bool = spec(True, sampling=True)  # samples are x ~ p(x|z); false: the decoder mean
 
 
 @METHODS.register("vae")

@@ -24,6 +24,7 @@ from typing import Any
 from genlib import io
 from genlib.config import PLUGIN_DIR, Config, build_method, plain
 from genlib.errors import ConfigError
+from genlib.params import applies
 from genlib.pipeline.code import closure, digests
 from genlib.pipeline.paths import Paths
 from genlib.registry import DATASETS
@@ -39,17 +40,29 @@ def _fields(params, names: tuple[str, ...]) -> dict:
     return {name: getattr(params, name) for name in names}
 
 
+def method_section(cfg: Config, sampling: bool) -> dict:
+    """The fields of the method's section that apply to this data's kind: those that shape
+    training (``sampling=False``) or those only sampling reads (``sampling=True``;
+    :func:`genlib.params.spec`)."""
+    kind = cfg.data_kind
+    return {f.name: getattr(cfg.method_params, f.name) for f in dataclasses.fields(cfg.method_params)
+            if applies(f, kind) and bool(f.metadata.get("sampling")) == sampling}
+
+
 def train_params(cfg: Config) -> dict:
-    """What the trained weights and curves depend on: the seed, the method and its section, the
-    network (a method with its own networks ignores ``model:``), the training and optimiser
-    sections, the data keys the network's input depends on, and three ``run`` settings."""
-    out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: dataclasses.asdict(cfg.method_params)}
-    if not build_method(cfg).own_networks:
+    """What the trained weights and curves depend on: the seed, the method and the fields of its
+    section that shape training, the network (a method with its own networks ignores
+    ``model:``), the training section, the ``optim`` keys the method uses, the data keys the
+    network's input depends on, and three ``run`` settings."""
+    method = build_method(cfg)
+    out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: method_section(cfg, sampling=False)}
+    if not method.own_networks:
         out["model"] = {"net": cfg.model_net, **dataclasses.asdict(cfg.model)}
     data_cls = DATASETS.get(cfg.data.dataset)
     out["data"] = {"dataset": cfg.data.dataset, **_fields(cfg.data, data_cls.model_keys)}
     out["training"] = dataclasses.asdict(cfg.training)
-    out["optim"] = dataclasses.asdict(cfg.optim)
+    out["optim"] = {f.name: getattr(cfg.optim, f.name) for f in dataclasses.fields(cfg.optim)
+                    if f.name not in method.replaces_optim}
     out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
     return plain(out)
 
@@ -63,15 +76,18 @@ def stage_params(cfg: Config, stage: str) -> dict:
         return plain(out)
     if stage == "train":
         return train_params(cfg)
-    # The later stages check that the checkpoint was trained with these params, and use them.
+    # The later stages check that the checkpoint was trained with these params, and use them;
+    # beside "trained", a key holds the other fields it reads, by their place in params.yaml.
     trained = train_params(cfg)
     if stage == "generate":
-        return {"trained": trained, "eval": plain(_fields(cfg.eval, SAMPLING))}
+        sampling = plain(method_section(cfg, sampling=True))
+        return {"trained": trained, cfg.method: sampling, "eval": plain(_fields(cfg.eval, SAMPLING))}
     if stage == "evaluate":
         names = tuple(f.name for f in dataclasses.fields(cfg.eval) if f.name != "classifier_epochs")
         return {"trained": trained, "eval": plain(_fields(cfg.eval, names))}
-    if stage == "report":
-        return {"trained": trained, "eval": {"ema": cfg.eval.ema}}
+    if stage == "report":  # its setup line shows the method's whole section
+        whole = plain(dataclasses.asdict(cfg.method_params))
+        return {"trained": trained, cfg.method: whole, "eval": {"ema": cfg.eval.ema}}
     raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
 
