@@ -115,20 +115,23 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise TypeError(f"unsupported field type {tp!r} for {key}")
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\$env\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def expand_env(value: str, key: str) -> str:
-    """Replace each ``${VAR}`` in a string param by the environment variable's value.
+    """Replace each ``$env{VAR}`` in a string param by the environment variable's value.
 
-    Only the braced form is expanded, so a ``$`` elsewhere stays as written; a variable that is
-    not set is an error naming the key and the variable.
+    Not ``${VAR}``: DVC's own templating reads ``${...}`` in params.yaml and fails on a name it
+    does not know, so that form is refused with a line saying what to write. A ``$`` elsewhere
+    stays as written; a variable that is not set is an error naming the key and the variable.
     """
+    if "${" in value:
+        raise ConfigError(key, value, "no ${...} (DVC's templating reads it); write $env{VAR} for an environment variable")
 
     def lookup(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
-            raise ConfigError(key, value, f"a value whose ${{{name}}} is set in the environment (it is not)")
+            raise ConfigError(key, value, f"a value whose $env{{{name}}} is set in the environment (it is not)")
         return os.environ[name]
 
     return _ENV_REF.sub(lookup, value)

@@ -151,10 +151,16 @@ def test_unknown_plugin_module():
 
 def test_env_vars_expand_only_in_braced_form(monkeypatch):
     monkeypatch.setenv("GENLIB_TEST_SAMPLER", "dlim")
-    cfg = from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))
+    cfg = from_dict(with_change("eval.sampler", "$env{GENLIB_TEST_SAMPLER}"))
     assert cfg.eval.sampler == "dlim"
     monkeypatch.delenv("GENLIB_TEST_SAMPLER")
-    with pytest.raises(ConfigError, match=r"eval.sampler = '\$\{GENLIB_TEST_SAMPLER\}'.*is set in the environment"):
-        from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))
+    with pytest.raises(ConfigError, match=r"eval.sampler = '\$env\{GENLIB_TEST_SAMPLER\}'.*is set in the environment"):
+        from_dict(with_change("eval.sampler", "$env{GENLIB_TEST_SAMPLER}"))
     with pytest.raises(ConfigError, match="eval.sampler"):  # a bare $VAR is not expanded
         from_dict(with_change("eval.sampler", "$GENLIB_TEST_SAMPLER"))
+
+
+def test_dvc_templating_syntax_is_refused_with_what_to_write(monkeypatch):
+    monkeypatch.setenv("GENLIB_TEST_SAMPLER", "dlim")
+    with pytest.raises(ConfigError, match=r"DVC's templating reads it\); write \$env\{VAR\}"):
+        from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))

@@ -152,3 +152,16 @@ def test_a_resume_checkpoint_of_other_code_is_set_aside(repo):
     assert list((path / ".genlib" / "resume" / "stale").glob("train-*.pt"))
     assert "train" in ran(out)
     sh("git", "checkout", "-q", "genlib/methods/losses.py", "params.yaml")
+
+
+def test_an_environment_variable_in_params_through_dvc_exp_run(repo):
+    """`$env{VAR}` passes DVC's templating (which owns `${...}`) and reaches the stages expanded."""
+    path, sh = repo
+    env = {**env_for(path), "GENLIB_TEST_SAMPLER": "ddim"}
+    out = subprocess.run([dvc_bin(), "exp", "run", "-S", 'eval.sampler="$env{GENLIB_TEST_SAMPLER}"', "-n", "env-sampler"],
+                         cwd=path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "train" not in ran(out.stdout + out.stderr)
+    assert yaml.safe_load((path / "data/samples/info.json").read_text())["sampler"] == "ddim"
+    assert yaml.safe_load((path / "data/keys/generate.json").read_text())["params"]["eval"]["sampler"] == "ddim"
+    sh("git", "checkout", "-q", "params.yaml")

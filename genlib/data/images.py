@@ -52,7 +52,7 @@ class ImageParams:
     """Params of the image datasets (the ``data:`` section of ``params.yaml``)."""
 
     dataset: str = "mnist"
-    root: str = ""  # folder of the files (or where download puts them); ${VAR} is expanded
+    root: str = ""  # folder of the files (or where download puts them); $env{VAR} is expanded
     download: bool = False  # let torchvision download the set into root (needs internet)
     image_size: int | None = spec(None, positive, "a positive integer or null (native size)")
     max_train: int | None = spec(None, positive, "a positive integer or null (all training images)")
