@@ -158,7 +158,7 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-PLUGIN_DIR = "plugins"  # a project's own methods, networks and datasets (README, "Plugins")
+PLUGIN_DIR = "plugin_modules"  # a project's own methods, networks and datasets (README, "Plugins")
 SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
 
 
@@ -281,7 +281,7 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     if not path.is_file():
         raise ConfigError("params file", str(path), "an existing YAML file")
     plugin_dir = str((path.parent / PLUGIN_DIR).resolve())
-    if plugin_dir not in sys.path:  # the project's plugins/ folder: `plugins: [my_method]` imports from it
+    if plugin_dir not in sys.path:  # the project's plugin_modules/ folder: `plugins: [my_method]` imports from it
         sys.path.append(plugin_dir)
     try:
         raw = yaml.safe_load(path.read_text())

@@ -22,7 +22,7 @@ from dvc_project import dvc_bin, env_for, make_repo
 pytestmark = pytest.mark.e2e
 
 PLUGIN = '''
-"""A user's own DDPM with its own params section: one file in plugins/."""
+"""A user's own DDPM with its own params section: one file in plugin_modules/."""
 from dataclasses import dataclass
 
 from genlib.methods.ddpm import DDPM
@@ -98,14 +98,14 @@ def test_other_sections_and_eval_settings_never_retrain(repo):
 
 
 def test_a_plugin_method_keys_train_by_its_params_and_source(repo):
-    """3: a plugin in plugins/ imports with no environment variable and keys the stages."""
+    """3: a plugin in plugin_modules/ imports with no environment variable and keys the stages."""
     path, sh = repo
-    (path / "plugins" / "my_ddpm.py").write_text(textwrap.dedent(PLUGIN))
+    (path / "plugin_modules" / "my_ddpm.py").write_text(textwrap.dedent(PLUGIN))
     params = yaml.safe_load((path / "params.yaml").read_text())
     params.update(plugins=["my_ddpm"], method="my_ddpm", my_ddpm={"diffusion_steps": 20})
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in env_for(path).items()}
-    assert str(path / "plugins") not in env["PYTHONPATH"]
+    assert str(path / "plugin_modules") not in env["PYTHONPATH"]
     sh("git", "add", "-A")
     sh("git", "commit", "-qm", "a plugin method")
     out = sh(dvc_bin(), "repro")
@@ -116,11 +116,11 @@ def test_a_plugin_method_keys_train_by_its_params_and_source(repo):
     out = sh(dvc_bin(), "exp", "run", "-S", "lim.alpha=1.6", "-n", "plug-lim")
     assert "train" not in ran(out), out
     sh("git", "checkout", "-q", "params.yaml")
-    edit(path / "plugins" / "my_ddpm.py")
+    edit(path / "plugin_modules" / "my_ddpm.py")
     out = sh(dvc_bin(), "repro")
     assert {"config", "train"} <= ran(out), out
     key = yaml.safe_load((path / "data/keys/train.json").read_text())
-    assert set(key["plugins"]) == {"plugins/my_ddpm.py"} and key["params"]["my_ddpm"] == {"diffusion_steps": 20}
+    assert set(key["plugins"]) == {"plugin_modules/my_ddpm.py"} and key["params"]["my_ddpm"] == {"diffusion_steps": 20}
     sh("git", "reset", "-q", "--hard", "HEAD~1")
     sh(dvc_bin(), "repro")
 

@@ -93,7 +93,7 @@ def stage_params(cfg: Config, stage: str) -> dict:
 
 def plugin_digests(cfg: Config, root: Path) -> dict[str, str]:
     """``{file: sha256}`` of the plugin modules ``cfg.plugins`` names and the files in
-    ``plugins/`` they import. A plugin must live in ``plugins/``: only that folder is a
+    ``plugin_modules/`` they import. A plugin must live in ``plugin_modules/``: only that folder is a
     dependency of the ``config`` stage, so code elsewhere could change unseen."""
     folder = (root / PLUGIN_DIR).resolve()
     local = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
