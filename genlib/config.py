@@ -275,6 +275,44 @@ def build_method(cfg: Config):
     return METHODS.get(cfg.method)(cfg.method_params)
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping of ``params.yaml`` that names a key twice (YAML would keep the last silently)."""
+
+    def __init__(self, key: str, value: Any, where: str) -> None:
+        super().__init__(f"{key} given twice ({where})")
+        self.key, self.value, self.where = key, value, where
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, naming its dotted key
+    and both lines: the one given first would be ignored without a word."""
+
+    def construct_document(self, node):
+        _check_unique(node, "", set())
+        return super().construct_document(node)
+
+
+def _check_unique(node: yaml.Node, prefix: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already checked (it may contain itself)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique(item, f"{prefix}{i}.", seen)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[str, int] = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        if key.value in first:
+            given = value.value if isinstance(value, yaml.ScalarNode) else "..."
+            raise DuplicateKey(f"{prefix}{key.value}", given, f"line {line}; it is given first at line {first[key.value]}")
+        first[key.value] = line
+        _check_unique(value, f"{prefix}{key.value}.", seen)
+
+
 def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
     """Read ``params.yaml`` safely and check it; ``overrides`` maps dotted keys to values."""
     path = Path(path)
@@ -284,7 +322,11 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     if plugin_dir not in sys.path:  # the project's plugin_modules/ folder: `plugins: [my_method]` imports from it
         sys.path.append(plugin_dir)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=UniqueKeyLoader)
+    except UnicodeDecodeError as err:
+        raise ConfigError("params file", str(path), f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") from None
+    except DuplicateKey as err:
+        raise ConfigError(err.key, err.value, f"each key once in {path} ({err.where})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -1,10 +1,16 @@
 """Atomic writes: every output goes to a temporary file in its folder and is renamed into place,
-so a kill never leaves a truncated file for a later stage to read."""
+so a kill never leaves a truncated file for a later stage to read; and the checked reads of
+what the stages pass on (arrays, JSON records, weights-only torch files), each refusing a bad
+file with one line that names it."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import pickle
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -17,12 +23,29 @@ from genlib.errors import DataError
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+REMAKE = "run the stage that writes it: dvc repro"
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove what killed writes of ``path`` (SIGKILL, a power cut) left beside it, and only
+    that: files named as :func:`atomic_path` names its temporary files, ``.<name>.XXXXXXXX.tmp``
+    (eight characters of ``tempfile``'s alphabet). One writer per target is assumed, as in the
+    pipeline: rank 0 alone writes, and DVC runs one stage at a time in a workspace."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    gone = [p for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp")
+            if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync and rename it onto ``path``."""
+    """Yield a temporary path beside ``path``; on success fsync and rename it onto ``path``.
+    The leftovers of earlier, killed writes of ``path`` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -61,10 +84,18 @@ def save_array(path: str | Path, array: np.ndarray) -> None:
     _write_with(path, writer)
 
 
+def copy_file(source: str | Path, path: str | Path) -> None:
+    """Copy ``source`` onto ``path`` through a temporary file, as every other output is written."""
+    source = Path(source)
+    if not source.is_file():
+        raise DataError(f"{source}: file not found ({REMAKE})")
+    _write_with(path, lambda p: shutil.copyfile(source, p))
+
+
 def load_array(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found (run the stage that writes it: dvc repro)")
+        raise DataError(f"{path}: file not found ({REMAKE})")
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, OSError, EOFError, BadZipFile, ...
@@ -75,13 +106,33 @@ def load_array(path: str | Path) -> np.ndarray:
 
 
 def read_json(path: str | Path) -> Any:
+    """The JSON value in ``path``, which must be UTF-8 text."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found (run the stage that writes it: dvc repro)")
+        raise DataError(f"{path}: file not found ({REMAKE})")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); {REMAKE}") from None
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from None
+        raise DataError(f"{path}: not valid JSON ({err}); {REMAKE}") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to read; {REMAKE}") from None
+
+
+_JSON_TYPES = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+
+
+def read_record(path: str | Path, required: tuple[str, ...] = ()) -> dict:
+    """A JSON object (a stage's record: ``meta.json``, ``info.json``, ``eval.json``, ...) holding
+    at least the ``required`` keys, the ones its reader uses."""
+    record = read_json(path)
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: expected a JSON object, found {_JSON_TYPES.get(type(record), type(record).__name__)}; {REMAKE}")
+    missing = [key for key in required if key not in record]
+    if missing:
+        raise DataError(f"{path}: no {', '.join(repr(k) for k in missing)} in it (expected keys {', '.join(required)}); {REMAKE}")
+    return record
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
@@ -96,13 +147,37 @@ def save_torch(path: str | Path, obj: Any) -> None:
     _write_with(path, writer)
 
 
-def load_torch(path: str | Path) -> Any:
-    """Load a checkpoint with ``weights_only=True``: tensors and plain containers, never code."""
+# torch's weights-only unpickler names the global a file asks for: "GLOBAL posix.system".
+_GLOBAL = re.compile(r"GLOBAL ([\w.<>]+)")
+
+
+def load_torch(path: str | Path, what: str = "torch file", remake: str = REMAKE) -> Any:
+    """Load a torch file with ``weights_only=True``: tensors and plain containers, never code.
+
+    Every failure is one line naming the file and, unless ``remake`` is empty, how to remake it.
+    A file that asks for a Python global (the way a pickle runs code) is refused by that global's
+    name; torch's advice in that message, to load it with ``weights_only=False``, is left out,
+    because genlib never does."""
     path = Path(path)
+    then = f"; {remake}" if remake else ""
     if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found (run the train stage: dvc repro train)")
+        raise DataError(f"{path}: {what} not found{then}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for truncated or foreign files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: corrupt or unreadable checkpoint ({first})") from None
+    except Exception as err:  # torch raises many kinds for truncated, foreign or crafted files
+        found = _GLOBAL.search(str(err))
+        if found:
+            raise DataError(
+                f"{path}: {what} refused: it asks for the Python global {found.group(1)}, and only tensors and "
+                f"plain containers are loaded (weights_only=True), never code{then}"
+            ) from None
+        raise DataError(f"{path}: corrupt or unreadable {what} ({_reason(err)}){then}") from None
+
+
+def _reason(err: Exception) -> str:
+    """The first line of why a load failed; for an unpickling error the unpickler's own words,
+    which torch wraps in its advice."""
+    if isinstance(err, pickle.UnpicklingError) and err.__context__ is not None:
+        err = err.__context__
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__

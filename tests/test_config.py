@@ -107,6 +107,33 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load(bad)
 
 
+DUPLICATES = [
+    # (params.yaml text, the message's words); YAML itself would keep the last value silently
+    ("seed: 0\nmethod: ddpm\nseed: 1\n", "params: seed = '1' is not allowed; expected each key once in {path} (line 3; it is given first at line 1)"),
+    ("seed: 0\nmethod: ddpm\ntraining:\n  epochs: 3\n  batch_size: 8\n  epochs: 5\n", "training.epochs = '5'"),
+    ("seed: 0\nmethod: hvae\nhvae:\n  blocks:\n    - {z: 2, z: 4}\n", "hvae.blocks.0.z"),
+    ("seed: 0\nmethod: ddpm\ntraining:\n  epochs: 3\ntraining:\n  epochs: 3\n", "training = '...'"),
+]
+
+
+@pytest.mark.parametrize("text,words", DUPLICATES, ids=[w for _, w in DUPLICATES])
+def test_a_key_given_twice_is_refused(tmp_path, text, words):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert words.format(path=path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_merge_key_overridden_is_not_a_duplicate_and_params_must_be_utf8(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 0\nmethod: ddpm\ntraining:\n  <<: {epochs: 3, batch_size: 8}\n  epochs: 4\n")
+    assert load(path).training.epochs == 4
+    path.write_bytes(b"seed: 0\nmethod: ddpm\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"UTF-8 text \(byte 0xe9 at offset 26\)"):
+        load(path)
+
+
 def test_overrides_and_resolved_dict():
     cfg = load(ROOT / "params.yaml", {"method": "ddpm", "eval.sampler": "ddim"})
     d = cfg.to_dict()

@@ -132,10 +132,11 @@ def test_bad_inputs_are_rejected():
 
 
 def test_registration_is_idempotent():
-    fidelity_extractor.register_classifier_extractor()
-    fidelity_extractor.register_classifier_extractor()
+    fidelity_extractor.register_extractors()
+    fidelity_extractor.register_extractors()
     importlib.reload(fidelity_extractor)  # registers again at import: must not fail
     assert fidelity_extractor.CLASSIFIER_EXTRACTOR in FEATURE_EXTRACTORS_REGISTRY
+    assert fidelity_extractor.INCEPTION_EXTRACTOR in FEATURE_EXTRACTORS_REGISTRY
 
 
 def features(model: ImageClassifier, images: torch.Tensor) -> np.ndarray:

@@ -1,9 +1,14 @@
-"""Kill training at a random step, run it again: the result equals an uninterrupted run."""
+"""Kill training at a random step, run it again: the result equals an uninterrupted run. A resume
+file that does not belong to this training, or is corrupt, crafted or malformed, is set aside."""
+import copy
+import io
+import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import yaml
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
 from genlib.pipeline.resume import training_key
+from genlib.pipeline.runner import stage_main
 from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.io import load_torch
@@ -98,16 +104,92 @@ def test_kill_and_resume_equals_uninterrupted(reference, tmp_path, sig):
     assert_same_training(ref_root, root)
 
 
-def test_corrupt_resume_file_names_the_file(reference, tmp_path):
+@pytest.fixture(scope="module")
+def left_behind(reference, tmp_path_factory):
+    """The body of a real resume file, left by a training killed (SIGKILL) halfway."""
+    ref_root, cfg = reference
+    root = make_project(tmp_path_factory.mktemp("killed"))
+    shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
+    proc = start(root)
+    file = wait_for_resume_file(root, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    return torch.load(file, weights_only=True)
+
+
+def _first_tensor(weights: dict) -> str:
+    return next(iter(weights))
+
+
+def _reshape_first(weights: dict) -> None:
+    weights[_first_tensor(weights)] = weights[_first_tensor(weights)][:1]
+
+
+def _nan_first(weights: dict) -> None:
+    weights[_first_tensor(weights)] = torch.full_like(weights[_first_tensor(weights)], float("nan"))
+
+
+MARKER = Path(tempfile.gettempdir()) / f"genlib-resume-marker-{os.getpid()}"
+RESUME_CASES = [
+    # (what is done to the body of a real resume file, or the bytes written instead; words of the line)
+    (b"not a checkpoint", "corrupt or unreadable file (UnpicklingError: Unsupported operand 110)"),
+    ("crafted", "refused: it asks for the Python global exec"),
+    (lambda b: b.update(state=[]), "it holds no training state"),
+    (lambda b: b["state"].pop("ema"), "its training state lacks ema"),
+    (lambda b: b["state"]["ema"].pop("0.9"), "it holds no EMA of rate 0.9"),
+    (lambda b: _reshape_first(b["state"]["net"]), "its weights ('net') do not fit the network"),
+    (lambda b: b["state"]["net"].pop(_first_tensor(b["state"]["net"])), "missing 1 of the network's"),
+    (lambda b: _nan_first(b["state"]["ema"]["0.99"]), "its EMA of rate 0.99 does not fit the network: NaN or inf"),
+    (lambda b: b["state"].update(step="7"), "its step (str) not of the type training keeps"),
+    (lambda b: b["state"].update(generator=torch.zeros(3, dtype=torch.uint8)), "its training state does not load (RuntimeError"),
+    (lambda b: b["state"].update(optimizer={}), "its training state does not load (KeyError"),
+]
+
+
+def _resume_bytes(left_behind: dict, change) -> bytes:
+    if isinstance(change, bytes):
+        return change
+    if change == "crafted":
+        body = {"state": {"net": WritesMarker(MARKER)}}
+    else:
+        body = copy.deepcopy(left_behind)
+        change(body)
+    buf = io.BytesIO()
+    torch.save(body, buf)
+    return buf.getvalue()
+
+
+class WritesMarker:
+    """Unpickled, it writes a marker file: how a crafted resume file would run code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+@pytest.mark.parametrize("change,words", RESUME_CASES, ids=[w for _, w in RESUME_CASES])
+def test_bad_resume_file_is_set_aside(reference, left_behind, tmp_path, monkeypatch, capsys, change, words):
+    """A corrupt, crafted or malformed resume file never blocks a run: it is set aside in stale/
+    with one line naming it and what is wrong, and training from step 0 equals an uninterrupted run."""
     ref_root, cfg = reference
     root = make_project(tmp_path / "run")
     shutil.copytree(ref_root / "data" / "prepared", root / "data" / "prepared")
     bad = root / ".genlib" / "resume" / f"train-{training_key(cfg)}.pt"
     bad.parent.mkdir(parents=True)
-    bad.write_bytes(b"not a checkpoint")
-    run = subprocess.run([sys.executable, "-c", STAGE], cwd=root, capture_output=True, text=True)
-    assert run.returncode == 2
-    assert run.stderr.startswith("error: ") and str(bad.name) in run.stderr and "corrupt" in run.stderr
+    content = _resume_bytes(left_behind, change)
+    bad.write_bytes(content)
+    MARKER.unlink(missing_ok=True)
+    monkeypatch.chdir(root)
+    stage_main("train", train_stage)
+    err = capsys.readouterr().err.strip().splitlines()
+    said = [line for line in err if "set aside" in line]
+    assert len(said) == 1 and str(bad.relative_to(root)) in said[0] and words in said[0], err
+    assert "Traceback" not in "\n".join(err) and not any("resuming" in line for line in err)
+    assert not MARKER.exists(), "the crafted file ran code"
+    assert (bad.parent / "stale" / bad.name).read_bytes() == content and not bad.exists()
+    assert_same_training(ref_root, root)
 
 
 def test_resume_file_of_other_data_is_set_aside(reference, tmp_path):

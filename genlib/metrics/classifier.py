@@ -20,6 +20,9 @@ from genlib.errors import DataError
 from genlib.io import load_torch, save_torch
 from genlib.metrics._images import check_images, check_labels
 from genlib.progress import bar
+from genlib.weights import load_into
+
+REMAKE = "rerun prepare_data to remake it (dvc repro)"
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -136,13 +139,13 @@ def save_classifier(path: str | Path, model: ImageClassifier, meta: dict[str, An
 
 def load_classifier(path: str | Path) -> tuple[ImageClassifier, dict[str, Any]]:
     """Rebuild a classifier written by ``save_classifier`` (weights-only load); return it in eval mode and its meta."""
-    state = load_torch(path)
+    state = load_torch(path, "classifier checkpoint", REMAKE)
     if not isinstance(state, dict) or not {"arch", "state_dict", "meta"} <= state.keys():
-        raise DataError(f"{path}: not a genlib classifier checkpoint (expected keys arch, state_dict, meta)")
+        raise DataError(f"{path}: not a genlib classifier checkpoint (expected keys arch, state_dict, meta); {REMAKE}")
     try:
         model = ImageClassifier(**state["arch"])
-        model.load_state_dict(state["state_dict"])
-    except (TypeError, RuntimeError) as err:
+    except (TypeError, ValueError) as err:
         first = str(err).strip().splitlines()[0]
-        raise DataError(f"{path}: classifier checkpoint does not match the architecture ({first})") from None
+        raise DataError(f"{path}: classifier checkpoint's arch {state['arch']!r} builds no classifier ({first}); {REMAKE}") from None
+    load_into(model, state["state_dict"], path, "the classifier's weights", REMAKE)
     return model.eval(), state["meta"]

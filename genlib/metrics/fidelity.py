@@ -12,6 +12,8 @@ Two feature spaces. ``classifier``: the penultimate layer of a genlib ``ImageCla
 the data set itself (keys ``fid_clf``, ``kid_clf``, ...: not comparable with published FIDs).
 ``inception``: torch-fidelity's ``inception-v3-compat``, the TensorFlow FID network, 2048-d pool
 features (keys ``fid``, ``kid``, ...); it takes only RGB, so 1-channel images are repeated to 3.
+Its weights file is read by genlib with ``weights_only=True``, never by torch-fidelity
+(``genlib.metrics.fidelity_extractor.CheckedInceptionV3``).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from genlib.metrics._images import check_images
 from genlib.metrics._util import numpy_seed
 from genlib.metrics.classifier import load_classifier
 from genlib.metrics.inception_weights import INCEPTION_FILE, INCEPTION_WEIGHTS_ALLOWED, URL_INCEPTION_V3
-from genlib.metrics.fidelity_extractor import CLASSIFIER_EXTRACTOR, register_classifier_extractor
+from genlib.metrics.fidelity_extractor import CLASSIFIER_EXTRACTOR, INCEPTION_EXTRACTOR, register_extractors
 
 # Rows of the distance matrix computed at once by precision/recall: against 60,000 images a
 # (PRC_BATCH, N) block takes 480 MB in float64 (torch-fidelity's default of 10,000 would take 4.8 GB).
@@ -68,7 +70,8 @@ class _Uint8Images(Dataset):
 
 
 def resolve_inception_weights(path: str | Path | None, progress: bool = False) -> str:
-    """The local Inception-v3 weights file to give torch-fidelity, checked before any feature is computed.
+    """The local Inception-v3 weights file, checked to exist before any feature is computed (its
+    content is checked when it is read, by ``CheckedInceptionV3``, before any feature too).
 
     A given ``path`` must be an existing file. ``None`` takes torch hub's cached copy (where
     torch-fidelity itself keeps it), downloading it there first if it is missing; a failing download
@@ -147,10 +150,11 @@ def image_metrics(
     n = min(generated.shape[0], reference.shape[0])
     kid_subset_size = _check_sizes(n, kid_subset_size, kid_subsets, prc_neighborhood)
     if extractor == "classifier":
-        register_classifier_extractor()
+        register_extractors()
         name, weights = CLASSIFIER_EXTRACTOR, _check_classifier(classifier_path, generated.shape[1])
     elif extractor == "inception":
-        name, weights = "inception-v3-compat", resolve_inception_weights(inception_weights, progress)
+        register_extractors()
+        name, weights = INCEPTION_EXTRACTOR, resolve_inception_weights(inception_weights, progress)
         if generated.shape[1] == 1:  # the Inception network takes RGB only
             generated, reference = generated.expand(-1, 3, -1, -1), reference.expand(-1, 3, -1, -1)
     else:

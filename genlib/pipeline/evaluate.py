@@ -26,12 +26,12 @@ from genlib.seeding import generator
 
 def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Write ``metrics/eval.json`` and the method's analysis figures."""
-    info = io.read_json(paths.samples / "info.json")
+    info = io.read_record(paths.samples / "info.json", ("sampling_time_s",))
     method = build_method(cfg)
     nets = load_trained(cfg, paths)[0] if method.evaluates_networks else None
     meta = read_meta(paths.prepared)
     kind = kind_of(meta)
-    samples, test = kind.load_samples(paths.samples / "samples.npy"), kind.load_test(paths)
+    samples, test = kind.load_samples(paths.samples / "samples.npy", meta), kind.load_test(paths, meta)
     metrics = SCORES[kind.name](cfg, paths, meta, samples, test)
     metrics["n_nonfinite"] = info.get("n_nonfinite", metrics.get("n_nonfinite", 0))
     if nets is not None:
@@ -101,7 +101,7 @@ def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta:
     out.mkdir(parents=True)
     figures: list[dict] = []
     if nets is not None:
-        test = kind_of(meta).load_test(paths)
+        test = kind_of(meta).load_test(paths, meta)
         made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)
         figures = [{"caption": c, "file": f} for c, f in made]
     io.write_json(paths.analysis_index, figures)

@@ -32,6 +32,7 @@ def generate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
 
 def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
     net, ckpt = load_trained(cfg, paths)
+    meta = read_meta(paths.prepared)  # checked before sampling, used after it
     net = compiled(net.to(device), cfg.run.compile)
     method = build_method(cfg)
     options = cfg.eval.sample_options()
@@ -56,7 +57,6 @@ def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch
         "reverse_steps": cfg.eval.reverse_steps,
         "sampler": method.sampler_name(options),
     }
-    meta = read_meta(paths.prepared)
     info.update(kind_of(meta).save_samples(samples, paths, meta, _title(cfg, method, info)))
     io.write_json(paths.samples / "info.json", info)
     return info

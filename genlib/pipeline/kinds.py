@@ -13,9 +13,12 @@ import torch
 
 from genlib import io, plots
 from genlib.data.image_transforms import to_model, to_uint8
+from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
-from genlib.pipeline.prepared import load_points, load_uint8
+from genlib.pipeline.prepared import check_items, load_points, load_uint8
 from genlib.seeding import generator
+
+GENERATE = "rerun generate to remake it (dvc repro)"
 
 
 class Points:
@@ -27,15 +30,20 @@ class Points:
         """The samples as float32 and their scatter and tail plot against the held-out points."""
         arr = samples.numpy().astype(np.float32)
         io.save_array(paths.samples / "samples.npy", arr)
-        test = io.load_array(paths.prepared / "test.npy")
+        test = self.load_test(paths, meta).numpy()
         plots.samples_vs_data(paths.samples_plot, arr, test, meta.get("modes"), title=title)
         return {}
 
-    def load_samples(self, path: Path) -> torch.Tensor:
-        return torch.from_numpy(io.load_array(path))
+    def load_samples(self, path: Path, meta: dict) -> torch.Tensor:
+        """The generated points, of the data's shape; non-finite ones are kept (they are counted)."""
+        arr = io.load_array(path)
+        check_items(arr, path, meta["shape"], GENERATE)
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise DataError(f"{path}: expected floating-point samples, got {arr.dtype}; {GENERATE}")
+        return torch.from_numpy(arr)
 
-    def load_test(self, paths: Paths) -> torch.Tensor:
-        return load_points(paths.prepared / "test.npy")
+    def load_test(self, paths: Paths, meta: dict) -> torch.Tensor:
+        return load_points(paths.prepared / "test.npy", meta["shape"])
 
     def likelihood_input(self, test: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
         """The test set as a likelihood model scores it: the points themselves, one row each."""
@@ -52,15 +60,15 @@ class Images:
         finite = torch.isfinite(samples.flatten(1)).all(dim=1)
         images = to_uint8(torch.nan_to_num(samples, nan=-1.0, posinf=1.0, neginf=-1.0))
         io.save_array(paths.samples / "samples.npy", images.numpy())
-        test = io.load_array(paths.prepared / "test.npy")
+        test = self.load_test(paths, meta).numpy()
         plots.image_grid(paths.samples_plot, images.numpy(), test, title=title)
         return {"n_nonfinite": int((~finite).sum())}
 
-    def load_samples(self, path: Path) -> torch.Tensor:
-        return torch.from_numpy(load_uint8(path))
+    def load_samples(self, path: Path, meta: dict) -> torch.Tensor:
+        return torch.from_numpy(load_uint8(path, meta["shape"], GENERATE))
 
-    def load_test(self, paths: Paths) -> torch.Tensor:
-        return torch.from_numpy(load_uint8(paths.prepared / "test.npy"))
+    def load_test(self, paths: Paths, meta: dict) -> torch.Tensor:
+        return torch.from_numpy(load_uint8(paths.prepared / "test.npy", meta["shape"]))
 
     def likelihood_input(self, test: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
         """The uint8 test images as in training but never flipped, and dequantized uniformly from a

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 from genlib import io, plots
 from genlib.config import Config, build_method
+from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
 from genlib.report import fmt, metric_docs, read_curve, write_report
@@ -14,26 +14,28 @@ from genlib.report import fmt, metric_docs, read_curve, write_report
 
 def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     """The metric table with each metric's meaning, the samples, the loss curve and the method's
-    analysis figures; returns the Markdown file's path."""
+    analysis figures; returns the Markdown file's path. Every input is read and checked before
+    anything is written."""
+    method = build_method(cfg)
+    metrics = io.read_record(paths.metrics)
+    meta = read_meta(paths.prepared)
+    train_info = io.read_record(paths.train_metrics)
+    sampling = io.read_record(paths.samples / "info.json", ("sampler", "reverse_steps"))
+    index = paths.analysis_index
+    analysis = read_figures(index) if index.is_file() else []  # the method's own analysis figures
+    docs = {**metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0), **method.metric_docs}
     out = paths.report
     out.mkdir(parents=True, exist_ok=True)
-    method = build_method(cfg)
-    metrics = io.read_json(paths.metrics)
-    meta = read_meta(paths.prepared)
-    docs = {**metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0), **method.metric_docs}
     figures: list[tuple[str, str]] = []
-    shutil.copyfile(paths.samples_plot, out / "samples.png")
+    io.copy_file(paths.samples_plot, out / "samples.png")
     figures.append(("Samples against held-out data", "samples.png"))
     loss_tsv = paths.train_log / "plots" / "metrics" / "loss.tsv"
     if loss_tsv.is_file():
         plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
         figures.append(("Training loss", "loss.png"))
-    index = paths.analysis_index
-    for fig in io.read_json(index) if index.is_file() else []:  # the method's own analysis figures
-        shutil.copyfile(paths.analysis / fig["file"], out / fig["file"])
+    for fig in analysis:
+        io.copy_file(paths.analysis / fig["file"], out / fig["file"])
         figures.append((fig["caption"], fig["file"]))
-    train_info = io.read_json(paths.train_metrics)
-    sampling = io.read_json(paths.samples / "info.json")
     rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
     mp = dataclasses.asdict(cfg.method_params)
     network = "its own networks" if method.own_networks else f"network **{cfg.model_net}**"
@@ -45,3 +47,15 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
         f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
     )
     return write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", setup, rows, figures)
+
+
+def read_figures(index: Path) -> list[dict]:
+    """``plots/analysis/index.json``: a list of ``{"caption", "file"}``, each file a name in that folder."""
+    figures = io.read_json(index)
+    fine = isinstance(figures, list) and all(
+        isinstance(f, dict) and isinstance(f.get("caption"), str) and isinstance(f.get("file"), str)
+        and f["file"] == Path(f["file"]).name and f["file"] != ".." for f in figures
+    )
+    if not fine:
+        raise DataError(f"{index}: expected a list of {{\"caption\": ..., \"file\": <a file name in its folder>}}; {io.REMAKE}")
+    return figures

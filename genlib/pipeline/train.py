@@ -40,17 +40,18 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
 
 def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
     data = load_points(paths.prepared / "train.npy").to(device)
-    net = build_net(cfg, tuple(data.shape[1:])).to(device)
     method = build_method(cfg)
     total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
-    state = new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+
+    def fresh_state():
+        net = build_net(cfg, tuple(data.shape[1:])).to(device)
+        return new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+
     resume_file = paths.resume / f"train-{resume.training_key(cfg)}.pt"
     ident = resume.identity(cfg, paths)
-    saved = resume.load_resume(resume_file, ident)
-    if saved is not None:
-        state.load_state_dict(saved)
-        if world.is_main:
-            print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+    state, resumed = resume.restore(resume_file, ident, fresh_state, world.is_main)
+    if resumed and world.is_main:
+        print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
     if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
         torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
     logger = CurveLogger(paths.train_log) if world.is_main else NullLogger()
@@ -66,7 +67,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
     with stop_on_signals() as stop:
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
               checkpoint_every=cfg.run.checkpoint_freq, progress=world.is_main and want_progress(cfg.run.progress),
-              should_stop=stop, world=world, model=distributed.wrap(net, world, device, cfg.run.compile),
+              should_stop=stop, world=world, model=distributed.wrap(state.net, world, device, cfg.run.compile),
               transform=transform)
     seconds = time.perf_counter() - start
     info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}

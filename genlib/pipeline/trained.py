@@ -10,6 +10,9 @@ from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.registry import NETS
 from genlib.seeding import stream_seed
+from genlib.weights import load_into
+
+REMAKE = "rerun training to remake it (dvc repro)"
 
 
 def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
@@ -22,17 +25,45 @@ def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
 def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, dict]:
     """The trained network (raw or the EMA chosen by ``eval.ema``) and the checkpoint body; for a
     method with several networks, the ``nn.ModuleDict`` of them all (the EMA covers each). A
-    checkpoint trained with other params than ``cfg``'s training params is refused."""
-    ckpt = io.load_torch(paths.checkpoint)
-    if not isinstance(ckpt, dict) or "state" not in ckpt or "config" not in ckpt or "data_shape" not in ckpt:
-        raise DataError(f"{paths.checkpoint}: not a genlib checkpoint (missing state, config or data_shape)")
+    checkpoint trained with other params than ``cfg``'s training params is refused, and so is
+    one whose structure or tensors do not fit the network ``cfg`` builds."""
+    file = paths.checkpoint
+    ckpt = io.load_torch(file, "checkpoint", REMAKE)
+    problem = _malformed(ckpt, cfg)
+    if problem:
+        raise DataError(f"{file}: {problem}; {REMAKE}")
     saved, now = ckpt["config"], train_params(cfg)
-    stale = [k for k in now if saved.get(k) != now[k]] if isinstance(saved, dict) else ["all"]
+    stale = [k for k in now if saved.get(k) != now[k]]
     if stale:
-        raise DataError(
-            f"{paths.checkpoint}: trained with other params ({', '.join(stale)} differ); rerun training (dvc repro)"
-        )
+        raise DataError(f"{file}: trained with other params ({', '.join(stale)} differ); rerun training (dvc repro)")
     net = build_net(cfg, tuple(ckpt["data_shape"]))
-    weights = ckpt["state"]["net"] if cfg.eval.ema is None else ckpt["state"]["ema"][str(cfg.eval.ema)]
-    net.load_state_dict(weights)
+    state = ckpt["state"]
+    if cfg.eval.ema is None:
+        load_into(net, state["net"], file, "the raw weights ('net')", REMAKE)
+    else:
+        load_into(net, state["ema"][str(cfg.eval.ema)], file, f"the EMA weights of rate {cfg.eval.ema}", REMAKE)
     return net.eval(), ckpt
+
+
+def _malformed(ckpt, cfg: Config) -> str:
+    """What is missing or of the wrong type in a checkpoint body, for the weights ``cfg`` asks for."""
+    if not isinstance(ckpt, dict):
+        return f"not a genlib checkpoint (a {type(ckpt).__name__}, not a mapping)"
+    missing = [k for k in ("state", "config", "data_shape") if k not in ckpt]
+    if missing:
+        return f"not a genlib checkpoint (no {', '.join(missing)}; expected state, config and data_shape)"
+    if not isinstance(ckpt["config"], dict):
+        return f"its config is {type(ckpt['config']).__name__}, not the mapping of training params"
+    shape = ckpt["data_shape"]
+    if not isinstance(shape, list) or not shape or not all(type(d) is int and d > 0 for d in shape):
+        return f"its data_shape {shape!r} is not a list of positive integers"
+    state = ckpt["state"]
+    if not isinstance(state, dict):
+        return f"its state is {type(state).__name__}, not a mapping"
+    if cfg.eval.ema is None:
+        return "" if "net" in state else "its state holds no raw weights ('net'), which eval.ema: null asks for"
+    ema = state.get("ema")
+    if not isinstance(ema, dict) or str(cfg.eval.ema) not in ema:
+        held = ", ".join(map(str, ema)) if isinstance(ema, dict) and ema else "none"
+        return f"its state holds no EMA weights of rate {cfg.eval.ema} (eval.ema; it holds {held})"
+    return ""
