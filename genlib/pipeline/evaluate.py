@@ -40,7 +40,7 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         metrics.update(method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval))
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
-    write_analysis(cfg, paths, method, nets, metrics, meta)
+    write_analysis(cfg, paths, method, nets, metrics, meta, test)
     io.write_json(paths.metrics, metrics)
     return metrics
 
@@ -90,18 +90,18 @@ def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, t
 SCORES = {"points": score_points, "images": score_images}
 
 
-def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta: dict) -> list[dict]:
+def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta: dict, test: torch.Tensor) -> list[dict]:
     """The method's own analysis figures (the hierarchical VAE's KL per layer, reconstructions,
     traversals) in ``plots/analysis/``, listed with their captions in ``index.json`` for the
     report; for other methods the list is empty. ``analysis`` also gets the metrics just
-    computed, so it draws what they hold instead of computing it again."""
+    computed and the test set already read, so it draws what they hold instead of computing or
+    reading it again."""
     out = paths.analysis
     if out.exists():
         shutil.rmtree(out)  # figures of a previous method must not linger in the output
     out.mkdir(parents=True)
     figures: list[dict] = []
     if nets is not None:
-        test = kind_of(meta).load_test(paths, meta)
         made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)
         figures = [{"caption": c, "file": f} for c, f in made]
     io.write_json(paths.analysis_index, figures)
