@@ -88,6 +88,10 @@ class EvalParams:
         return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
 
 
+def _threads_ok(n: int | str) -> bool:
+    return n == "auto" or n > 0
+
+
 def _device_ok(name: str) -> bool:
     return name in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", name) is not None
 
@@ -102,6 +106,12 @@ class RunParams:
     # batch, split evenly between them, so the result does not depend on this number.
     nproc_per_node: int = spec(1, positive, "a positive integer")
     backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl on CUDA, gloo otherwise
+    # Compute threads (intra- and inter-op) of each stage; auto shares this process's processors
+    # among the genlib pipelines running on them (genlib.pipeline.threads). It changes the last
+    # bits of the results on the CPU, yet keys no stage (README, run).
+    threads: Literal["auto"] | int = spec("auto", _threads_ok, "auto or a positive integer")
+    # auto: bars on a terminal, plain lines every few percent elsewhere (logs); always: bars;
+    # never: neither, nor the summary and threads lines (genlib.progress).
     progress: Literal["auto", "always", "never"] = "auto"
     log_every: int = spec(20, positive, "a positive integer")  # steps between logged points
     # Steps between resume checkpoints (0 = none). They live in .genlib/resume/, outside DVC's

@@ -19,7 +19,7 @@ from torch import nn
 from genlib.errors import DataError
 from genlib.io import load_torch, save_torch
 from genlib.metrics._images import check_images, check_labels
-from genlib.progress import bar
+from genlib.progress import Display, tracker
 from genlib.weights import load_into
 
 REMAKE = "rerun prepare_data to remake it (dvc repro)"
@@ -74,7 +74,7 @@ def train_classifier(
     lr: float = 3e-3,  # Adam with a cosine decay to 0: 2 epochs reach ~99% on MNIST
     width: int = 16,
     feature_dim: int = 128,
-    progress: bool = False,
+    progress: Display = "off",
 ) -> tuple[ImageClassifier, dict[str, float]]:
     """Train an ``ImageClassifier`` with cross-entropy; return it (in eval mode) and a summary ``info``.
 
@@ -94,7 +94,7 @@ def train_classifier(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * s / steps)))
     start = time.perf_counter()
     model.train()
-    with bar(steps, "classifier", progress) as pbar:
+    with tracker(steps, "classifier", progress) as pbar:
         for _ in range(epochs):
             loss_sum, correct = 0.0, 0
             for idx in torch.randperm(n, generator=generator).split(batch_size):

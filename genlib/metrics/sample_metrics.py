@@ -7,6 +7,7 @@ dict whose keys are described in ``METRIC_DOCS``.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -118,8 +119,10 @@ def evaluate_samples(
     n_projections: int = 500,
     k: int = 5,
     n_manifold: int | None = None,
+    on_group: Callable[[str], None] = lambda name: None,
 ) -> dict[str, float | list[float]]:
-    """All sample metrics of ``gen`` against ``ref`` (keys in ``metric_keys``; see ``METRIC_DOCS``)."""
+    """All sample metrics of ``gen`` against ``ref`` (keys in ``metric_keys``; see ``METRIC_DOCS``);
+    ``on_group(name)`` is told each group of metrics before it is computed (progress in a log)."""
     gen, ref = as_points(gen, "gen"), as_points(ref, "ref")
     as_pair(gen, ref, min_rows=0)  # dimension check
     if not bool(torch.isfinite(ref).all()):
@@ -130,10 +133,15 @@ def evaluate_samples(
     if gen.shape[0] < 2 or ref.shape[0] < 2:
         return _all_nan(n_nonfinite, n_modes)
     out: dict[str, float | list[float]] = {"n_nonfinite": n_nonfinite}
+    on_group(f"sliced W1 ({n_projections} directions)")
     out["w1_sliced"] = sliced_wasserstein(gen, ref, generator, n_projections=n_projections)
+    on_group(f"exact W1 ({n_exact}-point subsamples)")
     out["w1_exact"] = exact_wasserstein(gen, ref, generator, n_points=n_exact)
+    on_group(f"MMD ({n_mmd}-point subsamples)")
     out["mmd"] = mmd_rbf(gen, ref, generator, n_points=n_mmd)
+    on_group(f"precision, recall, density, coverage (k = {k})")
     out.update(_manifold_metrics(gen, ref, generator, k, n_manifold))
+    on_group("tails" + (" and mode weights" if with_modes else ""))
     out.update(tail_error(gen, ref, modes))
     if with_modes:
         # Heavy tails spill points across modes, so the nearest-mode rule gives the held-out set

@@ -9,6 +9,9 @@ once, and only for a method that declares it uses them (``Method.evaluates_netwo
 from __future__ import annotations
 
 import shutil
+import sys
+import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,31 +24,45 @@ from genlib.pipeline.kinds import kind_of
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
 from genlib.pipeline.trained import load_trained
-from genlib.progress import want_progress
+from genlib.progress import display, say, want_progress
 from genlib.seeding import generator
+
 
 def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Write ``metrics/eval.json`` and the method's analysis figures."""
+    start, group = time.perf_counter(), _announcer(cfg.run.progress)
     info = io.read_record(paths.samples / "info.json", ("sampling_time_s",))
     method = build_method(cfg)
     nets = load_trained(cfg, paths)[0] if method.evaluates_networks else None
     meta = read_meta(paths.prepared)
     kind = kind_of(meta)
     samples, test = kind.load_samples(paths.samples / "samples.npy", meta), kind.load_test(paths, meta)
-    metrics = SCORES[kind.name](cfg, paths, meta, samples, test)
+    metrics = SCORES[kind.name](cfg, paths, meta, samples, test, group)
     metrics["n_nonfinite"] = info.get("n_nonfinite", metrics.get("n_nonfinite", 0))
     if nets is not None:
         device = resolve_device(cfg.run.device)
         x = kind.likelihood_input(test, cfg.seed, device)
+        group(f"the {cfg.method} model's own metrics on the test set")
         metrics.update(method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval))
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
+    if nets is not None:
+        group("analysis figures")
     write_analysis(cfg, paths, method, nets, metrics, meta, test)
     io.write_json(paths.metrics, metrics)
+    say(cfg.run.progress, f"evaluate: {len(metrics)} metrics in {time.perf_counter() - start:.1f} s, written to {paths.metrics}")
     return metrics
 
 
-def score_points(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor) -> dict:
+def _announcer(setting: str) -> Callable[[str], None]:
+    """Off a terminal (``run.progress: auto``), a line naming each group of metrics as it starts."""
+    if display(setting) != "lines":
+        return lambda name: None
+    return lambda name: print(f"evaluate: {name}", file=sys.stderr, flush=True)
+
+
+def score_points(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor,
+                 group: Callable[[str], None] = lambda name: None) -> dict:
     """Distances, precision and recall, tails and mode weights against the held-out points."""
     from genlib.metrics.sample_metrics import evaluate_samples
 
@@ -54,13 +71,14 @@ def score_points(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, t
     e = cfg.eval
     metrics = evaluate_samples(
         samples.flatten(1), test.flatten(1), generator(cfg.seed, "eval"), modes=modes, weights=weights,
-        n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k,
+        n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k, on_group=group,
     )
     metrics.pop("mode_weights_gen", None)
     return metrics
 
 
-def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor) -> dict:
+def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor,
+                 group: Callable[[str], None] = lambda name: None) -> dict:
     """FID / KID / precision / recall against the test images and, with the classifier, the
     class balance of the samples."""
     from genlib.metrics.fidelity import image_metrics
@@ -70,6 +88,7 @@ def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, t
     if e.feature_extractor == "classifier" and not classifier.is_file():
         # prepare_data trains it only on labelled sets (a flat image folder has no labels)
         raise ConfigError("eval.feature_extractor", "classifier", f"'inception': {meta['dataset']} has no labels to train a classifier on")
+    group(f"{e.feature_extractor} features of {samples.shape[0]} samples and {test.shape[0]} test images; FID, KID, precision, recall")
     metrics = image_metrics(
         samples, test, generator(cfg.seed, "eval"), extractor=e.feature_extractor,
         classifier_path=classifier if classifier.is_file() else None, inception_weights=e.inception_weights,
@@ -79,6 +98,7 @@ def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, t
         from genlib.metrics.class_balance import class_balance
         from genlib.metrics.classifier import load_classifier, predict
 
+        group("class balance of the samples")
         model, _ = load_classifier(classifier)
         train_labels = torch.from_numpy(io.load_array(paths.prepared / "train_labels.npy")).long()
         metrics.update(class_balance(predict(model, samples), train_labels, meta["num_classes"]))

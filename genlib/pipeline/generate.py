@@ -20,7 +20,7 @@ from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
 from genlib.pipeline.trained import load_trained
 from genlib.pipeline.worker import on_processes, serve
-from genlib.progress import want_progress
+from genlib.progress import display, rate, say, tracker
 from genlib.seeding import generator
 from genlib.training import distributed
 
@@ -37,14 +37,18 @@ def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch
     method = build_method(cfg)
     options = cfg.eval.sample_options()
     shape = tuple(ckpt["data_shape"])
-    progress = world.is_main and want_progress(cfg.run.progress)
+    shown = display(cfg.run.progress) if world.is_main else "off"
     sizes = batch_sizes(cfg.eval.nsamples, cfg.eval.batch_size)
+    batches = range(world.rank, len(sizes), world.size)
     start = time.perf_counter()
     mine = {}
-    for i in range(world.rank, len(sizes), world.size):
-        g = generator(cfg.seed, f"sample/{i}", device)
-        with autocast(device, cfg.run.precision):
-            mine[i] = method.sample(net, (sizes[i], *shape), cfg.eval.reverse_steps, g, options, progress).cpu()
+    # Bars follow the reverse steps of each batch; plain lines, this process's batches.
+    with tracker(sum(sizes[i] for i in batches), "generate", "lines" if shown == "lines" else "off", "samples") as lines:
+        for i in batches:
+            g = generator(cfg.seed, f"sample/{i}", device)
+            with autocast(device, cfg.run.precision):
+                mine[i] = method.sample(net, (sizes[i], *shape), cfg.eval.reverse_steps, g, options, shown == "bars").cpu()
+            lines.update(sizes[i])
     chunks = distributed.gather_batches(mine, world)
     if not world.is_main:
         return {}
@@ -59,6 +63,8 @@ def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch
     }
     info.update(kind_of(meta).save_samples(samples, paths, meta, _title(cfg, method, info)))
     io.write_json(paths.samples / "info.json", info)
+    say(cfg.run.progress, f"generate: {info['nsamples']} samples in {seconds:.1f} s ({rate(info['samples_per_s'])} samples/s), "
+                          f"{_title(cfg, method, info)}")
     return info
 
 

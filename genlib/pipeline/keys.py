@@ -31,8 +31,9 @@ from genlib.registry import DATASETS
 
 STAGES = ("prepare_data", "train", "generate", "evaluate", "report")
 # How a stage runs, not what it computes: the device (CPU and GPU agree only to rounding, as do
-# 1 and N processes), progress bars, the distributed backend, and resume checkpoints (exact).
-RUN_ONLY = ("run.device", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
+# 1 and N processes, and as do 1 and N threads on the CPU), the threads, progress, the distributed
+# backend, and resume checkpoints (exact).
+RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
 SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "ema")
 
 

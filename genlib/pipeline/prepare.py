@@ -8,17 +8,19 @@ metrics (``eval.classifier_epochs``).
 from __future__ import annotations
 
 import sys
+import time
 
 from genlib import io
 from genlib.config import Config
 from genlib.pipeline.paths import Paths
-from genlib.progress import want_progress
+from genlib.progress import display, say
 from genlib.registry import DATASETS
 from genlib.seeding import generator
 
 
 def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     """Write ``data/prepared/{train,test}.npy``, the labels, ``meta.json`` and the classifier."""
+    start = time.perf_counter()
     splits = DATASETS.get(cfg.data.dataset)(cfg.data).load(generator(cfg.seed, "data"))
     prepared, meta = paths.prepared, dict(splits.meta)
     io.save_array(prepared / "train.npy", splits.train.numpy())
@@ -33,6 +35,8 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     else:
         paths.classifier.unlink(missing_ok=True)
     io.write_json(prepared / "meta.json", meta)
+    say(cfg.run.progress, f"prepare_data: {cfg.data.dataset}, {splits.train.shape[0]} training and {splits.test.shape[0]} "
+                          f"test items in {time.perf_counter() - start:.1f} s")
     return meta
 
 
@@ -43,7 +47,7 @@ def _train_classifier(cfg: Config, splits, paths: Paths) -> dict:
     print(f"training the evaluation classifier ({cfg.eval.classifier_epochs} epochs)", file=sys.stderr)
     model, info = train_classifier(
         splits.train, splits.train_labels, splits.num_classes, generator(cfg.seed, "classifier"),
-        epochs=cfg.eval.classifier_epochs, progress=want_progress(cfg.run.progress),
+        epochs=cfg.eval.classifier_epochs, progress=display(cfg.run.progress),
     )
     save_classifier(paths.classifier, model, {"num_classes": splits.num_classes, **info})
     if splits.test_labels is None:

@@ -9,6 +9,7 @@ from genlib.config import Config, build_method
 from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
+from genlib.progress import say
 from genlib.report import fmt, metric_docs, read_curve, write_report
 
 
@@ -46,7 +47,9 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
         f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
         f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
     )
-    return write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", setup, rows, figures)
+    page = write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", setup, rows, figures)
+    say(cfg.run.progress, f"report: {page} and {page.with_suffix('.html').name}, {len(rows)} metrics, {len(figures)} figures")
+    return page
 
 
 def read_figures(index: Path) -> list[dict]:

@@ -1,5 +1,6 @@
-"""How a stage runs: check ``params.yaml`` at the door, check the stage's key, run it, and turn
-the errors a user can fix into one line (exit 2; 130 for a stop that left a resume checkpoint)."""
+"""How a stage runs: check ``params.yaml`` at the door, set its compute threads (``run.threads``),
+check the stage's key, run it, and turn the errors a user can fix into one line (exit 2; 130 for
+a stop that left a resume checkpoint)."""
 from __future__ import annotations
 
 import sys
@@ -16,18 +17,26 @@ def fail(message: str) -> None:
 
 
 def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> None:
-    """Load and check ``params.yaml``, check that ``data/keys/<stage>.json`` (when the ``config``
-    stage wrote one) holds these params, then run ``step(cfg)``."""
+    """Load and check ``params.yaml``, set the threads, check that ``data/keys/<stage>.json`` (when
+    the ``config`` stage wrote one) holds these params, then run ``step(cfg)``. The stage is in the
+    register of running pipelines (:mod:`genlib.pipeline.threads`) from before its params are
+    read, so that two stages started together count each other."""
 
     def work() -> None:
         from genlib.config import load
         from genlib.pipeline.keys import check_key
         from genlib.pipeline.paths import Paths
+        from genlib.pipeline.threads import registered, resolve, threads_set
+        from genlib.progress import say
 
-        cfg = load(params_path)
-        if stage != "config":
-            check_key(cfg, stage, Paths())
-        step(cfg)
+        with registered():
+            cfg = load(params_path)
+            n, reason = resolve(cfg.run.threads)
+            say(cfg.run.progress, f"threads: {n} ({reason})")
+            with threads_set(n):
+                if stage != "config":
+                    check_key(cfg, stage, Paths())
+                step(cfg)
 
     run_stage(work)
 

@@ -10,6 +10,9 @@ the stage alone, which passes it on once; torchrun passes it to the workers, whi
 at their next sync step after rank 0 saved a resume checkpoint. torchrun starts each worker in a
 session of its own, which a SIGKILL of the stage's group does not reach: a worker therefore
 exits at once when the stage is gone, as a killed single process would.
+
+Threads: the stage, which only waits, hands each worker an equal share of its own thread count
+(``run.threads``, :mod:`genlib.pipeline.threads`), at least one.
 """
 from __future__ import annotations
 
@@ -23,12 +26,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from genlib import io
 from genlib.device import check_precision, denormals_flushed, resolve_device
 from genlib.errors import TrainingInterrupted, WorkersFailed
 from genlib.training import distributed
 
 LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
+THREADS = "GENLIB_WORKER_THREADS"  # each worker's share of the stage's threads
 
 
 # The stages that can run as several processes: what each is called, and what a stop leaves behind.
@@ -42,7 +48,11 @@ def launch(cfg, root: Path, stage: str = "train") -> None:
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
         "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()),
     ]
-    proc = subprocess.Popen(cmd, env={**os.environ, LAUNCHER: str(os.getpid())}, start_new_session=True)
+    # The workers share the stage's threads (run.threads), which waits; OMP_NUM_THREADS keeps
+    # torchrun from setting its own default of 1.
+    share = str(max(torch.get_num_threads() // cfg.run.nproc_per_node, 1))
+    env = {**os.environ, LAUNCHER: str(os.getpid()), THREADS: share, "OMP_NUM_THREADS": share}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     received: list[int] = []
 
     def forward(signum, frame) -> None:
@@ -80,12 +90,14 @@ def serve(step: Callable) -> None:
     from genlib.config import from_dict
     from genlib.pipeline.paths import Paths
     from genlib.pipeline.runner import run_stage
+    from genlib.pipeline.threads import threads_set
 
     root, config = sys.argv[1:3]
     if LAUNCHER in os.environ:
         _exit_without(int(os.environ[LAUNCHER]))
     # Every process meets the same known errors; rank 0 alone prints them.
-    run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")
+    with threads_set(int(os.environ.get(THREADS, torch.get_num_threads()))):
+        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")
 
 
 def on_processes(stage: str, cfg, paths, body: Callable, written: Path):

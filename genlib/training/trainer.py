@@ -24,7 +24,7 @@ from torch import nn
 
 from genlib.errors import NonFiniteLoss, TrainingInterrupted
 from genlib.methods.base import Method, StepContext
-from genlib.progress import bar
+from genlib.progress import Display, tracker
 from genlib.training.distributed import World
 from genlib.training.ema import EMA
 from genlib.training.groups import OptimizerGroup, SchedulerGroup
@@ -100,7 +100,7 @@ def train(
     logger,
     on_checkpoint: Callable[[TrainState], None] | None = None,
     checkpoint_every: int = 0,
-    progress: bool = False,
+    progress: Display = "off",
     should_stop: Callable[[], bool] | None = None,
     world: World = World(),
     model: nn.Module | None = None,
@@ -128,7 +128,7 @@ def train(
     shard = world.shard(batch) if world.size > 1 else None
     good = _snapshot(state)
     loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
-    with bar(total, "training", progress, initial=state.step) as pbar:
+    with tracker(total, "train", progress, initial=state.step) as pbar:
         while state.step < total:
             pos = state.step % per_epoch
             if pos == 0 or state.perm is None:
