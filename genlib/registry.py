@@ -56,7 +56,7 @@ def load_plugins(modules: Iterable[str]) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError as err:
+        except (ImportError, ValueError, TypeError) as err:  # ValueError: '', TypeError: '.x' (relative)
             from genlib.errors import ConfigError
 
             raise ConfigError("plugins", name, f"an importable module name ({err})") from None

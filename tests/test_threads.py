@@ -20,8 +20,10 @@ from test_config import ROOT
 
 @pytest.fixture
 def machine(monkeypatch, tmp_path):
-    """Four processors, no SLURM or OpenMP variable, an empty register; returns its folder."""
+    """Four processors whose idle time is not known, no SLURM or OpenMP variable, an empty
+    register; returns its folder."""
     monkeypatch.setattr(threads, "cpus", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(threads, "idle_processors", lambda mine: None)  # not measured (not Linux)
     for name in ("SLURM_CPUS_PER_TASK", "SLURM_JOB_ID", "OMP_NUM_THREADS", "DVC_STAGE"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path / "running"
@@ -55,6 +57,23 @@ def test_auto_is_capped_by_slurm_cpus_per_task(machine, monkeypatch):
     assert resolve("auto", machine) == (2, "2 processors (SLURM_CPUS_PER_TASK), 1 genlib pipeline running")
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")  # more than this process may use: the affinity wins
     assert resolve("auto", machine)[0] == 4
+
+
+def test_auto_takes_no_more_than_the_idle_processors(machine, monkeypatch):
+    monkeypatch.setattr(threads, "idle_processors", lambda mine: 1.2)  # other work on the machine
+    assert resolve("auto", machine) == (1, "4 processors, 1.2 idle, 1 genlib pipeline running")
+    monkeypatch.setattr(threads, "idle_processors", lambda mine: 0.1)
+    assert resolve("auto", machine)[0] == 1  # at least one
+    monkeypatch.setattr(threads, "idle_processors", lambda mine: 3.9)
+    assert resolve("auto", machine)[0] == 4
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/stat"), reason="Linux only")
+def test_idle_processors_are_measured_on_this_processes_processors():
+    mine = threads.cpus()
+    idle = threads.idle_processors(mine, seconds=0.05)
+    assert 0.0 <= idle <= len(mine)
+    assert threads.idle_processors({10**6}) is None  # no such processor
 
 
 def test_auto_is_capped_by_omp_num_threads(machine, monkeypatch):

@@ -1,16 +1,20 @@
-"""How many compute threads a stage uses (``run.threads``), and the register of running stages.
+"""How many compute threads a stage uses (``run.threads``), and the register of running pipelines.
 
 PyTorch on the CPU starts one intra-op thread per core, whatever else runs on the machine. Two
 stages at once on two cores (``dvc queue start -j 2``) then run four busy-waiting OpenMP threads
 on two cores: a DLPM training ran at 0.6 steps/s against 35.7 with one thread each.
 
 ``run.threads: auto`` takes the processors this process may use (its CPU affinity, capped by
-``SLURM_CPUS_PER_TASK`` and ``OMP_NUM_THREADS`` when they are set) and divides them among the
-genlib pipelines running now on those processors, this one included (at least one thread each).
-An integer sets the count as given. Either way the count is set once, at the stage's start: the
-inter-op pool can be sized only once per process, and a count that changed during a run would
-make its last bits depend on when another run started (the thread count changes the rounding of
-parallel sums; README, ``run``).
+``SLURM_CPUS_PER_TASK`` when it is set) and divides them among the genlib pipelines running now
+on those processors, this one included; nor does it take more than were idle over a quarter of
+a second at the start (other work: a test suite, another user's job; Linux only), nor more than
+``OMP_NUM_THREADS`` when that is set; at least one. Too many threads cost far more than too
+few: two pipelines of two threads each on two cores trained 6.8 times slower than with one
+thread each, one thread alone on two cores 1.4 times slower than two (``bench/RESULTS.md``,
+"Threads"). An integer sets the count as given. Either way the count is set once, at the
+stage's start: the inter-op pool can be sized only once per process, and a count that changed
+during a run would make its last bits depend on when other work started (the thread count
+changes the rounding of parallel sums; README, ``run``).
 
 The register: each running genlib stage holds a file in ``<temp dir>/genlib-<uid>/running/``
 named by the pid of its pipeline, holding that process's start time, its CPUs and its SLURM job.
@@ -28,6 +32,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -125,6 +130,31 @@ def running(folder: Path | None = None) -> int:
     return max(count, 1)
 
 
+def idle_processors(mine: set[int], seconds: float = 0.25) -> float | None:
+    """How many of the processors ``mine`` were idle over the next ``seconds``, from Linux's
+    ``/proc/stat`` (idle and I/O wait time over all time, steal included: a hypervisor that
+    gives a virtual processor to another machine makes it busy); None where there is none."""
+
+    def ticks() -> dict[int, tuple[int, int]]:
+        out = {}
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *values = line.split()
+            if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in mine:
+                v = [int(x) for x in values[:8]]  # user nice system idle iowait irq softirq steal
+                out[int(name[3:])] = (v[3] + v[4], sum(v))
+        return out
+
+    try:
+        before = ticks()
+        time.sleep(seconds)
+        after = ticks()
+    except (OSError, ValueError, IndexError):
+        return None
+    if not before:
+        return None
+    return sum((after[c][0] - i) / (after[c][1] - t) if after[c][1] > t else 1.0 for c, (i, t) in before.items())
+
+
 def _env_int(name: str) -> int | None:
     """A positive integer environment variable (``OMP_NUM_THREADS=4,2`` counts as 4), or None."""
     head = os.environ.get(name, "").split(",")[0].strip()
@@ -135,16 +165,19 @@ def resolve(setting: int | str, folder: Path | None = None) -> tuple[int, str]:
     """The thread count for ``run.threads = setting`` and why, in words."""
     if setting != "auto":
         return int(setting), "run.threads"
-    processors, why = len(cpus()), []
+    processors, source = len(cpus()), ""
     slurm = _env_int("SLURM_CPUS_PER_TASK")
     if slurm is not None and slurm < processors:
-        processors = slurm
-        why.append("SLURM_CPUS_PER_TASK")
+        processors, source = slurm, " (SLURM_CPUS_PER_TASK)"
     stages = running(folder)
     n = max(processors // stages, 1)
+    reason = f"{processors} processor{'s' * (processors != 1)}{source}"
+    idle = idle_processors(cpus())
+    if idle is not None:
+        n = max(min(n, round(idle)), 1)
+        reason += f", {idle:.1f} idle"
+    reason += f", {stages} genlib pipeline{'s' * (stages != 1)} running"
     omp = _env_int("OMP_NUM_THREADS")
-    source = f" ({', '.join(why)})" if why else ""
-    reason = f"{processors} processor{'s' * (processors != 1)}{source}, {stages} genlib pipeline{'s' * (stages != 1)} running"
     if omp is not None and omp < n:
         n = omp
         reason += f", OMP_NUM_THREADS={omp}"
