@@ -161,3 +161,42 @@ def test_nan_just_before_a_checkpoint_is_never_saved():
           on_checkpoint=lambda s: saved.append((s.step, [p.clone() for p in s.net.parameters()])))
     assert state.restores == 1 and [step for step, _ in saved] == [4]
     assert all(torch.isfinite(p).all() for _, params in saved for p in params)
+
+
+def _rows(path):
+    lines = path.read_text().splitlines()
+    assert lines[0].split("\t") == ["step", path.stem]
+    return [line.split("\t") for line in lines[1:]]
+
+
+def test_curves_can_be_read_while_training_runs_and_stay_whole(tmp_path):
+    # The curves are copied into place as training runs (not only at the end), each file whole:
+    # a reader (dvc plots show, a notebook) sees every row logged before the last publish.
+    from genlib.training.logger import CurveLogger
+
+    out = tmp_path / "plots" / "train"
+    logger = CurveLogger(out, publish_every=0.0)
+    for step in range(1, 6):
+        logger.log(step * 10, {"loss": 1.0 / step, "lr": 0.1})
+        loss = out / "plots" / "metrics" / "loss.tsv"
+        rows = _rows(loss)
+        assert [int(r[0]) for r in rows] == [10 * s for s in range(1, step + 1)]
+        assert float(rows[-1][1]) == 1.0 / step
+    # Killed here (no close): what is in place is whole; a later run replaces it entirely.
+    assert not list(out.rglob("*.tmp"))
+    again = CurveLogger(out, publish_every=0.0)
+    again.log(10, {"loss": 2.0})
+    again.close()
+    assert sorted(p.name for p in (out / "plots" / "metrics").glob("*.tsv")) == ["loss.tsv"]
+    assert [float(r[1]) for r in _rows(out / "plots" / "metrics" / "loss.tsv")] == [2.0]
+
+
+def test_curves_are_not_copied_more_often_than_asked(tmp_path):
+    from genlib.training.logger import CurveLogger
+
+    out = tmp_path / "train"
+    logger = CurveLogger(out, publish_every=3600.0)
+    logger.log(1, {"loss": 1.0})
+    assert not (out / "plots" / "metrics" / "loss.tsv").exists()  # the first copy waits an hour
+    logger.close()
+    assert len(_rows(out / "plots" / "metrics" / "loss.tsv")) == 1
