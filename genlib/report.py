@@ -33,6 +33,7 @@ def metric_docs(kind: str = "points", num_classes: int = 0) -> dict[str, str]:
     return {
         **(image_metric_docs(num_classes) if kind == "images" else METRIC_DOCS),
         "sampling_time_s": "wall time of the generate stage's sampling loop, seconds",
+        "network_evals": "network evaluations per sample (the sampler's cost beside its wall time)",
         "train_time_s": "wall time of the training loop, seconds",
         "train_steps": "optimiser steps taken",
         "nan_restores": "times a non-finite loss restored the last good state",

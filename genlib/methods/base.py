@@ -152,6 +152,10 @@ class Method:
                 "eval.reverse_steps", steps, f"an integer in [1, {trained}] ({self.name}.diffusion_steps)"
             )
 
+    def network_evals(self, steps: int, options: SampleOptions) -> int:
+        """Network evaluations per sample of ``sample`` with ``steps`` reverse steps: one per step."""
+        return steps
+
     def sampler_name(self, options: SampleOptions) -> str:
         return self.samplers[0] if options.sampler == "default" else options.sampler
 

@@ -53,6 +53,10 @@ class OwnNetworksMethod(Method):
         if cfg.run.compile:
             raise ConfigError("run.compile", True, f"false (method {self.name} calls its networks one by one)")
 
+    def network_evals(self, steps: int, options) -> int:
+        """One pass of the generative network (decoder, generator) per sample; no reverse steps."""
+        return 1
+
     def check_distributed(self, nproc: int) -> None:
         raise ConfigError("run.nproc_per_node", nproc, f"1: method {self.name} steps its own optimizers (no DDP yet)")
 

@@ -31,7 +31,7 @@ from genlib.seeding import generator
 def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     """Write ``metrics/eval.json`` and the method's analysis figures."""
     start, group = time.perf_counter(), _announcer(cfg.run.progress)
-    info = io.read_record(paths.samples / "info.json", ("sampling_time_s",))
+    info = io.read_record(paths.samples / "info.json", ("sampling_time_s", "network_evals"))
     method = build_method(cfg)
     nets = load_trained(cfg, paths)[0] if method.evaluates_networks else None
     meta = read_meta(paths.prepared)
@@ -45,6 +45,7 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         group(f"the {cfg.method} model's own metrics on the test set")
         metrics.update(method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval))
     metrics["sampling_time_s"] = info["sampling_time_s"]
+    metrics["network_evals"] = info["network_evals"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
     if nets is not None:
         group("analysis figures")

@@ -60,6 +60,7 @@ def _generate(cfg: Config, paths: Paths, world: distributed.World, device: torch
         "nsamples": int(samples.shape[0]),
         "reverse_steps": cfg.eval.reverse_steps,
         "sampler": method.sampler_name(options),
+        "network_evals": method.network_evals(cfg.eval.reverse_steps, options),  # per sample
     }
     info.update(kind_of(meta).save_samples(samples, paths, meta, _title(cfg, method, info)))
     io.write_json(paths.samples / "info.json", info)
