@@ -115,6 +115,7 @@ def test_conv_vae_metrics_and_seeded_sampling():
     ("vae", {"vae.likelihood": "discretized_logistic", "vae.channels": 8}),
     ("gan", {"gan.g_channels": 8, "gan.d_channels": 8}),
     ("gan", {"gan.g_channels": 8, "gan.d_channels": 8, "gan.spectral_norm": True, "gan.n_critic": 2}),
+    ("discr_flow", {"discr_flow.d_channels": 8, "discr_flow.steps": 3}),
 ])
 def test_resume_round_trip_is_exact(tmp_path, method, extra):
     assert_resume_is_exact(image_cfg(method, 3, extra, batch_size=16), squares(128), tmp_path)
@@ -132,7 +133,7 @@ def test_bad_params_on_points(dotted, value, key):
     assert info.value.key == key and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("method", ["vae", "gan"])
+@pytest.mark.parametrize("method", ["vae", "gan", "discr_flow"])
 def test_an_image_size_the_nets_cannot_halve_is_refused_at_the_door(tmp_path, method):
     with pytest.raises(ConfigError) as info:
         load(ROOT / "params.yaml", {**TINY_IMAGES, "data.root": str(tmp_path), "method": method, "data.image_size": 18,
@@ -161,9 +162,11 @@ def mnist_root(tmp_path):
     ("vae", {"vae.likelihood": "gaussian"}),
     ("vae", {"vae.likelihood": "bernoulli"}),
     ("gan", {}),
+    ("discr_flow", {"discr_flow.steps": 4}),
 ])
 def test_tiny_mnist_run(tmp_path, mnist_root, method, extra):
-    nets = {"vae.latent_dim": 4, "vae.channels": 8, "gan.latent_dim": 8, "gan.g_channels": 8, "gan.d_channels": 8}
+    nets = {"vae.latent_dim": 4, "vae.channels": 8, "gan.latent_dim": 8, "gan.g_channels": 8, "gan.d_channels": 8,
+            "discr_flow.d_channels": 8}
     cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, **nets, "data.root": str(mnist_root), "method": method,
                                       "eval.n_importance": 4, **extra})
     paths = Paths(tmp_path / "run")
@@ -175,7 +178,7 @@ def test_tiny_mnist_run(tmp_path, mnist_root, method, extra):
     assert (paths.samples_plot).is_file()
     metrics = evaluate_stage(cfg, paths)
     assert np.isfinite(metrics["fid_clf"])
-    if method == "gan":
+    if method in ("gan", "discr_flow"):
         assert "elbo" not in metrics
         return
     assert all(np.isfinite(metrics[k]) for k in ("elbo", "nll_iwae", "recon_mse", "kl", "active_units"))

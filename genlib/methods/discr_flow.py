@@ -1,0 +1,155 @@
+"""Discriminator Flow (Franceschi, Gartrell, Dos Santos, Issenhuth, de Bézenac, Chen &
+Rakotomamonjy, "Unifying GANs and Score-Based Diffusion as Generative Particle Models", NeurIPS
+2023, Sec. 4): a GAN without a generator. Particles drawn from a prior follow the gradient of a
+time-conditioned discriminator ``D(x, t)``, and the discriminator is trained at every time of the
+flow to tell the particles there from the data.
+
+**The flow.** ``N`` steps (``discr_flow.steps``) of size ``eta / N`` at the times ``t_k = k / N``:
+``z_0 ~ N(m, s^2 I)``, ``z_{k+1} = z_k + (eta / N) v(z_k, t_k) + sqrt(entropy_reg / N) xi_k`` (no noise at
+the last step), where ``v = -grad_z l_G(z, t)`` is the negative gradient of the generator's
+pointwise loss, as a generator would be pushed by it: ``l_G = softplus(-D)`` for the
+non-saturating GAN (``loss: vanilla``), so ``v = sigmoid(-D) grad_z D``; ``l_G = -D`` for an IPM
+critic (``loss: ipm``, which needs the gradient penalty to be bounded).
+
+**Training.** Each step draws, per data point, a step ``k ~ U{0, ..., N-1}``, runs the flow with
+the current discriminator (no gradient to its weights) up to the largest ``k`` drawn and takes
+``z_k``; then one step of the discriminator's loss at ``t_k`` on that particle against the data
+point at the same time: ``softplus(-D(x, t)) + softplus(D(z, t))`` (vanilla) or ``D(z, t) - D(x, t)``
+(ipm), plus ``lambda (|grad D(x_hat, t)| - 1)^2`` on interpolates ``x_hat`` (Gulrajani et al., NeurIPS
+2017) when ``grad_penalty = lambda > 0``. Sampling is the flow, ``N`` gradient evaluations of
+``D`` per sample; ``eval.reverse_steps`` does not apply (the discriminator knows only the ``N``
+training times).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlib.errors import ConfigError
+from genlib.methods.base import SampleOptions
+from genlib.methods.own_networks import OwnNetworksMethod, optimize
+from genlib.nets.conv import check_image_size
+from genlib.nets.critic import image_critic, point_critic
+from genlib.optim import adamw
+from genlib.params import non_negative, positive, spec
+from genlib.registry import METHODS
+
+
+def _betas_ok(b: tuple[float, ...]) -> bool:
+    return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
+
+
+@dataclass(frozen=True)
+class DiscrFlowParams:
+    steps: int = spec(32, positive, "a positive integer")  # N, the flow's steps in training and sampling
+    eta: float = spec(20.0, positive, "a positive number")  # the flow's length: each step moves eta / N along v
+    loss: Literal["vanilla", "ipm"] = "vanilla"
+    grad_penalty: float = spec(0.0, non_negative, "a non-negative number")  # lambda of the interpolates' penalty
+    entropy_reg: float = spec(0.0, non_negative, "a non-negative number")  # noise of variance entropy_reg / N per step
+    prior_mean: float = spec(0.0)
+    prior_std: float = spec(1.0, positive, "a positive number")
+    emb_size: int = spec(64, positive, "a positive integer")  # the sinusoidal time embedding
+    d_units: int = spec(256, positive, "a positive integer", kind="points")  # 2D: the critic MLP's width
+    d_layers: int = spec(3, positive, "a positive integer", kind="points")
+    d_channels: int = spec(32, positive, "a positive integer", kind="images")  # images: width at the first halving
+    levels: int = spec(2, positive, "a positive integer", kind="images")
+    lr: float = spec(2e-4, positive, "a positive number")  # replaces optim.lr
+    betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # replaces optim.betas
+
+
+@METHODS.register("discr_flow")
+class DiscrFlow(OwnNetworksMethod):
+    """One network, ``discriminator`` ``(x, t) -> logit``; the sampler ``flow``."""
+
+    name = "discr_flow"
+    Params = DiscrFlowParams
+    samplers = ("flow",)
+    data_kinds = ("points", "images")
+    replaces_optim = ("lr", "betas")
+
+    def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
+        p = self.params
+        if len(data_shape) == 1:
+            critic = point_critic(data_shape[0], p.emb_size, p.d_units, p.d_layers)
+        else:
+            critic = image_critic(data_shape, p.emb_size, p.d_channels, p.levels, "discr_flow.levels")
+        return nn.ModuleDict({"discriminator": critic})
+
+    def check_config(self, cfg) -> None:
+        super().check_config(cfg)
+        check_image_size(cfg, self.params.levels, "discr_flow.levels")
+        if self.params.loss == "ipm" and self.params.grad_penalty == 0:
+            raise ConfigError("discr_flow.grad_penalty", 0.0, "a positive number with loss: ipm (an unpenalised critic is unbounded)")
+
+    def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
+        return {"discriminator": adamw(nets["discriminator"].parameters(), optim_params, self.params.lr, self.params.betas)}
+
+    def network_evals(self, steps: int, options: SampleOptions) -> int:
+        return self.params.steps  # one gradient of D per step of the flow
+
+    def velocity(self, critic: nn.Module, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``v = -grad_z l_G(z, t)``; no gradient reaches the critic's weights."""
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            logits = critic(z, t)
+            pointwise = F.softplus(-logits) if self.params.loss == "vanilla" else -logits
+            (grad,) = torch.autograd.grad(pointwise.sum(), z)
+        return -grad
+
+    def flow_step(self, critic: nn.Module, z: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+        p = self.params
+        t = torch.full((z.shape[0],), k / p.steps, device=z.device)
+        z = z + (p.eta / p.steps) * self.velocity(critic, z, t)
+        if p.entropy_reg > 0 and k < p.steps - 1:
+            z = z + math.sqrt(p.entropy_reg / p.steps) * torch.randn(z.shape, generator=generator, device=z.device)
+        return z.detach()
+
+    def prior(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        p = self.params
+        return p.prior_mean + p.prior_std * torch.randn(shape, generator=generator, device=generator.device)
+
+    def particles(self, critic: nn.Module, n_like: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row, a step ``k ~ U{0..N-1}`` and the particle ``z_k`` of the current flow: ``(z, t)``."""
+        n = n_like.shape[0]
+        ks = torch.randint(0, self.params.steps, (n,), generator=generator, device=generator.device)
+        z = self.prior(tuple(n_like.shape), generator)
+        out = z.clone()
+        for k in range(int(ks.max())):
+            z = self.flow_step(critic, z, k, generator)
+            out[ks == k + 1] = z[ks == k + 1]
+        return out, ks.to(n_like.dtype) / self.params.steps
+
+    def discriminator_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, t: torch.Tensor,
+                           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        d_real, d_fake = critic(real, t), critic(fake, t)
+        if self.params.loss == "vanilla":
+            loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        else:
+            loss = d_fake.mean() - d_real.mean()
+        if self.params.grad_penalty == 0:
+            return loss, torch.zeros((), device=real.device)
+        u = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device)
+        mixed = (u * real + (1 - u) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(mixed, t).sum(), mixed, create_graph=True)
+        penalty = self.params.grad_penalty * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        return loss + penalty, penalty
+
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
+        critic = nets["discriminator"]
+        fake, t = self.particles(critic, x0, generator)
+        loss, penalty = self.discriminator_loss(critic, x0, fake, t, generator)
+        norm = optimize(optimizers["discriminator"], loss, list(critic.parameters()), grad_clip)
+        return {"loss": loss.detach(), "grad_norm": norm, "penalty": penalty.detach()}
+
+    def sample(self, net, shape, steps, generator, options: SampleOptions = SampleOptions(), progress=False):
+        """The flow from the prior, ``discr_flow.steps`` steps; ``steps`` does not apply."""
+        critic = net["discriminator"]
+        z = self.prior(shape, generator)
+        for k in range(self.params.steps):
+            z = self.flow_step(critic, z, k, generator)
+        return z
