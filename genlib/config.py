@@ -282,7 +282,36 @@ def _cross_checks(cfg: Config) -> None:
 
 
 def build_method(cfg: Config):
-    return METHODS.get(cfg.method)(cfg.method_params)
+    """The method of ``cfg``; given its teacher's method and network builder when it has one."""
+    method = METHODS.get(cfg.method)(cfg.method_params)
+    teacher = teacher_config(cfg, method)
+    if teacher is not None:
+        net_cls, net_params = NETS.get(teacher.model_net), teacher.model
+        method.set_teacher(build_method(teacher), lambda shape: net_cls(shape, net_params))
+    return method
+
+
+def teacher_config(cfg: Config, method=None) -> Config | None:
+    """The config of the model ``cfg.method`` learns from: ``cfg`` with the method's
+    ``teacher_overrides`` applied (checked as ``params.yaml`` is, each error named under
+    ``<method>.teacher.``, where the overrides are written), or ``None`` when the method has no teacher."""
+    method = method if method is not None else METHODS.get(cfg.method)(cfg.method_params)
+    overrides = method.teacher_overrides()
+    if overrides is None:
+        return None
+    raw = cfg.to_dict()
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{cfg.method}.teacher.{dotted}", value, "a key inside a section")
+        node[last] = value
+    try:
+        return from_dict(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{cfg.method}.teacher.{err.key}", err.value, err.allowed) from None
 
 
 class DuplicateKey(yaml.YAMLError):

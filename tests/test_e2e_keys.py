@@ -165,3 +165,22 @@ def test_an_environment_variable_in_params_through_dvc_exp_run(repo):
     assert yaml.safe_load((path / "data/samples/info.json").read_text())["sampler"] == "ddim"
     assert yaml.safe_load((path / "data/keys/generate.json").read_text())["params"]["eval"]["sampler"] == "ddim"
     sh("git", "checkout", "-q", "params.yaml")
+
+
+def test_scoregan_trains_its_teacher_first_and_once(repo):
+    """ScoreGAN's data score model is a DVC dependency of train: the first run trains it (the
+    train_teacher stage), a generator setting reuses it, a teacher setting retrains it."""
+    path, sh = repo
+    # "++" adds a key params.yaml does not have yet (DVC's override syntax, from Hydra), or sets it.
+    tiny = ["-S", "method=scoregan", "-S", "++scoregan.teacher.training.epochs=1", "-S", "scoregan.n_score=1"]
+    out = sh(dvc_bin(), "exp", "run", *tiny, "-n", "scoregan")
+    assert {"train_teacher", "train"} <= ran(out), ran(out)
+    assert (path / "data" / "teacher" / "checkpoint.pt").is_file()
+    out = sh(dvc_bin(), "exp", "run", *tiny, "-S", "scoregan.lr_g=0.001", "-n", "scoregan-lr")
+    assert "train" in ran(out) and "train_teacher" not in ran(out), ran(out)
+    out = sh(dvc_bin(), "exp", "run", *tiny, "-S", "++scoregan.teacher.edm.p_std=1.0", "-n", "scoregan-teacher")
+    assert {"train_teacher", "train"} <= ran(out), ran(out)
+    sh("git", "checkout", "-q", "params.yaml")
+    out = sh(dvc_bin(), "exp", "run", "-S", "eval.reverse_steps=12", "-n", "ddpm-again")
+    assert "train_teacher" not in ran(out) and "train" not in ran(out), ran(out)  # back on ddpm: "no teacher" again
+    sh("git", "checkout", "-q", "params.yaml")

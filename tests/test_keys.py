@@ -12,6 +12,7 @@ import dataclasses
 
 import pytest
 
+import genlib.config
 import genlib.pipeline.resume
 import genlib.pipeline.train
 import genlib.pipeline.trained
@@ -23,11 +24,12 @@ from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
 from genlib.pipeline.report import report_stage
 from genlib.pipeline.train import train_stage
+from genlib.pipeline.train_teacher import train_teacher_stage
 
 from test_config import ROOT
 from test_images_pipeline import MNIST, TINY_IMAGES
 
-STAGE_FUNCTIONS = dict(zip(STAGES, (prepare_data, train_stage, generate_stage, evaluate_stage, report_stage)))
+STAGE_FUNCTIONS = dict(zip(STAGES, (prepare_data, train_teacher_stage, train_stage, generate_stage, evaluate_stage, report_stage)))
 SECTIONS = ("data", "model", "training", "optim", "eval", "run")  # Config fields that are dataclasses
 TOP = {"seed": "seed", "method": "method", "plugins": "plugins", "model_net": "model.net"}  # field: read as
 # The key file holds the digests of the plugin modules besides the params (keys.stage_key).
@@ -41,7 +43,7 @@ TINY_POINTS = {
 }
 TINY_MNIST = {**TINY_IMAGES, "data.max_train": 128, "data.max_test": 128, "eval.nsamples": 64,
               "eval.n_importance": 2, "run.device": "cpu"}
-RUNS = [*(("points", m) for m in ("ddpm", "dlpm", "edm", "lim", "vae", "hvae", "gan", "discr_flow")), ("mnist", "ddpm"), ("mnist", "vae")]
+RUNS = [*(("points", m) for m in ("ddpm", "dlpm", "edm", "lim", "vae", "hvae", "gan", "discr_flow", "scoregan")), ("mnist", "ddpm"), ("mnist", "vae")]
 
 # Fields of the train key that a tiny run's training never reads, and why: both must stay.
 NOT_READ_BY_TRAIN = {
@@ -121,7 +123,8 @@ def _prefixes(name: str) -> list[str]:
 def outside_key(reads: set[str], key: dict) -> list[str]:
     """The reads that neither the key (a whole section in it covers its fields) nor RUN_ONLY covers."""
     allowed = covered(key) | set(RUN_ONLY) | set(KEYED_BESIDES_PARAMS)
-    return sorted(r for r in reads if allowed.isdisjoint(_prefixes(r)))
+    # A mapping-valued field (scoregan.teacher) is read whole and held in the key as its leaves.
+    return sorted(r for r in reads if allowed.isdisjoint(_prefixes(r)) and not any(a.startswith(f"{r}.") for a in allowed))
 
 
 def _tiny_cfg(kind: str, method: str) -> Config:
@@ -144,10 +147,20 @@ def stage_reads(request, tmp_path_factory):
         with current[-1].paused():
             return train_params(*args)
 
+    # The teacher's config is this one with the teacher's overrides, so building it reads every
+    # field; what it determines is the teacher's key (train_teacher's, and "teacher" in train's).
+    teacher_config = genlib.config.teacher_config
+
+    def teacher_uncounted(*args):
+        with current[-1].paused():
+            return teacher_config(*args)
+
     out = {}
     with pytest.MonkeyPatch.context() as mp:
         for module in (genlib.pipeline.train, genlib.pipeline.resume, genlib.pipeline.trained):
             mp.setattr(module, "train_params", uncounted)
+        for module in (genlib.config, genlib.pipeline.trained, genlib.pipeline.keys, genlib.pipeline.train_teacher):
+            mp.setattr(module, "teacher_config", teacher_uncounted)
         for stage, run in STAGE_FUNCTIONS.items():
             recorded, reads = recording(cfg)
             current.append(reads)
@@ -177,7 +190,8 @@ def test_asdict_of_a_recording_copy_reads_every_field_and_values_are_unchanged()
     assert dataclasses.asdict(recorded.optim) == dataclasses.asdict(cfg.optim)
     assert reads.names == {f"optim.{f.name}" for f in dataclasses.fields(OptimParams)}
     assert recorded.to_dict() == cfg.to_dict()
-    assert reads.names == _leaves(cfg.to_dict()) and "hvae.blocks" in reads.names
+    fields = {leaf if not leaf.startswith("scoregan.teacher.") else "scoregan.teacher" for leaf in _leaves(cfg.to_dict())}
+    assert reads.names == fields and "hvae.blocks" in reads.names  # a mapping-valued field is one read
     assert train_params(recording(cfg)[0]) == train_params(cfg)
 
 
@@ -199,7 +213,10 @@ def test_every_field_a_stage_reads_is_in_its_key(stage_reads):
 def test_every_field_of_the_train_key_is_read_by_train(stage_reads):
     run, cfg, reads = stage_reads
     exceptions = {**NOT_READ_BY_TRAIN, **NOT_READ_BY_TRAIN_FOR.get(run, {})}
-    unread = _leaves(train_params(cfg)) - reads["train"]
+    # A mapping-valued field read whole counts for its leaves. The "teacher" part is the teacher's
+    # training params: train reads them through the checked teacher checkpoint (data/teacher).
+    unread = {leaf for leaf in _leaves(train_params(cfg)) if reads["train"].isdisjoint(_prefixes(leaf))
+              and not leaf.startswith("teacher.")}
     needless = sorted(unread - set(exceptions))
     assert not needless, f"stage train never reads {', '.join(needless)} of its key: a change reruns it for nothing"
     stale = sorted(set(exceptions) - unread)

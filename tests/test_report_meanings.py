@@ -8,6 +8,7 @@ from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
 from genlib.pipeline.report import report_stage
 from genlib.pipeline.train import train_stage
+from genlib.pipeline.train_teacher import train_teacher_stage
 from genlib.registry import METHODS
 from genlib.report import table_cells
 
@@ -34,6 +35,7 @@ def test_every_metric_in_the_report_has_its_meaning(tmp_path, method):
     cfg = load(ROOT / "params.yaml", {**TINY, "method": method})
     paths = Paths(tmp_path)
     prepare_data(cfg, paths)
+    train_teacher_stage(cfg, paths)
     train_stage(cfg, paths)
     generate_stage(cfg, paths)
     metrics = evaluate_stage(cfg, paths)

@@ -120,6 +120,18 @@ class Method:
     def export(self, nets: nn.Module, folder, data_shape: tuple[int, ...]) -> None:
         """Write a self-contained model file beside the checkpoint after training (none)."""
 
+    def teacher_overrides(self) -> dict | None:
+        """A model this method learns from (ScoreGAN's data score model), as dotted params over this
+        run's; the ``train_teacher`` stage trains it first. ``None``: no teacher."""
+        return None
+
+    def set_teacher(self, method: "Method", build_net: Callable[[tuple[int, ...]], nn.Module]) -> None:
+        """The teacher's method and a builder of its (untrained) network, given when the method is
+        built from a config that has a teacher (``genlib.config.build_method``)."""
+
+    def bind_teacher(self, net: nn.Module) -> None:
+        """The teacher's trained network, frozen, before training starts (``train`` loads it)."""
+
     @property
     def alpha(self) -> float:
         """Stability index of the method's noise (2 for Gaussian methods)."""

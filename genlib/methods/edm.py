@@ -89,7 +89,11 @@ class EDM(Method):
         z = torch.randn((x0.shape[0],), generator=generator, device=x0.device, dtype=x0.dtype)
         sigma = (p.p_mean + p.p_std * z).exp()
         n = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x = x0 + per_sample(sigma, x0.shape) * n
+        return self.denoising_pair(x0, x0 + per_sample(sigma, x0.shape) * n, sigma)
+
+    def denoising_pair(self, x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For clean ``x0``, its noisy ``x`` and the per-sample ``sigma``: ``F``'s input ``c_in x``,
+        its time ``c_noise`` and its target ``(x0 - c_skip x) / c_out`` (Eq. 8 written on ``F``)."""
         c_skip, c_out, c_in, c_noise = (per_sample(c, x0.shape) for c in self._scalings(sigma))
         return c_in * x, c_noise.view(-1), (x0 - c_skip * x) / c_out
 
@@ -97,9 +101,9 @@ class EDM(Method):
         # lambda(sigma) |D - y|^2 = |F - T|^2, averaged over the coordinates and the batch.
         return (pred - target).pow(2).mean()
 
-    def denoise(self, net: Net, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        """``D(x; sigma)`` for one noise level shared by the batch."""
-        s = torch.full((x.shape[0],), sigma, device=x.device, dtype=x.dtype)
+    def denoise(self, net: Net, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """``D(x; sigma)``, for one noise level shared by the batch or one per sample ``(B,)``."""
+        s = sigma if torch.is_tensor(sigma) else torch.full((x.shape[0],), sigma, device=x.device, dtype=x.dtype)
         c_skip, c_out, c_in, c_noise = self._scalings(s)
         shape = x.shape
         return per_sample(c_skip, shape) * x + per_sample(c_out, shape) * net(per_sample(c_in, shape) * x, c_noise)

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from genlib import io
-from genlib.config import PLUGIN_DIR, Config, build_method, plain
+from genlib.config import PLUGIN_DIR, Config, build_method, plain, teacher_config
 from genlib.errors import ConfigError
 from genlib.params import applies
 from genlib.pipeline.code import closure, digests
 from genlib.pipeline.paths import Paths
 from genlib.registry import DATASETS
 
-STAGES = ("prepare_data", "train", "generate", "evaluate", "report")
+STAGES = ("prepare_data", "train_teacher", "train", "generate", "evaluate", "report")
 # How a stage runs, not what it computes: the device (CPU and GPU agree only to rounding, as do
 # 1 and N processes, and as do 1 and N threads on the CPU), the threads, progress, the distributed
 # backend, and resume checkpoints (exact).
@@ -54,7 +54,8 @@ def train_params(cfg: Config) -> dict:
     """What the trained weights and curves depend on: the seed, the method and the fields of its
     section that shape training, the network (a method with its own networks ignores
     ``model:``), the training section, the ``optim`` keys the method uses, the data keys the
-    network's input depends on, and three ``run`` settings."""
+    network's input depends on, three ``run`` settings, and the teacher's training params when
+    the method learns from one."""
     method = build_method(cfg)
     out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: method_section(cfg, sampling=False)}
     if not method.own_networks:
@@ -65,6 +66,9 @@ def train_params(cfg: Config) -> dict:
     out["optim"] = {f.name: getattr(cfg.optim, f.name) for f in dataclasses.fields(cfg.optim)
                     if f.name not in method.replaces_optim}
     out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
+    teacher = teacher_config(cfg, method)
+    if teacher is not None:  # what the method learns from, and the architecture of its copies (ScoreGAN)
+        out["teacher"] = train_params(teacher)
     return plain(out)
 
 
@@ -75,6 +79,9 @@ def stage_params(cfg: Config, stage: str) -> dict:
         if cfg.data_kind == "images":  # the evaluation classifier is trained on labelled images
             out["eval"] = {"classifier_epochs": cfg.eval.classifier_epochs}
         return plain(out)
+    if stage == "train_teacher":  # the teacher's training params, or the same key for every run without one
+        teacher = teacher_config(cfg)
+        return {"teacher": None} if teacher is None else train_params(teacher)
     if stage == "train":
         return train_params(cfg)
     # The later stages check that the checkpoint was trained with these params, and use them;

@@ -10,9 +10,20 @@ class Paths:
     """The pipeline's files under ``root``; ``Paths(".")`` and ``Paths(Path("."))`` are the same."""
 
     root: Path = Path(".")
+    # "model": the run's own model; "teacher": the model its method learns from (train_teacher),
+    # whose curves and train metrics then live inside its folder.
+    model_dir: str = "model"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+
+    def for_teacher(self) -> "Paths":
+        """The same project with ``model`` (and its curves and train metrics) at ``data/teacher``."""
+        return Paths(self.root, "teacher")
+
+    @property
+    def teacher(self) -> Path:
+        return self.root / "data" / "teacher"
 
     @property
     def keys(self) -> Path:
@@ -30,7 +41,7 @@ class Paths:
 
     @property
     def model(self) -> Path:
-        return self.root / "data" / "model"
+        return self.root / "data" / self.model_dir
 
     @property
     def checkpoint(self) -> Path:
@@ -38,11 +49,11 @@ class Paths:
 
     @property
     def train_log(self) -> Path:
-        return self.root / "plots" / "train"
+        return self.root / "plots" / "train" if self.model_dir == "model" else self.model / "curves"
 
     @property
     def train_metrics(self) -> Path:
-        return self.root / "metrics" / "train.json"
+        return self.root / "metrics" / "train.json" if self.model_dir == "model" else self.model / "train.json"
 
     @property
     def resume(self) -> Path:

@@ -23,7 +23,7 @@ from genlib.pipeline import resume
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import load_points
-from genlib.pipeline.trained import build_net
+from genlib.pipeline.trained import build_net, load_teacher
 from genlib.pipeline.worker import on_processes, serve
 from genlib.progress import display, rate, say
 from genlib.registry import DATASETS
@@ -41,6 +41,8 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
 def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
     data = load_points(paths.prepared / "train.npy").to(device)
     method = build_method(cfg)
+    if method.teacher_overrides() is not None:  # ScoreGAN's data score model, trained by train_teacher
+        method.bind_teacher(load_teacher(cfg, paths, tuple(data.shape[1:])).to(device))
     total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
 
     def fresh_state():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from genlib import io
-from genlib.config import Config, build_method
+from genlib.config import Config, build_method, teacher_config
 from genlib.errors import DataError
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
@@ -67,3 +67,18 @@ def _malformed(ckpt, cfg: Config) -> str:
         held = ", ".join(map(str, ema)) if isinstance(ema, dict) and ema else "none"
         return f"its state holds no EMA weights of rate {cfg.eval.ema} (eval.ema; it holds {held})"
     return ""
+
+
+def load_teacher(cfg: Config, paths: Paths, data_shape: tuple[int, ...]) -> torch.nn.Module:
+    """The trained teacher of ``cfg.method`` (``data/teacher``, from the ``train_teacher`` stage),
+    checked: trained with the teacher's params as they are now, on data of ``data_shape``."""
+    teacher, where = teacher_config(cfg), paths.for_teacher()
+    if not where.checkpoint.is_file():
+        raise DataError(f"{where.checkpoint}: no teacher model, which method {cfg.method} learns from; "
+                        "run `dvc repro` (its train_teacher stage trains it)")
+    body = io.load_torch(where.checkpoint, "checkpoint", REMAKE)
+    shape = body.get("data_shape") if isinstance(body, dict) else None
+    if isinstance(shape, list) and shape != list(data_shape):  # before its weights meet a network of another shape
+        raise DataError(f"{where.checkpoint}: a teacher of data shape {shape}, not this data's {list(data_shape)}; "
+                        "rerun its training (dvc repro)")
+    return load_trained(teacher, where)[0]

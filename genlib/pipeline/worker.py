@@ -42,11 +42,12 @@ ACTIVITY = {"train": "training", "generate": "generation"}
 LEFT = {"train": "a resume checkpoint is saved", "generate": "no samples were written"}
 
 
-def launch(cfg, root: Path, stage: str = "train") -> None:
-    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are done."""
+def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> None:
+    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are
+    done. ``model_dir`` is the model's folder in ``data/`` (``teacher`` for the teacher's training)."""
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
-        "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()),
+        "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()), model_dir,
     ]
     # The workers share the stage's threads (run.threads), which waits; OMP_NUM_THREADS keeps
     # torchrun from setting its own default of 1.
@@ -92,12 +93,12 @@ def serve(step: Callable) -> None:
     from genlib.pipeline.runner import run_stage
     from genlib.pipeline.threads import threads_set
 
-    root, config = sys.argv[1:3]
+    root, config, model_dir = sys.argv[1:4]
     if LAUNCHER in os.environ:
         _exit_without(int(os.environ[LAUNCHER]))
     # Every process meets the same known errors; rank 0 alone prints them.
     with threads_set(int(os.environ.get(THREADS, torch.get_num_threads()))):
-        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root))), quiet=os.environ["RANK"] != "0")
+        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=os.environ["RANK"] != "0")
 
 
 def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
@@ -108,7 +109,7 @@ def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
     check_precision(cfg.run.precision, device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
-        launch(cfg, paths.root, stage)
+        launch(cfg, paths.root, stage, paths.model_dir)
         return io.read_json(written)
     with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
         return body(cfg, paths, world, device)
