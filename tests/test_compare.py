@@ -4,6 +4,8 @@ real sweep, with w1_exact set to round numbers so that the aggregates can be che
 import copy
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,7 +119,7 @@ def test_another_methods_section_does_not_split_a_configuration():
         Experiment("c", "r3", {"method": "lim", "lim.alpha": 1.5, "seed": 0}, {"w1_exact": 0.4}),
     ]
     _, groups = summary_table(exps, differing_params(exps), ["w1_exact"])
-    assert [(g.label, len(g.exps)) for g in groups] == [("method=ddpm", 2), ("lim.alpha=1.5, method=lim", 1)]
+    assert [(g.label, len(g.exps)) for g in groups] == [("method=ddpm", 2), ("method=lim, lim.alpha=1.5", 1)]
 
 
 def test_best_follows_each_metrics_direction():
@@ -203,3 +205,26 @@ def test_missing_file_and_no_experiments(tmp_path, capsys):
         main(["compare", "--json", str(only_baseline), "--out", str(tmp_path / "out")])
     assert "no experiments yet: run some with `dvc exp run" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs a headless chromium")
+def test_html_tables_sort_on_a_click_in_a_browser(tmp_path):
+    """The inline script, run by a real browser: a click on a metric header sorts the rows by
+    that metric's number (not as text: 0.9 before 10), a second click reverses them."""
+    compare(parse_exp_show(json.loads(SEEDS.read_text())), tmp_path)
+    probe = """<script>
+    var t = document.querySelectorAll("table.sortable")[1];
+    var th = Array.from(t.querySelectorAll("th")).find(function (h) { return h.textContent.startsWith("w1_exact"); });
+    var names = function () { return Array.from(t.tBodies[0].rows).map(function (r) { return r.cells[0].textContent; }).join(","); };
+    th.click(); document.body.setAttribute("data-asc", names());
+    th.click(); document.body.setAttribute("data-desc", names());
+    </script></body>"""
+    page = tmp_path / "probe.html"
+    page.write_text((tmp_path / "compare.html").read_text().replace("</body>", probe))
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    asc = re.search(r'data-asc="([^"]*)"', dom).group(1).split(",")
+    desc = re.search(r'data-desc="([^"]*)"', dom).group(1).split(",")
+    w1 = {e.name: e.metrics["w1_exact"] for e in sweep()}
+    assert [w1[n] for n in asc] == sorted(w1[n] for n in asc) and len(asc) == 9
+    assert desc == asc[::-1] or [w1[n] for n in desc] == sorted(w1.values(), reverse=True)

@@ -125,7 +125,8 @@ def load_json(text: str, what: str) -> Any:
 
 
 def differing_params(exps: list[Experiment]) -> list[str]:
-    """Param keys whose values are not the same in every experiment that reports params."""
+    """Param keys whose values are not the same in every experiment that reports params,
+    ``method`` first (it reads first in a label), then by name."""
     exps = [e for e in exps if e.params]
-    keys = sorted({k for e in exps for k in e.params})
+    keys = sorted({k for e in exps for k in e.params}, key=lambda k: (k != "method", k))
     return [k for k in keys if len({json.dumps(e.params.get(k), sort_keys=True) for e in exps}) > 1]

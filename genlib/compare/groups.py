@@ -88,16 +88,22 @@ def methods_of(exps: list[Experiment]) -> set[str]:
     return {str(e.params["method"]) for e in exps if "method" in e.params}
 
 
+def _order(values: dict[str, object], keys: list[str]) -> tuple:
+    """Numbers by value, then text, then a param that does not apply."""
+    return tuple((0, v, "") if _numeric(v) else (1, 0, _shown(v)) if k in values else (2, 0, "") for k in keys
+                 for v in [values.get(k)])
+
+
 def group(exps: list[Experiment], keys: list[str], methods: set[str] | None = None) -> list[Group]:
-    """The experiments by their values of ``keys`` (which should not hold the seed), in order of
-    first appearance; ``methods`` (default: those of ``exps``) name the method sections."""
+    """The experiments by their values of ``keys`` (which should not hold the seed), sorted by
+    those values; ``methods`` (default: those of ``exps``) name the method sections."""
     methods = methods_of(exps) if methods is None else methods
     groups: dict[str, Group] = {}
     for e in exps:
         values = config_of(e, keys, methods)
         key = json.dumps(values, sort_keys=True, default=str)
         groups.setdefault(key, Group(label(values), values, [])).exps.append(e)
-    return list(groups.values())
+    return sorted(groups.values(), key=lambda g: _order(g.values, keys))
 
 
 def series_keys(varying: list[str], x_key: str) -> list[str]:
