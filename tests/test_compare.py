@@ -228,3 +228,25 @@ def test_html_tables_sort_on_a_click_in_a_browser(tmp_path):
     w1 = {e.name: e.metrics["w1_exact"] for e in sweep()}
     assert [w1[n] for n in asc] == sorted(w1[n] for n in asc) and len(asc) == 9
     assert desc == asc[::-1] or [w1[n] for n in desc] == sorted(w1.values(), reverse=True)
+
+
+def test_sample_grid_draws_points_images_and_a_runs_own_figure(tmp_path):
+    """Each kind of panel (2D points over data, a tile of uint8 images, the run's samples.png, or
+    nothing readable) gets its place on the grid; points outside the data's frame are counted."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from genlib.compare.figures import sample_grid
+
+    rng = np.random.default_rng(0)
+    png = tmp_path / "own.png"
+    plt.imsave(png, rng.random((8, 8)))
+    panels = [
+        ("points", rng.normal(size=(500, 2)) * 5, rng.normal(size=(500, 2)), None),
+        ("images", rng.integers(0, 255, size=(20, 1, 8, 8), dtype=np.uint8), None, None),
+        ("own figure", None, None, png.read_bytes()),
+        ("nothing", None, None, None),
+    ]
+    sample_grid(tmp_path / "grid.png", panels, shared=False)
+    grid = plt.imread(tmp_path / "grid.png")
+    assert grid.shape[1] > 2 * grid.shape[0]  # one row of four panels

@@ -89,14 +89,20 @@ def curve_figure(page: Page, files: ExperimentFiles, groups: list[Group]) -> Non
     page.figure("Training curves", "training_curves.png")
 
 
+def _seed(e: Experiment) -> tuple:
+    seed = e.params.get(SEED)
+    return (0, seed, "") if isinstance(seed, int) else (1, 0, str(seed))
+
+
 def sample_figure(page: Page, files: ExperimentFiles, groups: list[Group], varying: list[str]) -> None:
-    runs = [(g, e) for g in groups for e in sorted(g.exps, key=lambda e: str(e.params.get(SEED)))]
+    runs = [(g, e) for g in groups for e in sorted(g.exps, key=_seed)]
     panels = []
     for g, e in runs[:MAX_PANELS]:
         title = g.label + (f", seed={e.params.get(SEED)}" if SEED in varying else "")
         samples, data = (files.read(e.rev, p) for p in ("data/samples/samples.npy", "data/prepared/test.npy"))
-        panels.append((title, figures.load_array(samples) if samples else None,
-                       figures.load_array(data) if data else None, files.read(e.rev, "plots/samples.png")))
+        samples = figures.load_array(samples) if samples else None
+        png = files.read(e.rev, "plots/samples.png") if samples is None else None  # the run's own figure instead
+        panels.append((title, samples, figures.load_array(data) if data else None, png))
     if not any(s is not None or png is not None for _, s, _, png in panels):
         return
     points = all(s is not None and s.ndim == 2 and s.shape[1] == 2 for _, s, _, _ in panels)
@@ -104,7 +110,8 @@ def sample_figure(page: Page, files: ExperimentFiles, groups: list[Group], varyi
     figures.sample_grid(page.folder / "samples.png", panels, shared)
     page.heading("Samples")
     note = f"the first {MAX_PANELS} of {len(runs)} runs; " if len(runs) > MAX_PANELS else ""
-    page.text(f"{note}generated points in red over held-out data in grey" + (", on shared axes" if shared else ""), note=True)
+    what = "generated points in red over held-out data in grey" if points else "each run's generated samples"
+    page.text(f"{note}{what}" + (", on shared axes" if shared else ""), note=True)
     page.figure("Samples", "samples.png")
 
 

@@ -47,6 +47,7 @@ class ExperimentFiles:
         prefix = _git(self.repo, "rev-parse", "--show-prefix")  # the DVC project inside its git repo
         self.prefix = prefix.decode().strip() if prefix else ""
         self._outs: dict[str, dict[str, tuple[str, bool]]] = {}
+        self._manifests: dict[str, dict[str, tuple[str, bool]]] = {}
 
     def outs(self, rev: str) -> dict[str, tuple[str, bool]]:
         """Each output path of the rev's ``dvc.lock`` -> (md5, DVC 3 layout)."""
@@ -76,12 +77,18 @@ class ExperimentFiles:
         return data
 
     def _manifest(self, md5: str, dvc3: bool) -> dict[str, tuple[str, bool]]:
-        data = self._blob(md5, dvc3)
-        try:
-            entries = json.loads(data) if data else []
-        except ValueError:
-            return {}
-        return {e["relpath"]: (e["md5"], dvc3) for e in entries if isinstance(e, dict) and isinstance(e.get("relpath"), str) and isinstance(e.get("md5"), str)} if isinstance(entries, list) else {}
+        """A ``.dir`` entry's files, relpath -> (md5, layout); read once per md5."""
+        if md5 not in self._manifests:
+            data = self._blob(md5, dvc3)
+            try:
+                entries = json.loads(data) if data else []
+            except ValueError:
+                entries = []
+            self._manifests[md5] = {
+                e["relpath"]: (e["md5"], dvc3) for e in (entries if isinstance(entries, list) else [])
+                if isinstance(e, dict) and isinstance(e.get("relpath"), str) and isinstance(e.get("md5"), str)
+            }
+        return self._manifests[md5]
 
     def _files_under(self, rev: str, path: str) -> dict[str, tuple[str, bool]]:
         """Tracked files at or under ``path`` (relative to the project) -> (md5, layout)."""
