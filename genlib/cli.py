@@ -66,6 +66,11 @@ def _compare(args) -> None:
     if not any(not e.baseline for e in exps) and sum(not e.problem for e in exps) < 2:
         fail(f"compare: {HINT}")
     metrics = args.metrics.split(",") if args.metrics else None
-    lines = compare(exps, Path(args.out), repo=None if args.json else repo, metrics=metrics)
+    try:
+        lines = compare(exps, Path(args.out), repo=None if args.json else repo, metrics=metrics)
+    except CompareError as err:
+        fail(f"compare: {err}")
+    except OSError as err:
+        fail(f"compare: cannot write the report in {args.out} ({err.strerror or err})")
     print("\n".join(lines))
     print(f"\nreport: {Path(args.out) / 'compare.html'} (and compare.md)")

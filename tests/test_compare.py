@@ -250,3 +250,17 @@ def test_sample_grid_draws_points_images_and_a_runs_own_figure(tmp_path):
     sample_grid(tmp_path / "grid.png", panels, shared=False)
     grid = plt.imread(tmp_path / "grid.png")
     assert grid.shape[1] > 2 * grid.shape[0]  # one row of four panels
+
+
+def test_unknown_metric_and_unwritable_folder_are_one_line(tmp_path, capsys):
+    saved = tmp_path / "exps.json"
+    saved.write_text(SEEDS.read_text())
+    with pytest.raises(SystemExit):
+        main(["compare", "--json", str(saved), "--out", str(tmp_path / "out"), "--metrics", "w1_exact,fidd"])
+    err = capsys.readouterr().err
+    assert err.startswith("error: compare: --metrics: no experiment has fidd; they have ") and err.count("\n") == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit):
+        main(["compare", "--json", str(saved), "--out", str(blocker / "out")])
+    assert capsys.readouterr().err.startswith(f"error: compare: cannot write the report in {blocker / 'out'} (")

@@ -11,7 +11,7 @@ import numpy as np
 from genlib import io
 from genlib.compare import figures
 from genlib.compare.directions import HEADLINE, direction, ordered
-from genlib.compare.experiments import Experiment, differing_params
+from genlib.compare.experiments import CompareError, Experiment, differing_params
 from genlib.compare.failures import explain_failures
 from genlib.compare.files import ExperimentFiles
 from genlib.compare.groups import ALPHA, SEED, Group, applies, distinct_runs, methods_of, series, x_value
@@ -130,7 +130,6 @@ def compare(exps: list[Experiment], out: Path, repo: Path | None = None, metrics
     """Write the report into ``out``; return its tables (and the runs without metrics) as
     Markdown lines. With ``repo`` (the project), failures are explained from the queue logs, and
     the sampler used, the training curves and the samples are read from the DVC cache."""
-    out.mkdir(parents=True, exist_ok=True)
     if repo is not None:
         explain_failures(exps, repo)
     ok = [e for e in exps if not e.problem]
@@ -138,6 +137,9 @@ def compare(exps: list[Experiment], out: Path, repo: Path | None = None, metrics
     if files is not None:
         read_samplers(ok, files)
     present = sorted({m for e in ok for m in e.metrics})
+    unknown = [m for m in metrics or [] if m not in present]
+    if unknown and ok:
+        raise CompareError(f"--metrics: no experiment has {', '.join(unknown)}; they have {', '.join(present)}")
     headline = [m for m in (metrics or HEADLINE) if m in present]
     every = ordered(present, metrics)  # the HTML tables: all metrics, the headline ones first
     varying = differing_params(ok)
@@ -145,6 +147,7 @@ def compare(exps: list[Experiment], out: Path, repo: Path | None = None, metrics
     summary, groups = summary_table(runs, varying, headline)
     missing = [f"{e.name}: {e.problem}" for e in exps if e.problem]
 
+    out.mkdir(parents=True, exist_ok=True)
     page = Page(out, "genlib comparison")
     k = len(ok) - len(runs)
     repeats = f" ({k} {'repeats' if k == 1 else 'repeat'} another's params, counted once)" if k else ""
