@@ -73,6 +73,12 @@ def approx_stats(stats):
     return {k: (round(s.mean, 9), s.lo, s.hi, s.n) for k, s in stats.items()}
 
 
+def test_a_run_without_a_finite_value_is_counted_out():
+    exps = [Experiment(f"e{i}", f"r{i}", {"seed": i}, {"w1_exact": w}) for i, w in enumerate([0.2, float("nan"), 0.4])]
+    table, _ = summary_table(exps, differing_params(exps), ["w1_exact"])
+    assert [c.text for c in table.rows[0]] == ["all experiments", "3", "", "0.3 [0.2, 0.4] (n=2)"]
+
+
 def test_series_against_epochs_one_line_per_method_with_seed_bars():
     exps = distinct_runs(sweep())
     lines = series(exps, differing_params(exps), "training.epochs", "w1_exact")

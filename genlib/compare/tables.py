@@ -38,12 +38,13 @@ def _param_cell(value) -> Cell:
     return Cell(fmt(value), float(value) if number else fmt(value))
 
 
-def _stat_cell(stat: Stat | None) -> Cell:
+def _stat_cell(stat: Stat | None, runs: int) -> Cell:
+    """``mean [min, max]``, and the count where fewer than the configuration's runs have a
+    finite value."""
     if stat is None:
         return Cell("")
-    if stat.n == 1:
-        return Cell(fmt(stat.mean), stat.mean)
-    return Cell(f"{fmt(stat.mean)} [{fmt(stat.lo)}, {fmt(stat.hi)}]", stat.mean)
+    text = fmt(stat.mean) if stat.n == 1 else f"{fmt(stat.mean)} [{fmt(stat.lo)}, {fmt(stat.hi)}]"
+    return Cell(text + (f" (n={stat.n})" if stat.n < runs else ""), stat.mean)
 
 
 def _mark_best(table: Table, first_metric: int) -> None:
@@ -70,7 +71,7 @@ def summary_table(exps: list[Experiment], varying: list[str], metrics: list[str]
         table.rows.append(
             ([_param_cell(g.values.get(k)) for k in keys] or [Cell(g.label, g.label)])
             + [Cell(str(len(g.exps)), float(len(g.exps))), Cell("/".join(samplers), "/".join(samplers))]
-            + [_stat_cell(g.stat(m)) for m in metrics]
+            + [_stat_cell(g.stat(m), len(g.exps)) for m in metrics]
         )
     _mark_best(table, len(first) + 2)
     return table, groups
