@@ -270,3 +270,16 @@ def test_unknown_metric_and_unwritable_folder_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--json", str(saved), "--out", str(blocker / "out")])
     assert capsys.readouterr().err.startswith(f"error: compare: cannot write the report in {blocker / 'out'} (")
+
+
+def test_swept_params_each_get_a_figure(tmp_path):
+    """Reverse steps, each method's alpha (one axis) and epochs are plotted against; the seed and
+    a param with one value are not."""
+    from genlib.compare.comparison import x_axes
+
+    exps = [
+        Experiment(f"e{i}", f"r{i}", {"method": m, "dlpm.alpha": a, "lim.alpha": a, "eval.reverse_steps": s,
+                                      "training.epochs": ep, "seed": i % 2, "eval.eta": 0.0}, {"w1_exact": 0.1 * i})
+        for i, (m, a, s, ep) in enumerate([("dlpm", 1.5, 10, 5), ("dlpm", 1.9, 20, 5), ("lim", 1.7, 10, 20), ("lim", 1.8, 20, 20)])
+    ]
+    assert x_axes(exps, differing_params(exps)) == ["eval.reverse_steps", "alpha", "training.epochs"]

@@ -32,7 +32,8 @@ def x_axes(exps: list[Experiment], varying: list[str]) -> list[str]:
     """The swept numeric params to plot against: reverse steps first, each method's own alpha as
     one axis, then the others; each needs two values or more."""
     methods = methods_of(exps)
-    candidates = ["eval.reverse_steps", ALPHA] + [k for k in varying if k != "eval.reverse_steps" and k != SEED and not k.endswith(".alpha")]
+    own_alpha = {f"{m}.alpha" for m in methods}  # plotted together, as "alpha"
+    candidates = ["eval.reverse_steps", ALPHA] + [k for k in varying if k not in {"eval.reverse_steps", SEED} | own_alpha]
     out = []
     for key in candidates:
         values = {x_value(e, key) for e in exps if applies(e, key, methods)}

@@ -106,10 +106,11 @@ def group(exps: list[Experiment], keys: list[str], methods: set[str] | None = No
     return sorted(groups.values(), key=lambda g: _order(g.values, keys))
 
 
-def series_keys(varying: list[str], x_key: str) -> list[str]:
-    """The params a series is keyed on: every differing one but the x-axis and the seed."""
-    drop = {SEED, x_key}
-    return [k for k in varying if k not in drop and not (x_key == ALPHA and k.endswith(".alpha"))]
+def series_keys(varying: list[str], x_key: str, methods: set[str]) -> list[str]:
+    """The params a series is keyed on: every differing one but the x-axis (against alpha: each
+    method's ``<method>.alpha``) and the seed."""
+    drop = {SEED, x_key} | ({f"{m}.alpha" for m in methods} if x_key == ALPHA else set())
+    return [k for k in varying if k not in drop]
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def series(exps: list[Experiment], varying: list[str], x_key: str, metric: str) 
     methods = methods_of(exps)
     usable = [e for e in exps if metric in e.metrics and _numeric(x_value(e, x_key)) and applies(e, x_key, methods)]
     out = {}
-    for g in group(usable, series_keys(varying, x_key), methods):
+    for g in group(usable, series_keys(varying, x_key, methods), methods):
         by_x: dict[float, list[float]] = {}
         for e in g.exps:
             by_x.setdefault(float(x_value(e, x_key)), []).append(e.metrics[metric])
