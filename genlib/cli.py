@@ -48,21 +48,29 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(err))
 
 
+HINT = ("no experiments yet: run some with `dvc exp run -n NAME -S method=ddpm`, or a sweep with "
+        "`dvc exp run --queue -S method=ddpm,dlpm -S seed=0,1` and `dvc queue start`, then `genlib compare` again")
+
+
 def _compare(args) -> None:
-    import json
     from pathlib import Path
 
-    from genlib.compare import compare, parse_exp_show, read_exp_show
+    from genlib.compare import CompareError, compare, parse_exp_show, read_exp_show, read_saved
 
     repo = Path(args.repo)
     try:
-        rows = json.loads(Path(args.json).read_text()) if args.json else read_exp_show(repo, args.all_commits)
-    except (OSError, ValueError, RuntimeError) as err:
-        fail(f"compare: cannot read the experiments ({err})")
-    exps = parse_exp_show(rows, include_workspace=args.workspace)
-    if not exps:
-        fail("compare: no experiments found (run some with `dvc exp run`)")
+        rows = read_saved(Path(args.json)) if args.json else read_exp_show(repo, args.all_commits)
+        exps = parse_exp_show(rows, include_workspace=args.workspace)
+    except CompareError as err:
+        fail(f"compare: {err}")
+    if not any(not e.baseline for e in exps) and sum(not e.problem for e in exps) < 2:
+        fail(f"compare: {HINT}")
     metrics = args.metrics.split(",") if args.metrics else None
-    lines = compare(exps, Path(args.out), repo=None if args.json else repo, metrics=metrics)
+    try:
+        lines = compare(exps, Path(args.out), repo=None if args.json else repo, metrics=metrics)
+    except CompareError as err:
+        fail(f"compare: {err}")
+    except OSError as err:
+        fail(f"compare: cannot write the report in {args.out} ({err.strerror or err})")
     print("\n".join(lines))
     print(f"\nreport: {Path(args.out) / 'compare.html'} (and compare.md)")

@@ -79,8 +79,8 @@ def test_genlib_compare_on_real_experiments(repo):
     out = sh(genlib, "compare", "--out", "compare")
     assert "| experiment |" in out and "| ddpm10 |" in out
     md = (path / "compare" / "compare.md").read_text()
-    assert "## Samples: ddpm" in md and "## Samples: dlpm" in md  # read back from DVC's cache
-    assert "metrics_vs_reverse_steps.png" in md
+    assert "![Samples](samples.png)" in md and "![Training curves](training_curves.png)" in md  # from DVC's cache
+    assert "metrics_vs_eval_reverse_steps.png" in md
     older = sh(genlib, "compare", "--all-commits", "--out", "compare_all")
     rows = lambda text: [l for l in text.splitlines() if l.startswith(("| ", "- "))]
     assert len(rows(older)) > len(rows(out))  # the first commit is listed too

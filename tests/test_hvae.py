@@ -245,8 +245,9 @@ def test_compare_shows_an_hvae_experiment(tmp_path):
     rev["data"]["metrics"]["metrics/eval.json"]["data"].update(w1_exact=0.19, elbo=-1.7, nll_iwae=1.5)
     rows[1]["experiments"].append(hvae)
     lines = compare(parse_exp_show(rows), tmp_path)
-    assert lines[0].startswith("| experiment | eval.reverse_steps | method | w1_exact")
-    assert any(line.startswith("| hier | 10 | hvae | 0.19 |") for line in lines)
+    assert lines[0].startswith("| method | eval.reverse_steps | n | sampler | w1_exact ↓")
+    assert any(line.startswith("| hvae | 10 | 1 | default | **0.19** |") for line in lines)  # its configuration
+    assert any(line.startswith("| hier | hvae | 10 | default | **0.19** |") for line in lines)  # and its experiment
 
 
 IMAGE_BLOCKS = [  # 16x16 images: latents at 8x8 and 16x16
