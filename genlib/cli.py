@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     cmp.add_argument("--json", help="a saved `dvc exp show --json` instead of running it")
     cmp.add_argument("--out", default="compare", help="report folder (default: compare/)")
     cmp.add_argument("--metrics", help="comma-separated metric keys (default: the headline ones)")
-    cmp.add_argument("--workspace", action="store_true", help="include the workspace row")
+    cmp.add_argument("--workspace", action="store_true", default=None,
+                     help="include the workspace row (by default it is listed when its results are in no other row)")
     cmp.add_argument("--all-commits", action="store_true", help="experiments of every commit, not just HEAD")
     args = parser.parse_args(argv)
     if args.command == "compare":

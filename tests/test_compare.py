@@ -205,6 +205,7 @@ def test_missing_file_and_no_experiments(tmp_path, capsys):
     rows = json.loads(FIXTURE.read_text())
     for row in rows:
         row["experiments"] = None  # the commit alone: nothing to compare it with
+    rows[0]["data"] = rows[1]["data"]  # the workspace holds the commit's results
     only_baseline = tmp_path / "one.json"
     only_baseline.write_text(json.dumps(rows))
     with pytest.raises(SystemExit):
@@ -283,3 +284,21 @@ def test_swept_params_each_get_a_figure(tmp_path):
         for i, (m, a, s, ep) in enumerate([("dlpm", 1.5, 10, 5), ("dlpm", 1.9, 20, 5), ("lim", 1.7, 10, 20), ("lim", 1.8, 20, 20)])
     ]
     assert x_axes(exps, differing_params(exps)) == ["eval.reverse_steps", "alpha", "training.epochs"]
+
+
+def test_the_workspace_is_listed_when_its_results_are_in_no_other_row():
+    # A fresh clone after `dvc repro` on another CPU: the commit's results are not in the cache
+    # (no metrics), the workspace has this machine's run of the same params. The default lists
+    # it; a workspace equal to an experiment (results applied after `dvc exp run`) is not listed.
+    rows = json.loads(FIXTURE.read_text())
+    head = rows[1]
+    rows[0]["data"] = json.loads(json.dumps(head["data"]))  # the same params, run here
+    rows[0]["data"]["metrics"]["metrics/eval.json"]["data"]["w1_exact"] += 1e-7  # on another CPU
+    for entry in head["data"]["metrics"].values():
+        entry["data"] = {}  # not in this clone's cache
+    names = [e.name for e in parse_exp_show(rows)]
+    assert names[0] == "workspace" and "workspace" not in names[1:]
+    first_exp = next(r for exp in rows[1]["experiments"] for r in exp["revs"])
+    rows[0]["data"]["metrics"] = first_exp["data"]["metrics"]
+    assert "workspace" not in [e.name for e in parse_exp_show(rows)]
+    assert "workspace" in [e.name for e in parse_exp_show(rows, include_workspace=True)]

@@ -77,14 +77,22 @@ def _experiment(rev: dict, executor: dict, fallback_name: str | None) -> Experim
     return exp
 
 
-def parse_exp_show(rows: Any, include_workspace: bool = False) -> list[Experiment]:
+def parse_exp_show(rows: Any, include_workspace: bool | None = None) -> list[Experiment]:
     """Experiments (and their baseline commits) from ``dvc exp show --json``; a shape that is not
-    that output is a :class:`CompareError`."""
+    that output is a :class:`CompareError`. The workspace row is listed when asked, and by default
+    (``None``) when it holds results no other row has: a run made here that no commit or
+    experiment records, as the default run after ``dvc repro`` on a fresh clone (README, "The
+    committed baseline on another machine")."""
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "rev" in r for r in rows):
         raise CompareError("not the output of `dvc exp show --json` (expected a list of commits, each with a \"rev\")")
-    out = []
+    out, workspace = [], None
     for commit in rows:
-        if commit.get("rev") != "workspace" or include_workspace:
+        if commit.get("rev") == "workspace":
+            workspace = _experiment(commit, {}, "workspace")
+            workspace.baseline = True
+            if include_workspace:
+                out.append(workspace)
+        else:
             out.append(_experiment(commit, {}, None))
             out[-1].baseline = True
         for exp in _list(commit.get("experiments"), f"commit {commit['rev']}: experiments"):
@@ -92,6 +100,9 @@ def parse_exp_show(rows: Any, include_workspace: bool = False) -> list[Experimen
                 raise CompareError(f"commit {commit['rev']}: an experiment entry is not an object")
             for rev in _list(exp.get("revs"), f"commit {commit['rev']}: revs"):
                 out.append(_experiment(_dict(rev), _dict(exp.get("executor")), exp.get("name")))
+    if include_workspace is None and workspace is not None and workspace.metrics \
+            and all(e.metrics != workspace.metrics for e in out):
+        out.insert(0, workspace)
     return out
 
 
