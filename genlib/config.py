@@ -20,7 +20,7 @@ import genlib.data  # noqa: F401  (registers the datasets)
 import genlib.methods  # noqa: F401  (registers the methods)
 import genlib.nets  # noqa: F401  (registers the networks)
 from genlib.data.toy2d import ToyParams
-from genlib.errors import ConfigError
+from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.base import SampleOptions
 from genlib.params import build, non_negative, positive, spec, unit_interval, unknown_key
 from genlib.registry import DATASETS, METHODS, NETS, load_plugins
@@ -336,15 +336,18 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     except UnicodeDecodeError as err:
         raise ConfigError("params file", str(path), f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") from None
     except DuplicateKey as err:
-        raise ConfigError(err.key, err.value, f"each key once in {path} ({err.where})") from None
+        raise ConfigError(err.key, err.value, f"each key once ({err.where})", str(path)) from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError("params file", str(path), f"valid YAML (parse error{where})") from None
+        raise YAMLSyntaxError(str(path), err) from None
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return from_dict(raw)
+    try:
+        return from_dict(raw)
+    except YAMLSyntaxError:  # a file the params name (hvae.model_file), which names itself
+        raise
+    except ConfigError as err:
+        raise err.in_file(str(path)) from None

@@ -29,7 +29,7 @@ from typing import Literal
 import yaml
 from torch import nn
 
-from genlib.errors import ConfigError
+from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.hvae import blocks as B
 from genlib.nets.dense import dense
 from genlib.params import build, positive, spec
@@ -91,8 +91,8 @@ def read_model_file(path: str) -> list:
         raise ConfigError("hvae.model_file", path, "an existing YAML file holding blocks: [...]")
     try:
         raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError:
-        raise ConfigError("hvae.model_file", path, "a valid YAML file holding blocks: [...]") from None
+    except yaml.YAMLError as err:
+        raise YAMLSyntaxError(path, err, "hvae.model_file") from None
     if not isinstance(raw, dict) or set(raw) != {"blocks"}:
         raise ConfigError("hvae.model_file", path, "a YAML mapping with the one key blocks (a list of blocks)")
     return raw["blocks"]
