@@ -194,7 +194,7 @@ def test_plugin_registers_a_method(tmp_path, monkeypatch):
         cfg = from_dict(raw)
         assert cfg.method == "my_ddpm" and cfg.method_params.diffusion_steps == 10
     finally:
-        METHODS._entries.pop("my_ddpm", None)
+        METHODS._specs.pop("my_ddpm", None), METHODS._impls.pop("my_ddpm", None)
         sys.modules.pop("my_method", None)
 
 

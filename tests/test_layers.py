@@ -11,7 +11,7 @@ LAYERS = [
     {"__init__", "errors", "registry", "seeding", "io", "params", "compat", "progress", "device", "stable", "optim", "weights",
      "provenance"},
     {"data", "nets"},
-    {"methods", "metrics", "plots"},
+    {"methods", "metrics", "plots", "implementations"},
     {"training", "config"},
     {"report", "compare"},
     {"pipeline"},

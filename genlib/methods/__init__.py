@@ -1,4 +1,3 @@
-"""Methods own the math; registered by name in :data:`genlib.registry.METHODS`."""
-from genlib.methods import ddpm, dlpm, lim  # noqa: F401  (register "ddpm", "dlpm", "lim")
-from genlib.methods import gan, hvae, vae  # noqa: F401  (register "gan", "hvae", "vae": own_networks.py)
-from genlib.methods.base import Method, SampleOptions  # noqa: F401
+"""Methods own the math; each is named in :data:`genlib.registry.METHODS` by :mod:`genlib.registry`,
+with its spec (``*spec.py``: its section of ``params.yaml`` and its limits, without torch) and the
+module of its math, imported on first use."""

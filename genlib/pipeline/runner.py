@@ -23,6 +23,7 @@ def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> 
     read, so that two stages started together count each other."""
 
     def work() -> None:
+        import genlib.implementations  # noqa: F401  (the methods, datasets and networks a stage runs: its code deps)
         from genlib.pipeline.keys import check_key
         from genlib.pipeline.paths import Paths
         from genlib.pipeline.threads import registered, resolve, threads_set
