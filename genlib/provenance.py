@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Mapping
 
+import yaml
+
 NO_GIT = "none (not a git repository)"
-# DVC rewrites dvc.lock as each stage of a run ends: a change there is the run itself, not a change
-# to what it ran.
-_NOT_CHANGES = ("dvc.lock",)
 
 
 def experiment_name(env: Mapping[str, str]) -> str:
@@ -25,15 +24,33 @@ def experiment_name(env: Mapping[str, str]) -> str:
 
 def git_revision(root: Path, env: Mapping[str, str]) -> str:
     """The short sha of the commit the run started from (``DVC_EXP_BASELINE_REV`` in an
-    experiment, else ``HEAD``), with ``+changes`` when a tracked file differs from it or an
-    untracked one that git does not ignore is there; :data:`NO_GIT` outside a repository."""
+    experiment, else ``HEAD``), with ``+changes`` when a file of the project differs from it (or
+    is new and not ignored), leaving out what the run writes itself (:func:`run_outputs`);
+    :data:`NO_GIT` outside a repository."""
     rev = env.get("DVC_EXP_BASELINE_REV") or _git(root, "rev-parse", "HEAD")
     short = rev and _git(root, "rev-parse", "--short", rev)
     if not short:
         return NO_GIT
-    listed = (_git(root, "diff", "--name-only", rev) or "") + "\n" + (_git(root, "ls-files", "--others", "--exclude-standard") or "")
-    changed = [f for f in listed.splitlines() if f and Path(f).name not in _NOT_CHANGES]
+    listed = (_git(root, "diff", "--name-only", "--relative", rev) or "") + "\n" + (
+        _git(root, "ls-files", "--others", "--exclude-standard") or "")
+    outputs = run_outputs(root)
+    changed = [f for f in listed.splitlines() if f and not any(f == o or f.startswith(o + "/") for o in outputs)]
     return f"{short}+changes" if changed else short
+
+
+def run_outputs(root: Path) -> set[str]:
+    """``dvc.lock`` and the outputs, metrics and plots of the stages in ``dvc.yaml``: DVC and the
+    stages rewrite them during a run (those in git too, as outputs with ``cache: false``)."""
+    try:
+        stages = yaml.safe_load((root / "dvc.yaml").read_text()).get("stages") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        stages = {}
+    outputs = {"dvc.lock"}
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in (stage.get(kind) or []) if isinstance(stage, dict) else []:
+                outputs.add(str(next(iter(entry)) if isinstance(entry, dict) else entry).rstrip("/"))
+    return outputs
 
 
 def written_at(env: Mapping[str, str]) -> str:

@@ -47,12 +47,20 @@ def test_the_git_revision_is_the_commit_and_whether_the_files_differ_from_it(tmp
     (tmp_path / "params.yaml").write_text("seed: 0\n")
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
     (tmp_path / ".gitignore").write_text("/data\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  evaluate:\n    cmd: x\n    outs:\n      - metrics/eval.json:\n          cache: false\n      - plots/analysis\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "eval.json").write_text("{}")
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-qm", "one")
     first = short(tmp_path)
     assert git_revision(tmp_path, {}) == first
-    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # what a run rewrites: no change
+    # what a run writes itself is no change: dvc.lock, an output in git (cache: false), a new one
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (tmp_path / "metrics" / "eval.json").write_text('{"mmd": 0.1}')
+    (tmp_path / "plots" / "analysis").mkdir(parents=True)
+    (tmp_path / "plots" / "analysis" / "fig.png").write_text("")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "out.npy").write_text("ignored by git")
     assert git_revision(tmp_path, {}) == first
