@@ -39,8 +39,9 @@ def git_revision(root: Path, env: Mapping[str, str]) -> str:
 
 
 def run_outputs(root: Path) -> set[str]:
-    """``dvc.lock`` and the outputs, metrics and plots of the stages in ``dvc.yaml``: DVC and the
-    stages rewrite them during a run (those in git too, as outputs with ``cache: false``)."""
+    """``dvc.lock``, the outputs, metrics and plots of the stages in ``dvc.yaml`` and the
+    ``.gitignore`` beside each: DVC and the stages write them during a run (the outputs in git
+    too, with ``cache: false``; DVC adds each cached one to the ``.gitignore`` of its folder)."""
     try:
         stages = yaml.safe_load((root / "dvc.yaml").read_text()).get("stages") or {}
     except (OSError, yaml.YAMLError, AttributeError):
@@ -49,7 +50,8 @@ def run_outputs(root: Path) -> set[str]:
     for stage in stages.values():
         for kind in ("outs", "metrics", "plots"):
             for entry in (stage.get(kind) or []) if isinstance(stage, dict) else []:
-                outputs.add(str(next(iter(entry)) if isinstance(entry, dict) else entry).rstrip("/"))
+                out = str(next(iter(entry)) if isinstance(entry, dict) else entry).rstrip("/")
+                outputs |= {out, str(Path(out).parent / ".gitignore")}
     return outputs
 
 

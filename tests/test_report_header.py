@@ -61,6 +61,7 @@ def test_the_git_revision_is_the_commit_and_whether_the_files_differ_from_it(tmp
     (tmp_path / "metrics" / "eval.json").write_text('{"mmd": 0.1}')
     (tmp_path / "plots" / "analysis").mkdir(parents=True)
     (tmp_path / "plots" / "analysis" / "fig.png").write_text("")
+    (tmp_path / "plots" / ".gitignore").write_text("/analysis\n")  # as DVC writes it
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "out.npy").write_text("ignored by git")
     assert git_revision(tmp_path, {}) == first
