@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         _compare(args)
         return
     if args.command == "list":
-        import genlib.config  # noqa: F401  (registers everything)
-        from genlib.registry import DATASETS, METHODS, NETS
+        from genlib.registry import DATASETS, METHODS, NETS  # names and paths: no torch
 
         for registry in (METHODS, DATASETS, NETS):
             print(f"{registry.kind}s: {', '.join(registry.names())}")

@@ -3,7 +3,8 @@
 Sections: ``seed``, ``method``, ``plugins``, ``data``, ``model``, ``training``, ``optim``, ``eval``,
 ``run`` and one section per registered method (``ddpm:``, ``dlpm:``) with that method's own
 settings. Every problem raises :class:`~genlib.errors.ConfigError` naming the key, the value and
-what is allowed.
+what is allowed. Checking reads the specs of the registries' entries alone (:mod:`genlib.registry`),
+so it imports no torch, except to check a method for ``run.nproc_per_node > 1``.
 """
 from __future__ import annotations
 
@@ -16,12 +17,9 @@ from typing import Any, Literal
 
 import yaml
 
-import genlib.data  # noqa: F401  (registers the datasets)
-import genlib.methods  # noqa: F401  (registers the methods)
-import genlib.nets  # noqa: F401  (registers the networks)
-from genlib.data.toy2d import ToyParams
-from genlib.errors import ConfigError
-from genlib.methods.base import SampleOptions
+from genlib.data.toy2d_spec import ToyParams
+from genlib.errors import ConfigError, YAMLSyntaxError
+from genlib.methods.spec import SampleOptions
 from genlib.params import build, non_negative, positive, spec, unit_interval, unknown_key
 from genlib.registry import DATASETS, METHODS, NETS, load_plugins
 
@@ -203,17 +201,17 @@ def from_dict(raw: Any) -> Config:
     data_raw = raw.get("data") or {}
     if "classifier_epochs" in data_raw:
         raise ConfigError("data.classifier_epochs", data_raw["classifier_epochs"], "no key here: it is eval.classifier_epochs now (an evaluation setting)")
-    dataset_cls = DATASETS.get(_name(data_raw.get("dataset", "sas_grid"), "data.dataset", DATASETS))
-    data_params = _params_class(dataset_cls)
+    dataset_spec = DATASETS.spec(_name(data_raw.get("dataset", "sas_grid"), "data.dataset", DATASETS))
+    data_params = _params_class(dataset_spec)
     data = build(data_params, _own_keys(data_raw, data_params, DATASETS), "data.")
-    dataset_cls(data)  # the constructor checks the dataset's own constraints
+    dataset_spec(data)  # building the spec checks the dataset's own constraints
     model_raw = raw.get("model") or {}
     net_name = _name(model_raw.get("net", "mlp"), "model.net", NETS)
-    net_params = NETS.get(net_name).Params
+    net_params = NETS.spec(net_name).Params
     model = build(net_params, _own_keys(model_raw, net_params, NETS), "model.", drop=("net",))
     _check_net_fits_data(net_name, data_kind(data.dataset))
     methods = {
-        name: build(METHODS.get(name).Params, raw.get(name), f"{name}.")
+        name: build(METHODS.spec(name).Params, raw.get(name), f"{name}.")
         for name in METHODS.names()
     }
     cfg = Config(
@@ -234,7 +232,7 @@ def from_dict(raw: Any) -> Config:
 
 
 def data_kind(dataset: str) -> str:
-    return getattr(DATASETS.get(dataset), "kind", "points")
+    return getattr(DATASETS.spec(dataset), "kind", "points")
 
 
 def _params_class(entry) -> type:
@@ -249,14 +247,14 @@ def _own_keys(section: dict, params_cls: type, registry) -> dict:
     image set (and the other way round). A key no entry knows is still an error.
     """
     own = {f.name for f in dataclasses.fields(params_cls)}
-    others = {f.name for name in registry.names() for f in dataclasses.fields(_params_class(registry.get(name)))}
+    others = {f.name for name in registry.names() for f in dataclasses.fields(_params_class(registry.spec(name)))}
     return {k: v for k, v in section.items() if k in own or k not in others}
 
 
 def _check_net_fits_data(net_name: str, kind: str) -> None:
-    kinds = getattr(NETS.get(net_name), "data_kinds", ("points", "images"))
+    kinds = getattr(NETS.spec(net_name), "data_kinds", ("points", "images"))
     if kind not in kinds:
-        fitting = [n for n in NETS.names() if kind in getattr(NETS.get(n), "data_kinds", ("points", "images"))]
+        fitting = [n for n in NETS.names() if kind in getattr(NETS.spec(n), "data_kinds", ("points", "images"))]
         raise ConfigError("model.net", net_name, f"a network for {kind} data: one of {', '.join(fitting)}")
 
 
@@ -271,12 +269,13 @@ def _cross_checks(cfg: Config) -> None:
     if cfg.eval.ema is not None and cfg.eval.ema not in cfg.training.ema_rates:
         allowed = ", ".join(str(r) for r in cfg.training.ema_rates) or "none configured"
         raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")
-    method = build_method(cfg)
+    method = METHODS.spec(cfg.method)(cfg.method_params)
     method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
     method.check_config(cfg)
+    teacher_config(cfg, method)  # the teacher's params, checked as this file's are
     n = cfg.run.nproc_per_node
-    if n > 1:
-        method.check_distributed(n)
+    if n > 1:  # whether the loss splits into per-process shares: the method itself says
+        build_method(cfg).check_distributed(n)
         if cfg.training.batch_size % n:
             raise ConfigError("training.batch_size", cfg.training.batch_size, f"a multiple of run.nproc_per_node = {n} (each process takes batch_size / {n})")
 
@@ -295,7 +294,7 @@ def teacher_config(cfg: Config, method=None) -> Config | None:
     """The config of the model ``cfg.method`` learns from: ``cfg`` with the method's
     ``teacher_overrides`` applied (checked as ``params.yaml`` is, each error named under
     ``<method>.teacher.``, where the overrides are written), or ``None`` when the method has no teacher."""
-    method = method if method is not None else METHODS.get(cfg.method)(cfg.method_params)
+    method = method if method is not None else METHODS.spec(cfg.method)(cfg.method_params)
     overrides = method.teacher_overrides()
     if overrides is None:
         return None
@@ -365,15 +364,18 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     except UnicodeDecodeError as err:
         raise ConfigError("params file", str(path), f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") from None
     except DuplicateKey as err:
-        raise ConfigError(err.key, err.value, f"each key once in {path} ({err.where})") from None
+        raise ConfigError(err.key, err.value, f"each key once ({err.where})", str(path)) from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError("params file", str(path), f"valid YAML (parse error{where})") from None
+        raise YAMLSyntaxError(str(path), err) from None
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return from_dict(raw)
+    try:
+        return from_dict(raw)
+    except YAMLSyntaxError:  # a file the params name (hvae.model_file), which names itself
+        raise
+    except ConfigError as err:
+        raise err.in_file(str(path)) from None

@@ -3,12 +3,34 @@ from __future__ import annotations
 
 
 class ConfigError(ValueError):
-    """Bad params: names the key, the value given and what is allowed."""
+    """Bad params: names the file (``params`` where none is known), the key, the value given and
+    what is allowed: ``params.yaml: training.epochs = 0 is not allowed; expected a positive integer``."""
 
-    def __init__(self, key: str, value: object, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        message = f"params: {key} = {value!r} is not allowed; expected {allowed}"
+    def __init__(self, key: str, value: object, allowed: str, file: str = "params") -> None:
+        self.key, self.value, self.allowed, self.file = key, value, allowed, file
+        message = f"{file}: {key} = {value!r} is not allowed; expected {allowed}"
         super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))  # always one line
+
+    def in_file(self, file: str) -> ConfigError:
+        """The same error, naming the params file it was found in."""
+        return ConfigError(self.key, self.value, self.allowed, file)
+
+
+class YAMLSyntaxError(ConfigError):
+    """A params or configs file that is not YAML: ``path:line:column: cause``, as compilers write
+    it, the position 1-based (``params.yaml:12:5: mapping values are not allowed here``)."""
+
+    def __init__(self, path: str, err: Exception, key: str = "") -> None:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        cause = getattr(err, "problem", None) or "not valid YAML"
+        context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and context_mark and (context_mark.line, context_mark.column) != (mark.line, mark.column):
+            cause += f" ({context} at {context_mark.line + 1}:{context_mark.column + 1})"
+        if key:  # the param that names the file
+            cause += f"; {key} names this file"
+        self.key, self.value, self.allowed, self.file = key or "params file", path, "valid YAML", path
+        ValueError.__init__(self, f"{where}: {cause}".replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class DataError(ValueError):

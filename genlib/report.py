@@ -41,6 +41,42 @@ def metric_docs(kind: str = "points", num_classes: int = 0) -> dict[str, str]:
     }
 
 
+# The metrics a reader looks at first, by the kind of data, in this order; then the likelihood
+# families' (vae, hvae); then every other metric alphabetically (:func:`metric_order`).
+HEADLINE = {
+    "points": ("w1_sliced", "w1_exact", "mmd", "tail_error", "mode_weight_l1", "precision", "recall"),
+    "images": ("fid_clf", "kid_clf", "precision_clf", "recall_clf", "fid", "kid", "precision", "recall"),
+}
+LIKELIHOOD_HEADLINE = ("elbo", "nll_iwae", "bits_per_dim")
+
+
+def metric_order(keys, kind: str) -> list[str]:
+    """``keys`` with the headline metrics of ``kind`` first, in their fixed order, then the rest
+    alphabetically."""
+    headline = [k for k in (*HEADLINE.get(kind, ()), *LIKELIHOOD_HEADLINE) if k in keys]
+    return headline + sorted(set(keys) - set(headline))
+
+
+def param_text(value, nested: bool = False) -> str:
+    """A param as a researcher writes it, YAML-like: ``true``, ``null``, a list as ``0.9, 0.999``
+    (in brackets inside another list or a mapping), a mapping as ``{name: top, z: 2}``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {param_text(v, True)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(param_text(v, True) for v in value)
+        return f"[{items}]" if nested or not value else items
+    return str(value)
+
+
+def params_text(params: dict) -> str:
+    """``beta=1.0; betas=0.9, 0.999; model_file=null``: one section's params, for the setup line."""
+    return "; ".join(f"{k}={param_text(v)}" for k, v in params.items())
+
+
 def fmt(value) -> str:
     """A table cell: floats to 4 significant digits, None as an empty cell."""
     if isinstance(value, float):
@@ -59,10 +95,12 @@ def table_cells(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
 
 
-def write_report(out: Path, title: str, setup: str, rows: list[list[str]], figures: list[tuple[str, str]]) -> Path:
-    """``report.md`` (the figures are PNG files in ``out``) and a self-contained ``report.html``."""
+def write_report(out: Path, title: str, header: str, setup: str, rows: list[list[str]],
+                 figures: list[tuple[str, str]]) -> Path:
+    """``report.md`` (the figures are PNG files in ``out``) and a self-contained ``report.html``;
+    ``header`` is the line under the title (the run: seed, experiment, revision, date)."""
     table = markdown_table(rows, ["metric", "value", "meaning"])
-    md = [f"# {title}", "", setup, "", "## Metrics", "", *table, ""]
+    md = [f"# {title}", "", header, "", setup, "", "## Metrics", "", *table, ""]
     for caption, name in figures:
         md += [f"## {caption}", "", f"![{caption}]({name})", ""]
     io.write_text(out / "report.md", "\n".join(md))

@@ -74,7 +74,7 @@ def test_bad_params_stop_the_stage(project, monkeypatch, capsys, stage, dotted, 
     (root / "params.yaml").write_text(yaml.safe_dump(with_change(dotted, value, base=raw)))
     code, err = run_stage(root, stage, monkeypatch, capsys)
     assert code == 2
-    assert err.startswith("error: params: ") and key in err and "\n" not in err
+    assert err.startswith("error: params.yaml: ") and key in err and "\n" not in err
     assert fingerprint(root) == before
 
 
@@ -288,7 +288,7 @@ def test_duplicate_keys_in_params_stop_the_stage(project, monkeypatch, capsys):
     line = text.splitlines().index("  epochs: 7") + 1
     before = fingerprint(root)
     code, err = run_stage(root, "train", monkeypatch, capsys)
-    assert_one_line(code, err, "params: training.epochs", f"given first at line {line}", "each key once")
+    assert_one_line(code, err, "params.yaml: training.epochs", f"given first at line {line}", "each key once")
     assert fingerprint(root) == before
 
 

@@ -101,15 +101,44 @@ def test_yaml_exponent_without_dot_is_a_number():
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="params file"):
         load(tmp_path / "nope.yaml")
-    bad = tmp_path / "p.yaml"
-    bad.write_text("seed: [1,\n")
-    with pytest.raises(ConfigError, match="line"):
+
+
+SYNTAX_ERRORS = [
+    # (params.yaml text, the one line after "<path>:"): line and column 1-based, where YAML stopped
+    ("seed: 0\nmethod: ddpm extra: 1\n", "2:19: mapping values are not allowed here"),
+    ("seed: 0\ntraining:\n  epochs: 3\n batch_size: 8\n",
+     "4:2: expected <block end>, but found '<block mapping start>' (while parsing a block mapping at 1:1)"),
+    ("seed: [1,\n", "2:1: expected the node content, but found '<stream end>'"),
+]
+
+
+@pytest.mark.parametrize("text,line", SYNTAX_ERRORS, ids=[w for _, w in SYNTAX_ERRORS])
+def test_a_yaml_syntax_error_names_file_line_column_and_cause(tmp_path, text, line, capsys):
+    from genlib.cli import main
+
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as err:
         load(bad)
+    assert str(err.value) == f"{bad}:{line}"
+    with pytest.raises(SystemExit) as exit_:  # `genlib check` prints it as its one line
+        main(["check", str(bad)])
+    assert exit_.value.code == 2 and capsys.readouterr().err == f"error: {bad}:{line}\n"
+
+
+def test_a_yaml_syntax_error_in_an_hvae_model_file_names_that_file(tmp_path):
+    from genlib.methods.hvae.graph import read_model_file
+
+    model = tmp_path / "ladder.yaml"
+    model.write_text("blocks:\n  - name: x\n    type: input\n   input: y\n")
+    with pytest.raises(ConfigError) as err:
+        read_model_file(str(model))
+    assert str(err.value).startswith(f"{model}:4:4: ") and str(err.value).endswith("; hvae.model_file names this file")
 
 
 DUPLICATES = [
     # (params.yaml text, the message's words); YAML itself would keep the last value silently
-    ("seed: 0\nmethod: ddpm\nseed: 1\n", "params: seed = '1' is not allowed; expected each key once in {path} (line 3; it is given first at line 1)"),
+    ("seed: 0\nmethod: ddpm\nseed: 1\n", "{path}: seed = '1' is not allowed; expected each key once (line 3; it is given first at line 1)"),
     ("seed: 0\nmethod: ddpm\ntraining:\n  epochs: 3\n  batch_size: 8\n  epochs: 5\n", "training.epochs = '5'"),
     ("seed: 0\nmethod: hvae\nhvae:\n  blocks:\n    - {z: 2, z: 4}\n", "hvae.blocks.0.z"),
     ("seed: 0\nmethod: ddpm\ntraining:\n  epochs: 3\ntraining:\n  epochs: 3\n", "training = '...'"),
@@ -165,7 +194,7 @@ def test_plugin_registers_a_method(tmp_path, monkeypatch):
         cfg = from_dict(raw)
         assert cfg.method == "my_ddpm" and cfg.method_params.diffusion_steps == 10
     finally:
-        METHODS._entries.pop("my_ddpm", None)
+        METHODS._specs.pop("my_ddpm", None), METHODS._impls.pop("my_ddpm", None)
         sys.modules.pop("my_method", None)
 
 
@@ -191,3 +220,20 @@ def test_dvc_templating_syntax_is_refused_with_what_to_write(monkeypatch):
     monkeypatch.setenv("GENLIB_TEST_SAMPLER", "dlim")
     with pytest.raises(ConfigError, match=r"DVC's templating reads it\); write \$env\{VAR\}"):
         from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))
+
+
+def test_a_params_error_at_the_config_stage_names_file_key_allowed_and_why_that_stage(tmp_path, monkeypatch, capsys):
+    from genlib.pipeline.keys import write_keys
+    from genlib.pipeline.runner import stage_main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("training.epochs", 0)))
+    with pytest.raises(SystemExit) as exit_:
+        stage_main("config", write_keys)
+    assert exit_.value.code == 2 and not (tmp_path / "data").exists()  # no key written
+    assert capsys.readouterr().err == (
+        "error: params.yaml: training.epochs = 0 is not allowed; expected a positive integer"
+        " (the config stage checks the params of every stage before any runs)\n")
+    with pytest.raises(SystemExit):  # a later stage started by hand: the same line, without the note
+        stage_main("train", lambda cfg: None)
+    assert capsys.readouterr().err == "error: params.yaml: training.epochs = 0 is not allowed; expected a positive integer\n"

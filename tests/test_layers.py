@@ -8,9 +8,10 @@ from genlib.pipeline.code import _imported, module_file
 ROOT = Path(__file__).resolve().parents[1]
 # Bottom to top. A part may import its own layer and those below.
 LAYERS = [
-    {"__init__", "errors", "registry", "seeding", "io", "params", "compat", "progress", "device", "stable", "optim", "weights"},
+    {"__init__", "errors", "registry", "seeding", "io", "params", "compat", "progress", "device", "stable", "optim", "weights",
+     "provenance"},
     {"data", "nets"},
-    {"methods", "metrics", "plots"},
+    {"methods", "metrics", "plots", "implementations"},
     {"training", "config"},
     {"report", "compare"},
     {"pipeline"},

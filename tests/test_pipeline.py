@@ -107,7 +107,7 @@ def test_cli_check_and_list(capsys, tmp_path):
         main(["check", str(bad)])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: params: dlpm.alpha = 3") and "\n" not in err
+    assert err.startswith(f"error: {bad}: dlpm.alpha = 3") and "\n" not in err
 
 
 def test_same_params_same_metrics(tmp_path):

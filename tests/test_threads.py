@@ -162,7 +162,7 @@ def test_a_bad_value_stops_the_stage_with_one_line(tmp_path, capsys):
         stage_main("config", lambda cfg: None, str(tmp_path / "params.yaml"))
     err = capsys.readouterr().err
     assert exit.value.code == 2 and err.count("\n") == 1
-    assert err.startswith("error: params: run.threads = 'many' is not allowed")
+    assert err.startswith(f"error: {tmp_path / 'params.yaml'}: run.threads = 'many' is not allowed")
 
 
 @pytest.mark.parametrize("progress, line", [("auto", "threads: 1 (run.threads)\n"), ("never", "")])

@@ -1,3 +1,2 @@
-"""Datasets, registered by name in :data:`genlib.registry.DATASETS`."""
-from genlib.data import images  # noqa: F401  (registers the image datasets)
-from genlib.data import toy2d  # noqa: F401  (registers the 2D datasets)
+"""Datasets, named in :data:`genlib.registry.DATASETS` by :mod:`genlib.registry`: each with its spec
+(``*_spec.py``: its params and checks, without torch) and its module, imported on first use."""

@@ -10,11 +10,11 @@ round trip is exact for ``none`` and for ``uniform``.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from PIL import Image
+
+from genlib.data.images_spec import DEFAULT_DEQUANT_STD
 
 # The uniform offset is drawn on a grid of 2**16 steps in [0, 1): with levels below 2**8, the sum
 # level + offset then needs at most 24 significant bits, so it is exact in float32 and can never
@@ -22,8 +22,6 @@ from PIL import Image
 _UNIFORM_STEPS = 2**16
 
 DEQUANTIZATIONS = ("none", "uniform", "gaussian")
-# Gaussian dequantization defaults to the standard deviation of U[0, 1)/256, the uniform one's.
-DEFAULT_DEQUANT_STD = 1.0 / (256.0 * math.sqrt(12.0))
 
 
 def flip_mask(batch: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:

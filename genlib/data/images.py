@@ -1,7 +1,7 @@
 """Image datasets: MNIST, Fashion-MNIST, CIFAR-10 (and its long tail), and folders of images.
 
-Every set is a class registered in :data:`genlib.registry.DATASETS`, built from one
-:class:`ImageParams` (the ``data:`` section). The constructor checks the params without touching
+Every set is a class named in :data:`genlib.registry.DATASETS` (declared in :mod:`genlib.registry`), built from one
+:class:`ImageParams` (the ``data:`` section, :mod:`genlib.data.images_spec`). The constructor checks the params without touching
 the disk, so a config can be checked where the data is absent; :meth:`ImageDataset.load` reads the
 files, chooses the images to keep (long tail, caps) from the generator it is given, and returns
 uint8 images in a :class:`~genlib.data.splits.Splits`. :meth:`ImageDataset.to_model` turns a batch of them into
@@ -22,10 +22,9 @@ Decisions:
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,34 +32,13 @@ import torch
 from genlib.data.idx import IDX_NAMES, find_idx_files, read_idx_split
 from genlib.data.image_folder import FolderListing, decode_images, list_images, relabel, split_folders
 from genlib.data.splits import Splits
-from genlib.data.image_transforms import DEFAULT_DEQUANT_STD, resize_images, to_model
+from genlib.data.image_transforms import resize_images, to_model
+from genlib.data.images_spec import ImageFolderSpec, ImageParams, ImageSpec
 from genlib.data.subsample import holdout_split, long_tail_subset, random_subset
 from genlib.errors import ConfigError, DataError
-from genlib.params import build, positive, spec
-from genlib.registry import DATASETS
 
 HOLDOUT_FRACTION = 0.1
 HOLDOUT_MAX = 10_000
-
-
-def _at_least_one(x: float) -> bool:
-    return x >= 1
-
-
-@dataclass(frozen=True)
-class ImageParams:
-    """Params of the image datasets (the ``data:`` section of ``params.yaml``)."""
-
-    dataset: str = "mnist"
-    root: str = ""  # folder of the files (or where download puts them); $env{VAR} is expanded
-    download: bool = False  # let torchvision download the set into root (needs internet)
-    image_size: int | None = spec(None, positive, "a positive integer or null (native size)")
-    max_train: int | None = spec(None, positive, "a positive integer or null (all training images)")
-    max_test: int | None = spec(None, positive, "a positive integer or null (all test images)")
-    imbalance: float | None = spec(None, _at_least_one, "a number >= 1 or null (balanced)")
-    flip: bool = False  # random horizontal flips at training time
-    dequantization: Literal["none", "uniform", "gaussian"] = "uniform"
-    dequant_std: float = spec(DEFAULT_DEQUANT_STD, positive, "a positive number")  # gaussian only
 
 
 @dataclass(frozen=True)
@@ -101,24 +79,10 @@ def _missing(root: str, holding: str, name: str) -> ConfigError:
     )
 
 
-class ImageDataset:
-    """Base of the image sets: check the params, then load uint8 splits."""
+class ImageDataset(ImageSpec):
+    """Base of the image sets: check the params (the spec), then load uint8 splits."""
 
-    kind = "images"
     name = ""
-    Params = ImageParams
-
-    def __init__(self, p: ImageParams) -> None:
-        p = build(ImageParams, dataclasses.asdict(p), "data.")  # also checks an instance built directly
-        if not p.root:
-            where = "a folder path: where the files are, or where data.download: true puts them"
-            raise ConfigError("data.root", p.root, where)
-        self.check(p)
-        self.params = p
-
-    @classmethod
-    def check(cls, p: ImageParams) -> None:
-        """Set-specific checks on top of the common ones (none by default)."""
 
     @property
     def imbalance(self) -> float | None:
@@ -128,9 +92,6 @@ class ImageDataset:
     def _source(self, generator: torch.Generator) -> _Source:
         """The set's labels and image fetcher (subclasses)."""
         raise NotImplementedError
-
-    # The data keys the network's input depends on beyond the prepared files (``to_model``).
-    model_keys: tuple[str, ...] = ("dequantization", "dequant_std", "flip")
 
     def load(self, generator: torch.Generator) -> Splits:
         """Read the set and keep the images the params ask for, choosing with ``generator``."""
@@ -228,7 +189,6 @@ class _IdxDataset(ImageDataset):
         )
 
 
-@DATASETS.register("mnist")
 class Mnist(_IdxDataset):
     """Handwritten digits, 60,000 + 10,000 grayscale 28x28 images, 10 classes (LeCun et al., 1998)."""
 
@@ -237,7 +197,6 @@ class Mnist(_IdxDataset):
     class_names = tuple(str(d) for d in range(10))
 
 
-@DATASETS.register("fashion_mnist")
 class FashionMnist(_IdxDataset):
     """Zalando's clothing images, MNIST's format and sizes (Xiao et al., 2017)."""
 
@@ -254,7 +213,6 @@ class FashionMnist(_IdxDataset):
 # ---------------------------------------------------------------------------------------------
 
 
-@DATASETS.register("cifar10")
 class Cifar10(ImageDataset):
     """50,000 + 10,000 colour 32x32 images, 10 classes (Krizhevsky, 2009), via torchvision."""
 
@@ -280,7 +238,6 @@ class Cifar10(ImageDataset):
         return _tensor_source(tensors(sets[0]), tensors(sets[1]), list(sets[0].classes), p.image_size, p.root)
 
 
-@DATASETS.register("cifar10_lt")
 class Cifar10LT(Cifar10):
     """CIFAR-10-LT: CIFAR-10's training set with an exponential long tail, imbalance 100 unless set.
 
@@ -319,8 +276,7 @@ def _holdout(
     return part(train_idx), part(test_idx)
 
 
-@DATASETS.register("image_folder")
-class ImageFolderDataset(ImageDataset):
+class ImageFolderDataset(ImageFolderSpec, ImageDataset):
     """A local folder of images: class subfolders (labelled) or flat (unlabelled), read with PIL.
 
     ``root`` may also hold ``train/`` and ``test/`` (or ``val/``) folders of that layout; otherwise
@@ -329,11 +285,6 @@ class ImageFolderDataset(ImageDataset):
     """
 
     name = "image_folder"
-
-    @classmethod
-    def check(cls, p: ImageParams) -> None:
-        if p.download:
-            raise ConfigError("data.download", p.download, f"false: {cls.name} is read from data.root only")
 
     def _source(self, generator: torch.Generator) -> _Source:
         p = self.params
@@ -358,28 +309,24 @@ class ImageFolderDataset(ImageDataset):
         return _Source(len(train.paths), len(test.paths), labels(train), labels(test), train.class_names, images)
 
 
-@DATASETS.register("celeba")
 class CelebA(ImageFolderDataset):
     """CelebA faces (Liu et al., 2015) from a local folder, e.g. ``img_align_celeba/``; set image_size."""
 
     name = "celeba"
 
 
-@DATASETS.register("lsun")
 class Lsun(ImageFolderDataset):
     """LSUN scenes (Yu et al., 2015) exported to image files in a local folder; set image_size."""
 
     name = "lsun"
 
 
-@DATASETS.register("ffhq")
 class Ffhq(ImageFolderDataset):
     """FFHQ faces (Karras et al., 2019) from a local folder of PNGs."""
 
     name = "ffhq"
 
 
-@DATASETS.register("imagenet")
 class ImageNet(ImageFolderDataset):
     """ImageNet (Deng et al., 2009) from a local ``train/`` + ``val/`` tree of class folders; set image_size."""
 

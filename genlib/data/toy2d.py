@@ -1,7 +1,8 @@
 """2D toy datasets (Gaussian and alpha-stable mixtures, heavy-tailed noise, procedural shapes).
 
-Every dataset is a class registered in :data:`genlib.registry.DATASETS` under its name and built
-from one :class:`ToyParams`; its constructor validates the params (raising ``ConfigError``) and
+Every dataset is a class named in :data:`genlib.registry.DATASETS` (declared in :mod:`genlib.registry`) and built
+from one :class:`ToyParams`; its constructor validates the params (its spec,
+:mod:`genlib.data.toy2d_spec`, raising ``ConfigError``) and
 ``sample(n, generator)`` returns an ``(n, 2)`` float32 tensor on the generator's device, drawn only
 from that generator.
 
@@ -24,104 +25,23 @@ Decisions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from numbers import Real
 from typing import Callable, Sequence
 
 import torch
 
 from genlib.data import shapes
 from genlib.data.splits import Splits
-from genlib.errors import ConfigError
+from genlib.data.toy2d_spec import (  # noqa: F401  (ToyParams, check_params: the data section and its checks)
+    GridSpec, Gmm2Spec, SkewedLevySpec, ToyParams, ToySpec, _is_int, check_params,
+)
 from genlib.registry import DATASETS
 from genlib.stable import sample_sas, sample_skewed_levy
 
 # Unbalanced 3 x 3 grid weights (row-major, i * 3 + j), the usual setting for sas_grid runs.
 UNBALANCED_GRID_WEIGHTS: tuple[float, ...] = (0.01, 0.1, 0.3, 0.2, 0.02, 0.15, 0.02, 0.15, 0.05)
 
-WEIGHT_SUM_TOL = 1e-6
 # Absorbs float error in floor(cumsum(w) * n), e.g. 0.41 * 100 = 40.99999999999999.
 _COUNT_GUARD = 1e-7
-
-
-@dataclass(frozen=True)
-class ToyParams:
-    """Params of the 2D toy datasets (the ``data:`` section of ``params.yaml``)."""
-
-    dataset: str = "sas_grid"
-    nsamples: int = 32000  # training points (used by the pipeline, not by the class)
-    ntest: int = 15000  # held-out points (used by the pipeline)
-    n_mixture: int = 9  # number of components; must be a perfect square for grids
-    std: float = 0.1  # component scale (Gaussian std, or alpha-stable scale)
-    theta: float = 3.0  # distance of the two gmm_2 modes from the origin (+-theta on x)
-    weights: tuple[float, ...] | None = None  # mixture weights, None = uniform
-    data_alpha: float = 1.7  # stability index of the alpha-stable data
-    isotropic: bool = True  # one A per point (isotropic) or per coordinate
-    normalized: bool = False  # standardise both splits by the training set's mean and std (load)
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
-# ---------------------------------------------------------------------------------------------
-
-
-def _is_number(value: object) -> bool:
-    """A real, finite number that is not a bool."""
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: object) -> bool:
-    """An integer that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_common(p: ToyParams) -> None:
-    """Checks that hold whatever the dataset."""
-    if not _is_int(p.nsamples) or p.nsamples < 1:
-        raise ConfigError("data.nsamples", p.nsamples, "an integer >= 1")
-    if not _is_int(p.ntest) or p.ntest < 1:
-        raise ConfigError("data.ntest", p.ntest, "an integer >= 1")
-    if not _is_number(p.std) or p.std <= 0:
-        raise ConfigError("data.std", p.std, "a finite number > 0")
-    if not _is_number(p.data_alpha) or not 0 < p.data_alpha <= 2:
-        raise ConfigError("data.data_alpha", p.data_alpha, "a number in (0, 2]")
-    for key in ("isotropic", "normalized"):
-        if not isinstance(getattr(p, key), bool):
-            raise ConfigError(f"data.{key}", getattr(p, key), "true or false")
-
-
-def check_grid_size(n_mixture: object) -> int:
-    """Side of the square grid of n_mixture components, or ConfigError."""
-    if not _is_int(n_mixture) or n_mixture < 1 or math.isqrt(n_mixture) ** 2 != n_mixture:
-        raise ConfigError("data.n_mixture", n_mixture, "a perfect square >= 1 (1, 4, 9, 16, ...)")
-    return math.isqrt(n_mixture)
-
-
-def check_weights(weights: Sequence[float] | None, k: int) -> None:
-    """Weights are None or k finite non-negative numbers summing to 1 (within 1e-6)."""
-    if weights is None:
-        return
-    shape = f"None (uniform) or {k} non-negative numbers summing to 1"
-    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or len(weights) != k:
-        raise ConfigError("data.weights", weights, f"{shape} (one per component)")
-    if not all(_is_number(w) for w in weights):
-        raise ConfigError("data.weights", weights, f"{shape}, all finite numbers")
-    if any(w < 0 for w in weights):
-        raise ConfigError("data.weights", weights, f"{shape}, none negative")
-    if abs(math.fsum(weights) - 1.0) > WEIGHT_SUM_TOL:
-        raise ConfigError("data.weights", weights, f"{shape} (within {WEIGHT_SUM_TOL:g})")
-
-
-def check_params(p: ToyParams, cls: type | None = None) -> None:
-    """Validate p for dataset class cls (default: the one registered as p.dataset)."""
-    if cls is None:
-        if not isinstance(p.dataset, str) or p.dataset not in DATASETS:
-            raise ConfigError("data.dataset", p.dataset, f"one of {', '.join(DATASETS.names())}")
-        cls = DATASETS.get(p.dataset)
-    _check_common(p)
-    check_own = getattr(cls, "check", None)
-    if check_own is not None:
-        check_own(p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,25 +90,12 @@ def _check_n(n: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-class ToyDataset:
-    """Base of the 2D datasets: validate params, then sample (n, 2) float32 points."""
+class ToyDataset(ToySpec):
+    """Base of the 2D datasets: validate params (the spec), then sample (n, 2) float32 points."""
 
-    kind = "points"
     name: str = ""
     modes: torch.Tensor | None = None
     weights: torch.Tensor | None = None
-
-    def __init__(self, p: ToyParams) -> None:
-        check_params(p, type(self))
-        self.params = p
-
-    @classmethod
-    def check(cls, p: ToyParams) -> None:
-        """Dataset-specific checks on top of the common ones (none by default)."""
-
-    # The data keys the network's input depends on beyond the prepared files (none: points are
-    # stored as the network sees them).
-    model_keys: tuple[str, ...] = ()
 
     def load(self, generator: torch.Generator) -> Splits:
         """``nsamples`` training then ``ntest`` held-out points from ``generator``, standardised
@@ -269,18 +176,10 @@ def _gaussian(n: int, std: float, generator: torch.Generator) -> torch.Tensor:
     return std * torch.randn(n, 2, generator=generator, device=generator.device)
 
 
-@DATASETS.register("gmm_2")
-class Gmm2(MixtureDataset):
+class Gmm2(Gmm2Spec, MixtureDataset):
     """Two Gaussians at (-theta, 0) and (+theta, 0); n_mixture is ignored."""
 
     name = "gmm_2"
-
-    @classmethod
-    def check(cls, p: ToyParams) -> None:
-        """theta > 0 and two weights (or None)."""
-        if not _is_number(p.theta) or p.theta <= 0:
-            raise ConfigError("data.theta", p.theta, "a finite number > 0")
-        check_weights(p.weights, 2)
 
     def _make_modes(self, p: ToyParams) -> torch.Tensor:
         """(-theta, 0) then (+theta, 0)."""
@@ -291,21 +190,14 @@ class Gmm2(MixtureDataset):
         return _gaussian(n, self.params.std, generator)
 
 
-class _Grid(MixtureDataset):
+class _Grid(GridSpec, MixtureDataset):
     """sqrt(n_mixture) x sqrt(n_mixture) grid of components at (i, j), spacing 1."""
-
-    @classmethod
-    def check(cls, p: ToyParams) -> None:
-        """n_mixture a perfect square and weights one per component."""
-        check_grid_size(p.n_mixture)
-        check_weights(p.weights, p.n_mixture)
 
     def _make_modes(self, p: ToyParams) -> torch.Tensor:
         """Grid means in row-major order."""
         return grid_modes(math.isqrt(p.n_mixture))
 
 
-@DATASETS.register("gmm_grid")
 class GmmGrid(_Grid):
     """Grid of Gaussians of std `std`."""
 
@@ -316,7 +208,6 @@ class GmmGrid(_Grid):
         return _gaussian(n, self.params.std, generator)
 
 
-@DATASETS.register("sas_grid")
 class SasGrid(_Grid):
     """Grid of symmetric alpha-stable components: mean + std * sample_sas(data_alpha)."""
 
@@ -328,7 +219,6 @@ class SasGrid(_Grid):
         return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic)
 
 
-@DATASETS.register("sas")
 class SasNoise(MixtureDataset):
     """Plain 2D symmetric alpha-stable noise times std: one component at the origin."""
 
@@ -348,17 +238,10 @@ class SasNoise(MixtureDataset):
         return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic)
 
 
-@DATASETS.register("skewed_levy")
-class SkewedLevy(ToyDataset):
+class SkewedLevy(SkewedLevySpec, ToyDataset):
     """Positive (alpha/2)-stable A per coordinate times std: totally skewed, heavy-tailed."""
 
     name = "skewed_levy"
-
-    @classmethod
-    def check(cls, p: ToyParams) -> None:
-        """data_alpha < 2 (at 2 every point is (2 std, 2 std))."""
-        if p.data_alpha >= 2:
-            raise ConfigError("data.data_alpha", p.data_alpha, "a number in (0, 2) for skewed_levy")
 
     def _draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """std * A, A i.i.d. per coordinate."""
@@ -376,7 +259,6 @@ class _NoisyShape(ToyDataset):
         return type(self).shape(n, generator) + _gaussian(n, self.params.std, generator)
 
 
-@DATASETS.register("swiss_roll")
 class SwissRoll(_NoisyShape):
     """(x, z) of the swiss roll, standardised to mean 0 and std 1, plus noise."""
 
@@ -384,7 +266,6 @@ class SwissRoll(_NoisyShape):
     shape = staticmethod(shapes.swiss_roll)
 
 
-@DATASETS.register("rose")
 class Rose(_NoisyShape):
     """Five-petal rose r = 3 cos(5 theta), plus noise."""
 
@@ -392,7 +273,6 @@ class Rose(_NoisyShape):
     shape = staticmethod(shapes.rose)
 
 
-@DATASETS.register("fractal_tree")
 class FractalTree(_NoisyShape):
     """Branches of a depth-6 binary tree, plus noise."""
 
@@ -400,7 +280,6 @@ class FractalTree(_NoisyShape):
     shape = staticmethod(shapes.fractal_tree)
 
 
-@DATASETS.register("olympic_rings")
 class OlympicRings(_NoisyShape):
     """Five interlocking rings in the Olympic layout, plus noise; modes None."""
 
@@ -410,7 +289,6 @@ class OlympicRings(_NoisyShape):
     shape = staticmethod(shapes.olympic_rings)
 
 
-@DATASETS.register("checkerboard")
 class Checkerboard(ToyDataset):
     """Uniform on the dark squares of a 4 x 4 board over [-4, 4]^2 (no noise, std unused)."""
 

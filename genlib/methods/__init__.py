@@ -1,4 +1,3 @@
-"""Methods own the math; registered by name in :data:`genlib.registry.METHODS`."""
-from genlib.methods import ddpm, dlpm, edm, lim  # noqa: F401  (register "ddpm", "dlpm", "edm", "lim")
-from genlib.methods import discr_flow, gan, hvae, scoregan, vae  # noqa: F401  (own_networks.py: "discr_flow", "gan", "hvae", "scoregan", "vae")
-from genlib.methods.base import Method, SampleOptions  # noqa: F401
+"""Methods own the math; each is named in :data:`genlib.registry.METHODS` by :mod:`genlib.registry`,
+with its spec (``*spec.py``: its section of ``params.yaml`` and its limits, without torch) and the
+module of its math, imported on first use."""

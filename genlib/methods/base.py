@@ -9,16 +9,17 @@ processes can draw the corruption of the whole batch alike and each run the netw
 output of ``x``'s shape, ``t`` being the time rescaled to ``[0, 1]``; it knows nothing of noise.
 The trainer knows nothing of either's insides.
 
-Every hook the stages and the trainer call is declared here with its default, which is what a
-diffusion method needs: the ``model:`` section's network (``networks`` is ``None``), one AdamW
-over it (``optimizers``) and the step down ``loss`` (``update``). A method with networks of its
+Every hook the stages and the trainer call is declared here with its default (the config checks
+on the method's spec, :mod:`genlib.methods.spec`, which ``genlib check`` reads without torch),
+which is what a diffusion method needs: the ``model:`` section's network (``networks`` is
+``None``), one AdamW over it (``optimizers``) and the step down ``loss`` (``update``). A method with networks of its
 own (:mod:`genlib.methods.own_networks`: VAE, hVAE, GAN, ``own_networks``) overrides the three.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -26,19 +27,10 @@ from torch import nn
 from genlib.device import autocast
 from genlib.errors import ConfigError
 from genlib.methods.schedules import StableSchedule
+from genlib.methods.spec import MethodSpec, SampleOptions
 from genlib.optim import adamw
 
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | nn.Module
-
-
-@dataclass(frozen=True)
-class SampleOptions:
-    """Sampling-time choices (``eval:`` section); which values apply is up to each method."""
-
-    sampler: str = "default"
-    eta: float = 0.0
-    clamp_a: float | None = None
-    clamp_eps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,23 +45,12 @@ class StepContext:
     precision: str = "fp32"
 
 
-class Method:
-    """Base class; subclasses set ``Params`` (their ``params.yaml`` section) and ``samplers``."""
-
-    name: ClassVar[str]
-    Params: ClassVar[type]
-    samplers: ClassVar[tuple[str, ...]]
-    # True: the method builds its own networks, ignores the ``model:`` section and steps its own
-    # optimizers (own_networks.py); its samplers take no reverse steps.
-    own_networks: ClassVar[bool] = False
-    # True: evaluate loads the trained networks for ``extra_metrics`` and ``analysis``.
-    evaluates_networks: ClassVar[bool] = False
-    # The ``optim:`` keys the method's own settings replace (the GAN's lr_g, lr_d and betas):
-    # they do not key its training.
-    replaces_optim: ClassVar[tuple[str, ...]] = ()
+class Method(MethodSpec):
+    """Base class: the spec (:mod:`genlib.methods.spec`: ``Params``, ``samplers``, the checks)
+    and the math; a built-in method inherits its own spec first."""
 
     def __init__(self, params) -> None:
-        self.params = params
+        super().__init__(params)
         self._schedules: dict[tuple[int, str], StableSchedule] = {}
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict | None:
@@ -100,9 +81,6 @@ class Method:
             opt.step()
         return terms
 
-    def check_config(self, cfg) -> None:
-        """The method's own limits on the rest of the config, refused before any work (none)."""
-
     def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
         """Metrics the method computes on the test set itself (``evaluates_networks``); none."""
         return {}
@@ -120,11 +98,6 @@ class Method:
     def export(self, nets: nn.Module, folder, data_shape: tuple[int, ...]) -> None:
         """Write a self-contained model file beside the checkpoint after training (none)."""
 
-    def teacher_overrides(self) -> dict | None:
-        """A model this method learns from (ScoreGAN's data score model), as dotted params over this
-        run's; the ``train_teacher`` stage trains it first. ``None``: no teacher."""
-        return None
-
     def set_teacher(self, method: "Method", build_net: Callable[[tuple[int, ...]], nn.Module]) -> None:
         """The teacher's method and a builder of its (untrained) network, given when the method is
         built from a config that has a teacher (``genlib.config.build_method``)."""
@@ -137,39 +110,12 @@ class Method:
         """Stability index of the method's noise (2 for Gaussian methods)."""
         return 2.0
 
-    @property
-    def diffusion_steps(self) -> int | None:
-        """``T``, the time steps the network is trained on; ``None``: continuous time, or no time."""
-        return None
-
     def schedule(self, steps: int, device: torch.device | str) -> StableSchedule:
         """The ``steps``-step schedule on ``device``, computed once and kept."""
         key = (steps, str(device))
         if key not in self._schedules:
             self._schedules[key] = StableSchedule(steps, self.alpha, device)
         return self._schedules[key]
-
-    def check_sampling(self, options: SampleOptions, steps: int) -> None:
-        """Reject sampling options this method does not support, before any heavy work."""
-        if options.sampler != "default" and options.sampler not in self.samplers:
-            raise ConfigError(
-                "eval.sampler", options.sampler, f"'default' or one of {', '.join(self.samplers)}"
-            )
-        if not 0.0 <= options.eta <= 1.0:
-            raise ConfigError("eval.eta", options.eta, "a number in [0, 1]")
-        trained = self.diffusion_steps
-        if trained is not None and steps > trained:
-            # The network saw only the times t / T of its T training steps.
-            raise ConfigError(
-                "eval.reverse_steps", steps, f"an integer in [1, {trained}] ({self.name}.diffusion_steps)"
-            )
-
-    def network_evals(self, steps: int, options: SampleOptions) -> int:
-        """Network evaluations per sample of ``sample`` with ``steps`` reverse steps: one per step."""
-        return steps
-
-    def sampler_name(self, options: SampleOptions) -> str:
-        return self.samplers[0] if options.sampler == "default" else options.sampler
 
     def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(x_t, t, target)`` for a batch: the network's input and time, and what it should output."""

@@ -2,33 +2,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
-from genlib.params import positive, spec
+from genlib.methods.diffusion_spec import DDPMParams, DDPMSpec  # noqa: F401  (DDPMParams: its section)
 from genlib.progress import steps_bar
-from genlib.registry import METHODS
 
 
-@dataclass(frozen=True)
-class DDPMParams:
-    diffusion_steps: int = spec(100, positive, "a positive integer")  # T, training time steps
-
-
-@METHODS.register("ddpm")
-class DDPM(Method):
+class DDPM(DDPMSpec, Method):
     """``eps``-prediction DDPM; samplers ``ddpm`` (ancestral, Ho et al. Alg. 2, variance
     ``beta_tilde``) and ``ddim`` (Song, Meng & Ermon, ICLR 2021, Eq. 12, with ``eta``)."""
-
-    name = "ddpm"
-    Params = DDPMParams
-    samplers = ("ddpm", "ddim")
-
-    @property
-    def diffusion_steps(self) -> int:
-        return self.params.diffusion_steps
 
     def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # Ho et al. Alg. 1: t ~ U{1..T}, eps ~ N(0, I), x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.

@@ -23,54 +23,19 @@ training times).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.methods.own_networks import OwnNetworksMethod, optimize
-from genlib.nets.conv import check_image_size
+from genlib.methods.own_spec import DiscrFlowParams, DiscrFlowSpec  # noqa: F401  (DiscrFlowParams: its section)
 from genlib.nets.critic import image_critic, point_critic
 from genlib.optim import adamw
-from genlib.params import non_negative, positive, spec
-from genlib.registry import METHODS
 
 
-def _betas_ok(b: tuple[float, ...]) -> bool:
-    return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
-
-
-@dataclass(frozen=True)
-class DiscrFlowParams:
-    steps: int = spec(32, positive, "a positive integer")  # N, the flow's steps in training and sampling
-    eta: float = spec(20.0, positive, "a positive number")  # the flow's length: each step moves eta / N along v
-    loss: Literal["vanilla", "ipm"] = "vanilla"
-    grad_penalty: float = spec(0.0, non_negative, "a non-negative number")  # lambda of the interpolates' penalty
-    entropy_reg: float = spec(0.0, non_negative, "a non-negative number")  # noise of variance entropy_reg / N per step
-    prior_mean: float = spec(0.0)
-    prior_std: float = spec(1.0, positive, "a positive number")
-    emb_size: int = spec(64, positive, "a positive integer")  # the sinusoidal time embedding
-    d_units: int = spec(256, positive, "a positive integer", kind="points")  # 2D: the critic MLP's width
-    d_layers: int = spec(3, positive, "a positive integer", kind="points")
-    d_channels: int = spec(32, positive, "a positive integer", kind="images")  # images: width at the first halving
-    levels: int = spec(2, positive, "a positive integer", kind="images")
-    lr: float = spec(2e-4, positive, "a positive number")  # replaces optim.lr
-    betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # replaces optim.betas
-
-
-@METHODS.register("discr_flow")
-class DiscrFlow(OwnNetworksMethod):
+class DiscrFlow(DiscrFlowSpec, OwnNetworksMethod):
     """One network, ``discriminator`` ``(x, t) -> logit``; the sampler ``flow``."""
-
-    name = "discr_flow"
-    Params = DiscrFlowParams
-    samplers = ("flow",)
-    data_kinds = ("points", "images")
-    replaces_optim = ("lr", "betas")
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         p = self.params
@@ -80,17 +45,8 @@ class DiscrFlow(OwnNetworksMethod):
             critic = image_critic(data_shape, p.emb_size, p.d_channels, p.levels, "discr_flow.levels")
         return nn.ModuleDict({"discriminator": critic})
 
-    def check_config(self, cfg) -> None:
-        super().check_config(cfg)
-        check_image_size(cfg, self.params.levels, "discr_flow.levels")
-        if self.params.loss == "ipm" and self.params.grad_penalty == 0:
-            raise ConfigError("discr_flow.grad_penalty", 0.0, "a positive number with loss: ipm (an unpenalised critic is unbounded)")
-
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         return {"discriminator": adamw(nets["discriminator"].parameters(), optim_params, self.params.lr, self.params.betas)}
-
-    def network_evals(self, steps: int, options: SampleOptions) -> int:
-        return self.params.steps  # one gradient of D per step of the flow
 
     def velocity(self, critic: nn.Module, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``v = -grad_z l_G(z, t)``; no gradient reaches the critic's weights."""

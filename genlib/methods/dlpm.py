@@ -11,60 +11,23 @@ uses ``a_scale = 2`` (noise ``N(0, 2I)`` at ``alpha = 2``); ``dlpm.a_scale`` res
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 
 from genlib.errors import ConfigError
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
-from genlib.methods.losses import LossKind, aggregate, per_sample_loss
-from genlib.params import positive, spec
+from genlib.methods.diffusion_spec import DLPMParams, DLPMSpec  # noqa: F401  (DLPMParams: its section)
+from genlib.methods.losses import aggregate, per_sample_loss
 from genlib.progress import steps_bar
-from genlib.registry import METHODS
 from genlib.stable import sample_sas, sample_skewed_levy
 
 
-def _alpha_ok(a: float) -> bool:
-    return 0.0 < a <= 2.0
-
-
-@dataclass(frozen=True)
-class DLPMParams:
-    alpha: float = spec(1.8, _alpha_ok, "a number in (0, 2]")  # stability index of the noise
-    diffusion_steps: int = spec(100, positive, "a positive integer")  # T, training time steps
-    isotropic: bool = True  # one A per sample (isotropic noise) or one per coordinate
-    a_scale: float = spec(1.0, positive, "a positive number")  # A's value at alpha = 2
-    clamp_a: float | None = spec(None, positive, "a positive number or null")  # cap on a_t in training
-    clamp_eps: float | None = spec(None, positive, "a positive number or null")  # cap on |eps| in training
-    # Per-sample loss on eps_theta - eps: the paper's L2 norm (Prop. 9), squared L2 (mean over
-    # coordinates, the DDPM loss), or smooth L1 (Huber). The L2 norm is minimised by a spatial
-    # median of eps given x_t, which starves rare modes; squared L2 is the conditional mean but
-    # heavy-tailed targets make it unstable; smooth L1 is quadratic for small errors and linear
-    # for large ones, and did best on sas_grid (bench/RESULTS.md).
-    loss: LossKind = "smooth_l1"
-    huber_beta: float = spec(1.0, positive, "a positive number")  # smooth L1: quadratic below, linear above
-    # How the batch of per-sample losses is aggregated: mean, or median of means over groups.
-    monte_carlo: Literal["mean", "median_of_means"] = "mean"
-    mom_groups: int = spec(8, positive, "a positive integer")
-
-
-@METHODS.register("dlpm")
-class DLPM(Method):
+class DLPM(DLPMSpec, Method):
     """Samplers: ``dlpm`` (stochastic, Sec. 3.2: draws ``A_{1:T}`` and runs the ``Sigma_t``
     recursion) and ``dlim`` (deterministic for ``eta = 0``, Sec. 3.3, stochastic for ``eta > 0``)."""
-
-    name = "dlpm"
-    Params = DLPMParams
-    samplers = ("dlpm", "dlim")
 
     @property
     def alpha(self) -> float:
         return self.params.alpha
-
-    @property
-    def diffusion_steps(self) -> int:
-        return self.params.diffusion_steps
 
     def draw_a(self, shape, generator, clamp_a):
         p = self.params

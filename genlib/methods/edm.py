@@ -28,54 +28,15 @@ is the data's standard deviation: 0.5 suits images in ``[-1, 1]``; set it to you
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 
-from genlib.errors import ConfigError
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
-from genlib.params import non_negative, positive, spec
+from genlib.methods.diffusion_spec import EDMParams, EDMSpec  # noqa: F401  (EDMParams: its section)
 from genlib.progress import steps_bar
-from genlib.registry import METHODS
 
 
-@dataclass(frozen=True)
-class EDMParams:
-    sigma_data: float = spec(0.5, positive, "a positive number")  # sigma_d, the data's std
-    p_mean: float = spec(-1.2)  # training: ln sigma ~ N(p_mean, p_std^2)
-    p_std: float = spec(1.2, positive, "a positive number")
-    sigma_min: float = spec(0.002, positive, "a positive number", sampling=True)
-    sigma_max: float = spec(80.0, positive, "a positive number", sampling=True)
-    rho: float = spec(7.0, positive, "a positive number", sampling=True)
-    s_churn: float = spec(40.0, non_negative, "a number >= 0", sampling=True)  # stochastic sampler
-    s_tmin: float = spec(0.05, non_negative, "a number >= 0", sampling=True)
-    s_tmax: float = spec(50.0, non_negative, "a number >= 0", sampling=True)
-    s_noise: float = spec(1.003, positive, "a positive number", sampling=True)
-
-
-@METHODS.register("edm")
-class EDM(Method):
+class EDM(EDMSpec, Method):
     """Samplers ``heun`` (Algorithm 1) and ``stochastic`` (Algorithm 2)."""
-
-    name = "edm"
-    Params = EDMParams
-    samplers = ("heun", "stochastic")
-
-    def check_config(self, cfg) -> None:
-        p = self.params
-        if p.sigma_min >= p.sigma_max:
-            raise ConfigError("edm.sigma_min", p.sigma_min, f"a number below edm.sigma_max ({p.sigma_max})")
-        if p.s_tmin > p.s_tmax:
-            raise ConfigError("edm.s_tmin", p.s_tmin, f"a number at most edm.s_tmax ({p.s_tmax})")
-
-    def check_sampling(self, options: SampleOptions, steps: int) -> None:
-        super().check_sampling(options, steps)
-        if steps < 2:
-            raise ConfigError("eval.reverse_steps", steps, "an integer >= 2 (EDM's noise levels run from sigma_max to sigma_min)")
-
-    def network_evals(self, steps: int, options: SampleOptions) -> int:
-        """Both samplers evaluate ``D`` twice per step, except at the last step to ``sigma = 0``."""
-        return 2 * steps - 1
 
     def _scalings(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sd2 = self.params.sigma_data**2

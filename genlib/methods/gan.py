@@ -15,52 +15,20 @@ and its batch (``eval.batch_size``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genlib.methods.base import SampleOptions
 from genlib.methods.own_networks import OwnNetworksMethod, optimize
-from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size, dcgan_init
+from genlib.methods.own_spec import GANParams, GANSpec  # noqa: F401  (GANParams: its section)
+from genlib.nets.conv import ConvDecoder, ConvEncoder, dcgan_init
 from genlib.nets.dense import dense
 from genlib.optim import adamw
-from genlib.params import non_negative, positive, spec
-from genlib.registry import METHODS
 
 
-def _betas_ok(b: tuple[float, ...]) -> bool:
-    return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
-
-
-@dataclass(frozen=True)
-class GANParams:
-    latent_dim: int = spec(8, positive, "a positive integer")
-    g_units: int = spec(128, positive, "a positive integer", kind="points")  # generator width
-    g_layers: int = spec(3, positive, "a positive integer", kind="points")  # generator hidden layers
-    d_units: int = spec(128, positive, "a positive integer", kind="points")  # discriminator width
-    d_layers: int = spec(3, positive, "a positive integer", kind="points")  # discriminator hidden layers
-    g_channels: int = spec(64, positive, "a positive integer", kind="images")  # images: generator width at the finest level
-    d_channels: int = spec(64, positive, "a positive integer", kind="images")  # images: discriminator width at the first halving
-    levels: int = spec(2, positive, "a positive integer", kind="images")  # images: halvings of H and W (each divisible by 2^levels)
-    lr_g: float = spec(1e-3, positive, "a positive number")  # replaces optim.lr for the generator
-    lr_d: float = spec(1e-3, positive, "a positive number")  # and for the discriminator
-    betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # Adam's, DCGAN's choice
-    n_critic: int = spec(1, positive, "a positive integer")  # discriminator steps per generator step
-    r1_gamma: float = spec(0.1, non_negative, "a non-negative number")  # R1 weight gamma (0: off)
-    spectral_norm: bool = False  # on every linear and convolutional layer of the discriminator
-
-
-@METHODS.register("gan")
-class GAN(OwnNetworksMethod):
+class GAN(GANSpec, OwnNetworksMethod):
     """Networks ``generator`` (z -> x) and ``discriminator`` (x -> logit), one optimizer each."""
-
-    replaces_optim = ("lr", "betas")  # by lr_g, lr_d and betas
-    name = "gan"
-    Params = GANParams
-    samplers = ("generator",)
-    data_kinds = ("points", "images")
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         p = self.params
@@ -78,10 +46,6 @@ class GAN(OwnNetworksMethod):
         })
         dcgan_init(nets)
         return nets
-
-    def check_config(self, cfg) -> None:
-        super().check_config(cfg)
-        check_image_size(cfg, self.params.levels, "gan.levels")
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         p = self.params

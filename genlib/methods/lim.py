@@ -38,44 +38,18 @@ return, and at ``alpha = 2`` against the VP SDE written out independently.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
-from genlib.methods.losses import LossKind, per_sample_loss
+from genlib.methods.diffusion_spec import LIMParams, LIMSpec
+from genlib.methods.losses import per_sample_loss
 from genlib.methods.schedules import ContinuousStableSchedule
-from genlib.params import positive, spec
 from genlib.progress import steps_bar
-from genlib.registry import METHODS
 from genlib.stable import sample_sas
 
 
-def _alpha_ok(a: float) -> bool:
-    return 0.0 < a <= 2.0
-
-
-def _t_min_ok(t: float) -> bool:
-    return 0.0 < t < 0.5
-
-
-@dataclass(frozen=True)
-class LIMParams:
-    alpha: float = spec(1.8, _alpha_ok, "a number in (0, 2]")  # stability index of the noise
-    t_min: float = spec(1e-5, _t_min_ok, "a number in (0, 0.5)")  # training times are U(t_min, 1]; sampling ends at t_min
-    a_scale: float = spec(1.0, positive, "a positive number")  # noise N(0, a_scale I) at alpha = 2
-    clamp_a: float | None = spec(None, positive, "a positive number or null")  # cap on A in training
-    clamp_eps: float | None = spec(None, positive, "a positive number or null")  # cap on |eps| in training
-    loss: LossKind = "smooth_l1"  # penalty on s_theta - target (see genlib/methods/losses.py)
-
-
-@METHODS.register("lim")
-class LIM(Method):
+class LIM(LIMSpec, Method):
     """Samplers: ``sde`` (stochastic, alpha-stable increments) and ``ode`` (probability flow)."""
-
-    name = "lim"
-    Params = LIMParams
-    samplers = ("sde", "ode")
 
     def __init__(self, params: LIMParams) -> None:
         super().__init__(params)

@@ -7,12 +7,8 @@ errors and linear for large ones (bench/RESULTS.md compares them on sas_grid).
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-
-LossKind = Literal["l2", "squared_l2", "smooth_l1"]
 
 
 def per_sample_loss(diff: torch.Tensor, kind: str, huber_beta: float = 1.0) -> torch.Tensor:

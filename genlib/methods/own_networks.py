@@ -11,22 +11,19 @@ the prior or the generator; ``eval.reverse_steps`` does not apply.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
 from genlib.device import autocast
-from genlib.errors import ConfigError
 from genlib.methods.base import Method, StepContext
+from genlib.methods.spec import OwnNetworksSpec
 
 
-class OwnNetworksMethod(Method):
+class OwnNetworksMethod(OwnNetworksSpec, Method):
     """A method that builds and steps its own networks: it implements ``networks``,
-    ``optimizers``, ``update_networks`` and ``sample``, and names the data it takes."""
-
-    own_networks: ClassVar[bool] = True
-    data_kinds: ClassVar[tuple[str, ...]] = ("points",)  # the data its networks take: points, images
+    ``optimizers``, ``update_networks`` and ``sample``, and names the data it takes (its spec)."""
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         raise NotImplementedError
@@ -44,21 +41,6 @@ class OwnNetworksMethod(Method):
                         generator: torch.Generator, grad_clip: float | None) -> dict[str, torch.Tensor]:
         """One training step of the method's networks on the batch ``x0`` (see :meth:`Method.update`)."""
         raise NotImplementedError
-
-    def check_config(self, cfg) -> None:
-        """What these methods do not support yet, refused before any work."""
-        if cfg.data_kind not in self.data_kinds:
-            allowed = "a 2D point set" if self.data_kinds == ("points",) else f"a dataset of kind {' or '.join(self.data_kinds)}"
-            raise ConfigError("data.dataset", cfg.data.dataset, f"{allowed} (method {self.name} has no networks for {cfg.data_kind})")
-        if cfg.run.compile:
-            raise ConfigError("run.compile", True, f"false (method {self.name} calls its networks one by one)")
-
-    def network_evals(self, steps: int, options) -> int:
-        """One pass of the generative network (decoder, generator) per sample; no reverse steps."""
-        return 1
-
-    def check_distributed(self, nproc: int) -> None:
-        raise ConfigError("run.nproc_per_node", nproc, f"1: method {self.name} steps its own optimizers (no DDP yet)")
 
 
 def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor],

@@ -21,7 +21,6 @@ Sampling is ``G(z)``, ``z ~ N(0, I)``: one network evaluation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -30,62 +29,13 @@ from torch import nn
 from genlib.errors import ConfigError
 from genlib.methods.base import Method, SampleOptions, per_sample
 from genlib.methods.own_networks import OwnNetworksMethod, optimize
-from genlib.nets.conv import ConvDecoder, check_image_size
+from genlib.methods.own_spec import ScoreGANParams, ScoreGANSpec  # noqa: F401  (ScoreGANParams: its section)
+from genlib.nets.conv import ConvDecoder
 from genlib.nets.dense import dense
 from genlib.optim import adamw
-from genlib.params import positive, spec
-from genlib.registry import METHODS
 
-TEACHERS = ("edm",)  # methods whose network is a denoiser D(x; sigma) at any noise level
-
-
-def _betas_ok(b: tuple[float, ...]) -> bool:
-    return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
-
-
-def _teacher_ok(t: dict) -> bool:
-    return isinstance(t, dict) and t.get("method") in TEACHERS
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-    """``{"training": {"epochs": 5}}`` -> ``{"training.epochs": 5}``; dotted keys stay as written."""
-    out: dict = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-@dataclass(frozen=True)
-class ScoreGANParams:
-    teacher: dict = spec({"method": "edm"}, _teacher_ok, f"a mapping with method: {' or '.join(TEACHERS)} and other params of the teacher")
-    latent_dim: int = spec(16, positive, "a positive integer")
-    g_units: int = spec(256, positive, "a positive integer", kind="points")  # 2D: the generator MLP
-    g_layers: int = spec(3, positive, "a positive integer", kind="points")
-    g_channels: int = spec(64, positive, "a positive integer", kind="images")  # images: DCGAN generator width
-    levels: int = spec(2, positive, "a positive integer", kind="images")
-    n_score: int = spec(5, positive, "a positive integer")  # D_gen steps per generator step
-    sigma_min: float = spec(0.1, positive, "a positive number")  # the generator's noise levels
-    sigma_max: float = spec(10.0, positive, "a positive number")
-    rho: float = spec(3.0, positive, "a positive number")
-    weight_data: float = spec(1.0, positive, "a positive number")
-    weight_gen: float = spec(1.0, positive, "a positive number")
-    lr_g: float = spec(2e-4, positive, "a positive number")  # replace optim.lr
-    lr_score: float = spec(2e-4, positive, "a positive number")
-    betas: tuple[float, ...] = spec((0.9, 0.999), _betas_ok, "two numbers in [0, 1)")  # replace optim.betas
-
-
-@METHODS.register("scoregan")
-class ScoreGAN(OwnNetworksMethod):
+class ScoreGAN(ScoreGANSpec, OwnNetworksMethod):
     """Networks ``generator`` and ``fake_score`` (D_gen); the teacher ``D_data`` is bound, frozen."""
-
-    name = "scoregan"
-    Params = ScoreGANParams
-    samplers = ("generator",)
-    data_kinds = ("points", "images")
-    replaces_optim = ("lr", "betas")
 
     def __init__(self, params: ScoreGANParams) -> None:
         super().__init__(params)
@@ -93,20 +43,11 @@ class ScoreGAN(OwnNetworksMethod):
         self.build_teacher_net: Callable[[tuple[int, ...]], nn.Module] | None = None
         self.data_score: nn.Module | None = None
 
-    def teacher_overrides(self) -> dict:
-        return flatten(self.params.teacher)
-
     def set_teacher(self, method: Method, build_net: Callable[[tuple[int, ...]], nn.Module]) -> None:
         self.teacher_method, self.build_teacher_net = method, build_net
 
     def bind_teacher(self, net: nn.Module) -> None:
         self.data_score = net.eval().requires_grad_(False)
-
-    def check_config(self, cfg) -> None:
-        super().check_config(cfg)
-        check_image_size(cfg, self.params.levels, "scoregan.levels")
-        if self.params.sigma_min >= self.params.sigma_max:
-            raise ConfigError("scoregan.sigma_min", self.params.sigma_min, f"a number below scoregan.sigma_max ({self.params.sigma_max})")
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         p = self.params

@@ -9,51 +9,26 @@ convolutional networks (:mod:`genlib.nets.conv`) on images.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
-from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.methods.likelihoods import Likelihood, bits_per_dim, gaussian_log_prob, likelihood
 from genlib.methods.own_networks import OwnNetworksMethod, optimize
-from genlib.nets.conv import ConvDecoder, ConvEncoder, check_image_size
+from genlib.methods.own_spec import VAEParams, VAESpec  # noqa: F401  (VAEParams: its section)
+from genlib.nets.conv import ConvDecoder, ConvEncoder
 from genlib.nets.dense import dense
 from genlib.optim import adamw
-from genlib.params import positive, spec
-from genlib.registry import METHODS
 
 KL_DIMS_LISTED = 16  # kl_dim{i} metrics up to this many latent dimensions (active_units always)
 ACTIVE_VARIANCE = 0.01  # Burda et al., Sec. 5.2: a unit is active when Cov_x(E_q[z_i]) > 0.01
 IWAE_CHUNK = 2**20  # decoder outputs per pass of the importance-weighted bound (bounds the memory)
 
 
-@dataclass(frozen=True)
-class VAEParams:
-    latent_dim: int = spec(2, positive, "a positive integer")
-    nunits: int = spec(128, positive, "a positive integer", kind="points")  # points: width of the encoder and decoder MLPs
-    nlayers: int = spec(3, positive, "a positive integer", kind="points")  # points: hidden layers of each
-    channels: int = spec(32, positive, "a positive integer", kind="images")  # images: conv width at the first halving
-    levels: int = spec(2, positive, "a positive integer", kind="images")  # images: halvings of H and W (each divisible by 2^levels)
-    beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO (Higgins et al.)
-    likelihood: Literal["gaussian", "bernoulli", "discretized_logistic"] = "gaussian"
-    decoder_var: Literal["learned", "fixed"] = "learned"  # gaussian only
-    decoder_std: float = spec(0.1, positive, "a positive number")  # s when decoder_var is fixed
-    sample_noise: bool = spec(True, sampling=True)  # samples are x ~ p(x|z); false: the decoder mean
-
-
-@METHODS.register("vae")
-class VAE(OwnNetworksMethod):
+class VAE(VAESpec, OwnNetworksMethod):
     """Networks ``encoder`` (x -> mu, log sigma^2) and ``decoder`` (z -> the likelihood's
     parameters); one optimizer."""
-
-    evaluates_networks = True  # extra_metrics: the likelihoods on the test set
-    name = "vae"
-    Params = VAEParams
-    samplers = ("prior",)
-    data_kinds = ("points", "images")
 
     @property
     def metric_docs(self) -> dict[str, str]:
@@ -89,17 +64,6 @@ class VAE(OwnNetworksMethod):
             "encoder": ConvEncoder(data_shape, 2 * p.latent_dim, p.channels, p.levels, "vae.levels"),
             "decoder": ConvDecoder(p.latent_dim, data_shape, per_dim * data_shape[0], p.channels, p.levels, "vae.levels"),
         })
-
-    def check_config(self, cfg) -> None:
-        super().check_config(cfg)
-        p = self.params
-        check_image_size(cfg, p.levels, "vae.levels")
-        if cfg.data_kind == "points" and p.likelihood != "gaussian":
-            raise ConfigError("vae.likelihood", p.likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], "
-                              "discretized_logistic 8-bit images)")
-        if p.likelihood == "discretized_logistic" and cfg.data.dequantization == "gaussian":
-            raise ConfigError("data.dequantization", "gaussian", "none or uniform with vae.likelihood discretized_logistic "
-                              "(it reads the 8-bit levels back; Gaussian noise moves some into a neighbour's bin)")
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         return {"vae": adamw(nets.parameters(), optim_params)}

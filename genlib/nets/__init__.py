@@ -1,3 +1,3 @@
-"""Networks map ``(x, t)`` to an output; registered by name in :data:`genlib.registry.NETS`."""
-from genlib.nets import mlp  # noqa: F401  (registers "mlp")
-from genlib.nets import unet  # noqa: F401  (registers "unet")
+"""Networks map ``(x, t)`` to an output; named in :data:`genlib.registry.NETS` by
+:mod:`genlib.registry`, each with its spec (:mod:`genlib.nets.spec`, without torch) and its module,
+imported on first use."""

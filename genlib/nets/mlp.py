@@ -1,30 +1,11 @@
 """A time-conditioned residual MLP for low-dimensional data."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import nn
 
 from genlib.nets.embeddings import time_embedding
-from genlib.params import positive, spec
-from genlib.registry import NETS
-
-
-def _dropout_ok(p: float) -> bool:
-    return 0.0 <= p < 1.0
-
-
-@dataclass(frozen=True)
-class MLPParams:
-    nblocks: int = spec(4, positive, "a positive integer")  # residual blocks
-    nunits: int = spec(64, positive, "a positive integer")  # width of every block
-    time_emb: Literal["learnable", "sinusoidal"] = "learnable"
-    time_emb_size: int = spec(32, positive, "a positive integer")
-    layer_norm: bool = True  # pre-norm inside each residual block (never on the residual stream)
-    dropout: float = spec(0.0, _dropout_ok, "a number in [0, 1)")
-    skip_connection: bool = True  # residual (x + block(x)) rather than plain stacking
+from genlib.nets.spec import MLPParams, MLPSpec
 
 
 class Block(nn.Module):
@@ -42,12 +23,8 @@ class Block(nn.Module):
         return h + out if self.residual else out
 
 
-@NETS.register("mlp")
-class MLP(nn.Module):
+class MLP(MLPSpec, nn.Module):
     """``(x, t) -> output`` of ``x``'s shape; ``x`` is ``(B, D)``, ``t`` is ``(B,)`` in ``[0, 1]``."""
-
-    Params = MLPParams
-    data_kinds = ("points",)  # flat data; images need a convolutional network
 
     def __init__(self, data_shape: tuple[int, ...], p: MLPParams = MLPParams()) -> None:
         super().__init__()

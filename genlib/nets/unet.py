@@ -15,43 +15,13 @@ of shape ``(B,)`` in ``[0, 1]``, to an output of ``x``'s shape.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genlib.errors import ConfigError
 from genlib.nets.embeddings import SinusoidalEmbedding
-from genlib.params import positive, spec
-from genlib.registry import NETS
-
-
-def _all_positive(values: tuple[int, ...]) -> bool:
-    return len(values) > 0 and all(v > 0 for v in values)
-
-
-def _dropout_ok(p: float) -> bool:
-    return 0.0 <= p < 1.0
-
-
-@dataclass(frozen=True)
-class UNetParams:
-    """Params of the U-Net (the ``model:`` section); defaults fit 28x28 MNIST and 32x32 CIFAR-10."""
-
-    channels: int = spec(64, positive, "a positive integer")  # width of the first level
-    channel_mult: tuple[int, ...] = spec((1, 2, 2), _all_positive, "a non-empty list of positive integers")
-    num_res_blocks: int = spec(2, positive, "a positive integer")  # per level (Ho et al., 2020: 2)
-    # Feature-map sizes (heights) with self-attention, besides the middle block's; null = the size
-    # after the first downsampling (14 for 28x28, 16 for 32x32, where Ho et al., 2020, use it).
-    attention_resolutions: tuple[int, ...] | None = spec(
-        None, _all_positive, "a non-empty list of positive sizes, or null (half the image size)"
-    )
-    num_heads: int = spec(4, positive, "a positive integer")  # Nichol & Dhariwal (2021): 4
-    dropout: float = spec(0.0, _dropout_ok, "a number in [0, 1)")  # Ho et al. (2020): 0.1 on CIFAR-10
-    time_emb_mult: int = spec(4, positive, "a positive integer")  # time embedding = mult * channels
-    groups: int = spec(32, positive, "a positive integer")  # GroupNorm groups, at most `channels`
-    scale_shift: bool = True  # time as scale and shift of the norm (Nichol & Dhariwal, 2021)
+from genlib.nets.spec import UNetParams, UNetSpec
 
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -191,12 +161,8 @@ def _check_widths(p: UNetParams, sizes: tuple[int, ...], attention: tuple[int, .
     return groups
 
 
-@NETS.register("unet")
-class UNet(nn.Module):
+class UNet(UNetSpec, nn.Module):
     """``(x, t) -> output`` of ``x``'s shape, for images ``x`` of shape ``(B, C, H, W)``."""
-
-    Params = UNetParams
-    data_kinds = ("images",)
 
     def __init__(self, data_shape: tuple[int, ...], p: UNetParams = UNetParams()) -> None:
         super().__init__()

@@ -3,8 +3,10 @@
 A stage's DVC code dependencies must be every module it can execute, so the closure is read from
 the source, not from ``sys.modules`` after a run: every ``import`` statement counts wherever it
 stands (inside a function too, so lazy imports are included), and importing ``a.b.c`` runs the
-``__init__`` of ``a`` and ``a.b`` as well. Plugins are imported by name at run time
-(``plugins:``); they are keyed by their digests in the stage keys (:mod:`genlib.pipeline.keys`).
+``__init__`` of ``a`` and ``a.b`` as well. The registries import the built-in implementations by
+name on first use; every stage imports them all through :mod:`genlib.implementations`, which this
+closure follows. Plugins are imported by name at run time (``plugins:``); they are keyed by their
+digests in the stage keys (:mod:`genlib.pipeline.keys`).
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from genlib import io, plots
@@ -10,7 +11,8 @@ from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
 from genlib.progress import say
-from genlib.report import fmt, metric_docs, read_curve, write_report
+from genlib.provenance import experiment_name, git_revision, written_at
+from genlib.report import fmt, metric_docs, metric_order, params_text, read_curve, write_report
 
 
 def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
@@ -24,7 +26,9 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     sampling = io.read_record(paths.samples / "info.json", ("sampler", "reverse_steps"))
     index = paths.analysis_index
     analysis = read_figures(index) if index.is_file() else []  # the method's own analysis figures
-    docs = {**metric_docs(meta.get("kind", "points"), meta.get("num_classes") or 0), **method.metric_docs}
+    kind = meta.get("kind", "points")
+    docs = {**metric_docs(kind, meta.get("num_classes") or 0), **method.metric_docs}
+    header = run_header(cfg.seed, paths.root)
     out = paths.report
     out.mkdir(parents=True, exist_ok=True)
     figures: list[tuple[str, str]] = []
@@ -37,19 +41,27 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     for fig in analysis:
         io.copy_file(paths.analysis / fig["file"], out / fig["file"])
         figures.append((fig["caption"], fig["file"]))
-    rows = [[k, fmt(v), docs.get(k, "")] for k, v in sorted({**metrics, **train_info}.items())]
-    mp = dataclasses.asdict(cfg.method_params)
+    values = {**metrics, **train_info}
+    rows = [[k, fmt(values[k]), docs.get(k, "")] for k in metric_order(values, kind)]
     network = "its own networks" if method.own_networks else f"network **{cfg.model_net}**"
     setup = (
-        f"method **{cfg.method}** ({', '.join(f'{k}={v}' for k, v in mp.items())}); "
+        f"method **{cfg.method}** ({params_text(dataclasses.asdict(cfg.method_params))}); "
         f"data **{cfg.data.dataset}**; {network}; "
         f"{cfg.training.epochs} epochs of batch {cfg.training.batch_size}; "
         f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
         f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
     )
-    page = write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", setup, rows, figures)
+    page = write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", header, setup, rows, figures)
     say(cfg.run.progress, f"report: {page} and {page.with_suffix('.html').name}, {len(rows)} metrics, {len(figures)} figures")
     return page
+
+
+def run_header(seed: int, root: Path) -> str:
+    """The run that wrote the report: its seed, experiment, git revision and date (not keyed:
+    :mod:`genlib.provenance`)."""
+    env = os.environ
+    return (f"seed **{seed}**; experiment **{experiment_name(env)}**; "
+            f"git revision **{git_revision(root, env)}**; written {written_at(env)}")
 
 
 def read_figures(index: Path) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from genlib.errors import ConfigError, DataError, NonFiniteLoss, TrainingInterrupted, WorkersFailed
+from genlib.errors import ConfigError, DataError, NonFiniteLoss, TrainingInterrupted, WorkersFailed, YAMLSyntaxError
 from genlib.registry import UnknownNameError
 
 
@@ -23,14 +23,14 @@ def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> 
     read, so that two stages started together count each other."""
 
     def work() -> None:
-        from genlib.config import load
+        import genlib.implementations  # noqa: F401  (the methods, datasets and networks a stage runs: its code deps)
         from genlib.pipeline.keys import check_key
         from genlib.pipeline.paths import Paths
         from genlib.pipeline.threads import registered, resolve, threads_set
         from genlib.progress import say
 
         with registered():
-            cfg = load(params_path)
+            cfg = _load(params_path, stage)
             n, reason = resolve(cfg.run.threads)
             say(cfg.run.progress, f"threads: {n} ({reason})")
             with threads_set(n):
@@ -39,6 +39,19 @@ def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> 
                 step(cfg)
 
     run_stage(work)
+
+
+def _load(params_path: str, stage: str):
+    """The checked config. The ``config`` stage, first in the pipeline, checks the params of every
+    stage, so its error says so: DVC goes on to say only "failed to reproduce 'config'"."""
+    from genlib.config import load
+
+    try:
+        return load(params_path)
+    except ConfigError as err:
+        if stage != "config" or isinstance(err, YAMLSyntaxError):
+            raise
+        raise ConfigError(err.key, err.value, f"{err.allowed} (the config stage checks the params of every stage before any runs)", err.file) from None
 
 
 def run_stage(work: Callable[[], object], quiet: bool = False) -> None:

@@ -14,7 +14,8 @@ A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
 On images the blocks are convolutional and ``scale`` changes the resolution: an ``encoder``
 average-pools its output by it, a ``gen`` or ``residual`` block upsamples the state by it first.
 Each posterior's feature must then have the state's resolution, and the output the data's;
-these are checked when the networks are built for a data shape (:func:`build_blocks`).
+these are checked when the networks are built for a data shape (:func:`genlib.methods.hvae.build.build_blocks`).
+This module reads no torch: ``genlib check`` parses the graph without it.
 
 The top-down blocks form one chain from ``top`` to ``output``; every block feeds the output.
 Each problem is a :class:`~genlib.errors.ConfigError` naming the key, e.g. ``hvae.blocks[2].input``.
@@ -27,11 +28,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from torch import nn
 
-from genlib.errors import ConfigError
-from genlib.methods.hvae import blocks as B
-from genlib.nets.dense import dense
+from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.params import build, positive, spec
 
 TYPES = ("input", "encoder", "top", "gen", "residual", "output")
@@ -91,8 +89,8 @@ def read_model_file(path: str) -> list:
         raise ConfigError("hvae.model_file", path, "an existing YAML file holding blocks: [...]")
     try:
         raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError:
-        raise ConfigError("hvae.model_file", path, "a valid YAML file holding blocks: [...]") from None
+    except yaml.YAMLError as err:
+        raise YAMLSyntaxError(path, err, "hvae.model_file") from None
     if not isinstance(raw, dict) or set(raw) != {"blocks"}:
         raise ConfigError("hvae.model_file", path, "a YAML mapping with the one key blocks (a list of blocks)")
     return raw["blocks"]
@@ -207,55 +205,3 @@ def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:
         if b.type in BOTTOM_UP:
             visit(b)
     return order
-
-
-def build_blocks(graph: Graph, data_shape: tuple[int, ...]) -> nn.ModuleDict:
-    """One module per block, keyed by its name, in the order the blocks run: MLPs for flat data
-    ``(D,)``, convolutions for images ``(C, H, W)`` (whose resolutions are checked here)."""
-    images = len(data_shape) == 3
-    net = B.conv if images else dense
-    res = _resolutions(graph, data_shape) if images else {}
-    width = {b.name: b.width for b in graph.blocks}
-    modules: dict[str, nn.Module] = {}
-    for b in graph.blocks:
-        if not images and (b.scale or 1) != 1:
-            raise ConfigError(graph.key(b.name, "scale"), b.scale, "1 or no value: scale changes the resolution of images only")
-        if b.type == "input":
-            modules[b.name] = B.InputBlock(net, data_shape[0], b.width, b.depth)
-        elif b.type == "encoder":
-            modules[b.name] = B.EncoderBlock(net, width[b.input], b.width, b.depth, b.scale or 1)
-        elif b.type == "top":
-            spatial = (res[b.input],) * 2 if images else ()
-            modules[b.name] = B.TopBlock(net, width[b.input], b.latent, b.width, b.depth, spatial)
-        elif b.type == "gen":
-            modules[b.name] = B.GenBlock(net, width[b.input], width[b.skip], b.latent, b.width, b.depth, b.scale or 1)
-        elif b.type == "residual":
-            modules[b.name] = B.ResidualBlock(net, b.width, width[b.skip], b.latent, b.depth, b.scale or 1)
-        else:
-            modules[b.name] = B.OutputBlock(net, width[b.input], data_shape[0], b.width, b.depth)
-    return nn.ModuleDict(modules)
-
-
-def _resolutions(graph: Graph, data_shape: tuple[int, ...]) -> dict[str, int]:
-    """The side of each block's output on square images ``(C, H, H)``; a mismatch is an error."""
-    side = data_shape[1]
-    if data_shape[2] != side:
-        raise ConfigError("data.dataset", f"images of shape {tuple(data_shape)}", "square images for hvae")
-    res: dict[str, int] = {}
-    for b in graph.blocks:
-        scale = b.scale or 1
-        if b.type == "input":
-            res[b.name] = side
-        elif b.type == "encoder":
-            if res[b.input] % scale:
-                raise ConfigError(graph.key(b.name, "scale"), scale, f"a divisor of its input's side {res[b.input]}")
-            res[b.name] = res[b.input] // scale
-        elif b.type in ("top", "output"):
-            res[b.name] = res[b.input]
-        else:
-            res[b.name] = res[b.input] * scale
-            if res[b.skip] != res[b.name]:
-                raise ConfigError(graph.key(b.name, "skip"), b.skip, f"a bottom-up block at side {res[b.name]} (the state's after scale {scale}); {b.skip} is at {res[b.skip]}")
-    if res[graph.output.name] != side:
-        raise ConfigError(graph.key(graph.output.name, "input"), graph.output.input, f"a block at the data's side {side} (it is at {res[graph.output.name]}; upsample with scale)")
-    return res

@@ -11,9 +11,8 @@ Layers are numbered top-down: layer 0 is the top block, the last one feeds the o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -21,44 +20,13 @@ from torch import nn
 from genlib.errors import ConfigError
 from genlib.methods.base import SampleOptions
 from genlib.methods.hvae.blocks import Gaussian
-from genlib.methods.hvae.graph import Graph, build_blocks, parse_graph, read_model_file
+from genlib.methods.hvae.build import build_blocks
+from genlib.methods.hvae.graph import Graph
+from genlib.methods.hvae.spec import HVAEParams, HVAESpec  # noqa: F401  (HVAEParams: its section)
 from genlib.methods.likelihoods import bits_per_dim
 from genlib.methods.own_networks import OwnNetworksMethod, optimize
 from genlib.methods.vae import IWAE_CHUNK
 from genlib.optim import adamw
-from genlib.params import non_negative, positive, spec
-from genlib.registry import METHODS
-
-# Three latent layers of 2 dimensions on 2D data: a top layer, two VDVAE residual layers.
-DEFAULT_BLOCKS = (
-    {"name": "x", "type": "input", "width": 128, "depth": 2},
-    {"name": "z3", "type": "top", "input": "x", "latent": 2, "width": 128},
-    {"name": "z2", "type": "residual", "input": "z3", "latent": 2, "width": 128},
-    {"name": "z1", "type": "residual", "input": "z2", "latent": 2, "width": 128},
-    {"name": "out", "type": "output", "input": "z1", "width": 128, "depth": 2},
-)
-
-
-@dataclass(frozen=True)
-class HVAEParams:
-    blocks: tuple[dict, ...] = DEFAULT_BLOCKS  # the block graph (graph.py); replaced by model_file's
-    model_file: str | None = None  # a YAML file holding blocks: [...], relative to the project root
-    beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO
-    free_bits: float = spec(0.5, non_negative, "a non-negative number")  # nats per layer (Kingma et al. 2016); 0: off; 0.5: docs/RESULTS.md
-    likelihood: Literal["gaussian"] = "gaussian"  # p(x|z), its variance learned per point
-    sample_noise: bool = True  # samples are x ~ p(x|z); false: the output block's mean
-
-    def __post_init__(self) -> None:
-        # The file's blocks replace ``blocks``, so the resolved config (checkpoint, resume key)
-        # records the graph itself and an edited file is seen as other training params.
-        if self.model_file is not None:
-            object.__setattr__(self, "blocks", tuple(read_model_file(self.model_file)))
-        where = f"hvae.model_file {self.model_file}: blocks" if self.model_file else "hvae.blocks"
-        object.__setattr__(self, "_graph", parse_graph(self.blocks, where))
-
-    @property
-    def graph(self) -> Graph:
-        return self._graph
 
 
 class Layer(NamedTuple):
@@ -69,15 +37,8 @@ class Layer(NamedTuple):
     p: Gaussian
 
 
-@METHODS.register("hvae")
-class HVAE(OwnNetworksMethod):
+class HVAE(HVAESpec, OwnNetworksMethod):
     """One network per block (an ``nn.ModuleDict`` keyed by the block names); one optimizer."""
-
-    evaluates_networks = True  # extra_metrics: the likelihoods on the test set
-    name = "hvae"
-    Params = HVAEParams
-    samplers = ("prior",)
-    data_kinds = ("points", "images")
 
     @property
     def graph(self) -> Graph:

@@ -1,0 +1,50 @@
+"""The hierarchical VAE's spec: its section of ``params.yaml`` (the block graph, parsed and checked
+by :mod:`genlib.methods.hvae.graph`) and samplers, without torch (:mod:`genlib.methods.spec`). The
+method is :class:`genlib.methods.hvae.method.HVAE`, which inherits it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from genlib.methods.hvae.graph import Graph, parse_graph, read_model_file
+from genlib.methods.spec import OwnNetworksSpec
+from genlib.params import non_negative, positive, spec
+
+# Three latent layers of 2 dimensions on 2D data: a top layer, two VDVAE residual layers.
+DEFAULT_BLOCKS = (
+    {"name": "x", "type": "input", "width": 128, "depth": 2},
+    {"name": "z3", "type": "top", "input": "x", "latent": 2, "width": 128},
+    {"name": "z2", "type": "residual", "input": "z3", "latent": 2, "width": 128},
+    {"name": "z1", "type": "residual", "input": "z2", "latent": 2, "width": 128},
+    {"name": "out", "type": "output", "input": "z1", "width": 128, "depth": 2},
+)
+
+
+@dataclass(frozen=True)
+class HVAEParams:
+    blocks: tuple[dict, ...] = DEFAULT_BLOCKS  # the block graph (graph.py); replaced by model_file's
+    model_file: str | None = None  # a YAML file holding blocks: [...], relative to the project root
+    beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO
+    free_bits: float = spec(0.5, non_negative, "a non-negative number")  # nats per layer (Kingma et al. 2016); 0: off; 0.5: docs/RESULTS.md
+    likelihood: Literal["gaussian"] = "gaussian"  # p(x|z), its variance learned per point
+    sample_noise: bool = True  # samples are x ~ p(x|z); false: the output block's mean
+
+    def __post_init__(self) -> None:
+        # The file's blocks replace ``blocks``, so the resolved config (checkpoint, resume key)
+        # records the graph itself and an edited file is seen as other training params.
+        if self.model_file is not None:
+            object.__setattr__(self, "blocks", tuple(read_model_file(self.model_file)))
+        where = f"hvae.model_file {self.model_file}: blocks" if self.model_file else "hvae.blocks"
+        object.__setattr__(self, "_graph", parse_graph(self.blocks, where))
+
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+
+class HVAESpec(OwnNetworksSpec):
+    evaluates_networks = True  # extra_metrics: the likelihoods on the test set
+    name = "hvae"
+    Params = HVAEParams
+    samplers = ("prior",)
+    data_kinds = ("points", "images")
