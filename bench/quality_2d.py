@@ -23,10 +23,11 @@ from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
 from genlib.pipeline.resume import training_key
 from genlib.pipeline.train import train_stage
+from genlib.pipeline.train_teacher import train_teacher_stage
 from genlib.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("w1_exact", "w1_sliced", "mmd", "tail_error", "tail_q0.999_gen", "mode_weight_l1", "mode_ratio_worst", "mode_ratio_rarest", "precision", "recall")
+KEYS = ("w1_exact", "w1_sliced", "mmd", "tail_error", "tail_q0.999_gen", "mode_weight_l1", "mode_ratio_worst", "mode_ratio_rarest", "precision", "recall", "network_evals", "train_time_s")
 
 
 def run_one(overrides: dict, seed: int, cache: Path) -> dict:
@@ -36,6 +37,7 @@ def run_one(overrides: dict, seed: int, cache: Path) -> dict:
     paths = Paths(cache / training_key(cfg))
     if not (paths.train_metrics.is_file() and paths.checkpoint.is_file()):
         prepare_data(cfg, paths)
+        train_teacher_stage(cfg, paths)  # ScoreGAN's data score model; a marker for the others
         train_stage(cfg, paths)
     train = json.loads(paths.train_metrics.read_text())
     generate_stage(cfg, paths)
