@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check params.yaml and print the resolved config")
     check.add_argument("params", nargs="?", default="params.yaml")
-    sub.add_parser("list", help="list the registered methods, datasets and networks")
+    lst = sub.add_parser("list", help="list the registered methods, datasets and networks, or one's settings")
+    lst.add_argument("name", nargs="?", help="a method, dataset or network: its params.yaml settings")
     cmp = sub.add_parser("compare", help="compare DVC experiments in one offline report")
     cmp.add_argument("--repo", default=".", help="the project (default: here)")
     cmp.add_argument("--json", help="a saved `dvc exp show --json` instead of running it")
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "list":
         from genlib.registry import DATASETS, METHODS, NETS  # names and paths: no torch
 
+        if args.name:
+            try:
+                print("\n".join(describe(args.name)))
+            except (ConfigError, UnknownNameError) as err:
+                fail(str(err))
+            return
         for registry in (METHODS, DATASETS, NETS):
             print(f"{registry.kind}s: {', '.join(registry.names())}")
         return
@@ -74,3 +81,42 @@ def _compare(args) -> None:
         fail(f"compare: cannot write the report in {args.out} ({err.strerror or err})")
     print("\n".join(lines))
     print(f"\nreport: {Path(args.out) / 'compare.html'} (and compare.md)")
+
+
+def describe(name: str) -> list[str]:
+    """``genlib list NAME``: what ``name`` is, and each of its settings with its default, what is
+    allowed, and where it applies (from its spec: no torch)."""
+    import dataclasses
+
+    from genlib.registry import DATASETS, METHODS, NETS
+
+    found = [r for r in (METHODS, DATASETS, NETS) if name in r]
+    if not found:
+        known = ", ".join(sorted({n for r in (METHODS, DATASETS, NETS) for n in r.names()}))
+        raise UnknownNameError(f"list: {name!r} is no registered method, dataset or network; known: {known}")
+    registry = found[0]
+    spec = registry.spec(name)
+    section = {"method": name, "dataset": "data", "network": "model"}[registry.kind]
+    lines = [f"{registry.kind} {name}" + (f": {(spec.__doc__ or '').strip().splitlines()[0]}" if spec.__doc__ else "")]
+    samplers = getattr(spec, "samplers", None)
+    if samplers:
+        lines.append(f"samplers (eval.sampler): {', '.join(samplers)} (default: {samplers[0]})")
+    params = getattr(spec, "Params", None)
+    if params is None:
+        return lines
+    lines.append(f"settings ({section}: in params.yaml):")
+    for f in dataclasses.fields(params):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        notes = [f.metadata.get("allowed") or ""]
+        if f.metadata.get("kind"):
+            notes.append(f"{f.metadata['kind']} only")
+        if f.metadata.get("sampling"):
+            notes.append("sampling only: keys generate, not train")
+        lines.append(f"  {f.name}: {_plain(default)}" + (f"  ({'; '.join(n for n in notes if n)})" if any(notes) else ""))
+    return lines
+
+
+def _plain(value) -> str:
+    import json
+
+    return json.dumps(list(value) if isinstance(value, tuple) else value)

@@ -62,3 +62,20 @@ def test_every_builtin_implementation_inherits_its_spec_and_is_a_code_dep(regist
         assert issubclass(impl, spec) and impl.Params is spec.Params, name
         module = importlib.import_module(impl.__module__)
         assert Path(module.__file__).resolve() in deps, f"{impl.__module__} is not in genlib.implementations"
+
+
+def test_list_of_one_method_shows_its_settings_without_torch():
+    light = run_light(["list", "edm"])
+    assert light["torch"] is False
+    lines = light["out"].splitlines()
+    assert lines[0] == "method edm" and lines[1] == "samplers (eval.sampler): heun, stochastic (default: heun)"
+    assert "  sigma_min: 0.002  (a positive number; sampling only: keys generate, not train)" in lines
+    assert "  p_std: 1.2  (a positive number)" in lines
+    assert any(line.startswith("  g_units: 256") and "points only" in line for line in run_light(["list", "scoregan"])["out"].splitlines())
+
+
+def test_list_of_an_unknown_name_is_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["list", "edn"])
+    err = capsys.readouterr().err
+    assert err.startswith("error: list: 'edn' is no registered method, dataset or network; known: celeba,") and err.count("\n") == 1
