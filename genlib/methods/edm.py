@@ -24,6 +24,10 @@ Defaults: ``sigma_min = 0.002``, ``sigma_max = 80``, ``rho = 7``, ``sigma_d = 0.
 ``P_mean = -1.2``, ``P_std = 1.2`` (Table 1); the churn settings are the paper's ImageNet-64 ones
 (``S_churn = 40``, ``S_tmin = 0.05``, ``S_tmax = 50``, ``S_noise = 1.003``, Table 5). ``sigma_d``
 is the data's standard deviation: 0.5 suits images in ``[-1, 1]``; set it to your 2D data's.
+
+The unit noise ``n`` is drawn by :meth:`EDM.noise` and its per-coordinate std, which the
+preconditioning divides out, is :meth:`EDM.noise_std`: t-EDM (:mod:`genlib.methods.tedm`) changes
+those two and nothing else.
 """
 from __future__ import annotations
 
@@ -40,13 +44,19 @@ from genlib.registry import METHODS
 
 
 @dataclass(frozen=True)
-class EDMParams:
+class EDMCoreParams:
+    """The settings EDM shares with its variants (t-EDM): preconditioning, training and noise levels."""
+
     sigma_data: float = spec(0.5, positive, "a positive number")  # sigma_d, the data's std
     p_mean: float = spec(-1.2)  # training: ln sigma ~ N(p_mean, p_std^2)
     p_std: float = spec(1.2, positive, "a positive number")
     sigma_min: float = spec(0.002, positive, "a positive number", sampling=True)
     sigma_max: float = spec(80.0, positive, "a positive number", sampling=True)
     rho: float = spec(7.0, positive, "a positive number", sampling=True)
+
+
+@dataclass(frozen=True)
+class EDMParams(EDMCoreParams):
     s_churn: float = spec(40.0, non_negative, "a number >= 0", sampling=True)  # stochastic sampler
     s_tmin: float = spec(0.05, non_negative, "a number >= 0", sampling=True)
     s_tmax: float = spec(50.0, non_negative, "a number >= 0", sampling=True)
@@ -62,11 +72,16 @@ class EDM(Method):
     samplers = ("heun", "stochastic")
 
     def check_config(self, cfg) -> None:
+        self.check_levels()
         p = self.params
-        if p.sigma_min >= p.sigma_max:
-            raise ConfigError("edm.sigma_min", p.sigma_min, f"a number below edm.sigma_max ({p.sigma_max})")
         if p.s_tmin > p.s_tmax:
             raise ConfigError("edm.s_tmin", p.s_tmin, f"a number at most edm.s_tmax ({p.s_tmax})")
+
+    def check_levels(self) -> None:
+        """The noise levels run down from ``sigma_max`` to ``sigma_min``."""
+        p = self.params
+        if p.sigma_min >= p.sigma_max:
+            raise ConfigError(f"{self.name}.sigma_min", p.sigma_min, f"a number below {self.name}.sigma_max ({p.sigma_max})")
 
     def check_sampling(self, options: SampleOptions, steps: int) -> None:
         super().check_sampling(options, steps)
@@ -77,19 +92,27 @@ class EDM(Method):
         """Both samplers evaluate ``D`` twice per step, except at the last step to ``sigma = 0``."""
         return 2 * steps - 1
 
+    def noise(self, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The unit noise ``n`` of ``x = y + sigma n``: standard normal."""
+        return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
+
+    def noise_std(self) -> float:
+        """The standard deviation of each coordinate of ``n`` (1), which the preconditioning divides out."""
+        return 1.0
+
     def _scalings(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sd2 = self.params.sigma_data**2
-        c_skip = sd2 / (sigma**2 + sd2)
-        c_out = sigma * self.params.sigma_data / (sigma**2 + sd2).sqrt()
-        c_in = 1 / (sigma**2 + sd2).sqrt()
+        s = self.noise_std() * sigma  # the std of sigma n
+        c_skip = sd2 / (s**2 + sd2)
+        c_out = s * self.params.sigma_data / (s**2 + sd2).sqrt()
+        c_in = 1 / (s**2 + sd2).sqrt()
         return c_skip, c_out, c_in, sigma.log() / 4
 
     def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p = self.params
         z = torch.randn((x0.shape[0],), generator=generator, device=x0.device, dtype=x0.dtype)
         sigma = (p.p_mean + p.p_std * z).exp()
-        n = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x = x0 + per_sample(sigma, x0.shape) * n
+        x = x0 + per_sample(sigma, x0.shape) * self.noise(x0.shape, generator, x0.dtype)
         c_skip, c_out, c_in, c_noise = (per_sample(c, x0.shape) for c in self._scalings(sigma))
         return c_in * x, c_noise.view(-1), (x0 - c_skip * x) / c_out
 
@@ -124,7 +147,7 @@ class EDM(Method):
         device = generator.device
         sig = self.sigmas(steps)
         stochastic = self.sampler_name(options) == "stochastic"
-        x = torch.randn(shape, generator=generator, device=device) * sig[0]
+        x = self.noise(shape, generator) * sig[0]
         for i in steps_bar(steps, progress):
             cur, nxt = sig[steps - i], sig[steps - i + 1]  # steps_bar counts down from `steps` to 1
             if stochastic and p.s_tmin <= cur <= p.s_tmax:
