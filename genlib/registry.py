@@ -89,6 +89,7 @@ _BUILTIN = {
         ("dlpm", "methods.diffusion_spec:DLPMSpec", "methods.dlpm:DLPM"),
         ("lim", "methods.diffusion_spec:LIMSpec", "methods.lim:LIM"),
         ("edm", "methods.diffusion_spec:EDMSpec", "methods.edm:EDM"),
+        ("tedm", "methods.diffusion_spec:TEDMSpec", "methods.tedm:TEDM"),
         ("gan", "methods.own_spec:GANSpec", "methods.gan:GAN"),
         ("vae", "methods.own_spec:VAESpec", "methods.vae:VAE"),
         ("hvae", "methods.hvae.spec:HVAESpec", "methods.hvae.method:HVAE"),

@@ -31,7 +31,7 @@ TINY_IMAGES = {
 
 
 @pytest.mark.skipif(not MNIST.is_dir(), reason=f"real MNIST not found at {MNIST}")
-@pytest.mark.parametrize("method", ["ddpm", "dlpm", "edm", "lim"])  # every method runs on the U-Net
+@pytest.mark.parametrize("method", ["ddpm", "dlpm", "edm", "tedm", "lim"])  # every method runs on the U-Net
 def test_tiny_mnist_run(tmp_path, method):
     cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, "method": method})
     paths = Paths(tmp_path)

@@ -43,7 +43,7 @@ TINY_POINTS = {
 }
 TINY_MNIST = {**TINY_IMAGES, "data.max_train": 128, "data.max_test": 128, "eval.nsamples": 64,
               "eval.n_importance": 2, "run.device": "cpu"}
-RUNS = [*(("points", m) for m in ("ddpm", "dlpm", "edm", "lim", "vae", "hvae", "gan", "discr_flow", "scoregan")), ("mnist", "ddpm"), ("mnist", "vae")]
+RUNS = [*(("points", m) for m in ("ddpm", "dlpm", "edm", "tedm", "lim", "vae", "hvae", "gan", "discr_flow", "scoregan")), ("mnist", "ddpm"), ("mnist", "vae")]
 
 # Fields of the train key that a tiny run's training never reads, and why: both must stay.
 NOT_READ_BY_TRAIN = {

@@ -1,8 +1,9 @@
-"""The specs of the diffusion methods (DDPM, DLPM, LIM, EDM): their sections of ``params.yaml`` and
+"""The specs of the diffusion methods (DDPM, DLPM, LIM, EDM, t-EDM): their sections of ``params.yaml`` and
 samplers, without torch (:mod:`genlib.methods.spec`). The math is in ``ddpm.py``, ``dlpm.py`` and
 ``lim.py``, whose classes inherit these."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,17 +84,24 @@ class LIMSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
-class EDMParams:
+class EDMCoreParams:
+    """The settings EDM shares with its variants (t-EDM): preconditioning, training and noise levels."""
+
     sigma_data: float = spec(0.5, positive, "a positive number")  # sigma_d, the data's std
     p_mean: float = spec(-1.2)  # training: ln sigma ~ N(p_mean, p_std^2)
     p_std: float = spec(1.2, positive, "a positive number")
     sigma_min: float = spec(0.002, positive, "a positive number", sampling=True)
     sigma_max: float = spec(80.0, positive, "a positive number", sampling=True)
     rho: float = spec(7.0, positive, "a positive number", sampling=True)
+
+
+@dataclass(frozen=True)
+class EDMParams(EDMCoreParams):
     s_churn: float = spec(40.0, non_negative, "a number >= 0", sampling=True)  # stochastic sampler
     s_tmin: float = spec(0.05, non_negative, "a number >= 0", sampling=True)
     s_tmax: float = spec(50.0, non_negative, "a number >= 0", sampling=True)
     s_noise: float = spec(1.003, positive, "a positive number", sampling=True)
+
 
 class EDMSpec(MethodSpec):
     name = "edm"
@@ -101,11 +109,16 @@ class EDMSpec(MethodSpec):
     samplers = ("heun", "stochastic")
 
     def check_config(self, cfg) -> None:
+        self.check_levels()
         p = self.params
-        if p.sigma_min >= p.sigma_max:
-            raise ConfigError("edm.sigma_min", p.sigma_min, f"a number below edm.sigma_max ({p.sigma_max})")
         if p.s_tmin > p.s_tmax:
             raise ConfigError("edm.s_tmin", p.s_tmin, f"a number at most edm.s_tmax ({p.s_tmax})")
+
+    def check_levels(self) -> None:
+        """The noise levels run down from ``sigma_max`` to ``sigma_min``."""
+        p = self.params
+        if p.sigma_min >= p.sigma_max:
+            raise ConfigError(f"{self.name}.sigma_min", p.sigma_min, f"a number below {self.name}.sigma_max ({p.sigma_max})")
 
     def check_sampling(self, options: SampleOptions, steps: int) -> None:
         super().check_sampling(options, steps)
@@ -115,3 +128,24 @@ class EDMSpec(MethodSpec):
     def network_evals(self, steps: int, options: SampleOptions) -> int:
         """Both samplers evaluate ``D`` twice per step, except at the last step to ``sigma = 0``."""
         return 2 * steps - 1
+
+
+def _nu_ok(v: float) -> bool:
+    return math.isfinite(v) and v > 2
+
+
+@dataclass(frozen=True)
+class TEDMParams(EDMCoreParams):
+    # Degrees of freedom of the Student-t noise; the preconditioning needs its variance nu / (nu - 2).
+    nu: float = spec(5.0, _nu_ok, "a finite number > 2 (the noise's variance nu / (nu - 2) must be finite)")
+
+
+class TEDMSpec(EDMSpec):
+    """t-EDM: EDM with Student-t noise; Heun's sampler only (no churn for this kernel)."""
+
+    name = "tedm"
+    Params = TEDMParams
+    samplers = ("heun",)
+
+    def check_config(self, cfg) -> None:
+        self.check_levels()

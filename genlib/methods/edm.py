@@ -24,6 +24,10 @@ Defaults: ``sigma_min = 0.002``, ``sigma_max = 80``, ``rho = 7``, ``sigma_d = 0.
 ``P_mean = -1.2``, ``P_std = 1.2`` (Table 1); the churn settings are the paper's ImageNet-64 ones
 (``S_churn = 40``, ``S_tmin = 0.05``, ``S_tmax = 50``, ``S_noise = 1.003``, Table 5). ``sigma_d``
 is the data's standard deviation: 0.5 suits images in ``[-1, 1]``; set it to your 2D data's.
+
+The unit noise ``n`` is drawn by :meth:`EDM.noise` and its per-coordinate std, which the
+preconditioning divides out, is :meth:`EDM.noise_std`: t-EDM (:mod:`genlib.methods.tedm`) changes
+those two and nothing else.
 """
 from __future__ import annotations
 
@@ -38,18 +42,27 @@ from genlib.progress import steps_bar
 class EDM(EDMSpec, Method):
     """Samplers ``heun`` (Algorithm 1) and ``stochastic`` (Algorithm 2)."""
 
+    def noise(self, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The unit noise ``n`` of ``x = y + sigma n``: standard normal."""
+        return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
+
+    def noise_std(self) -> float:
+        """The standard deviation of each coordinate of ``n`` (1), which the preconditioning divides out."""
+        return 1.0
+
     def _scalings(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sd2 = self.params.sigma_data**2
-        c_skip = sd2 / (sigma**2 + sd2)
-        c_out = sigma * self.params.sigma_data / (sigma**2 + sd2).sqrt()
-        c_in = 1 / (sigma**2 + sd2).sqrt()
+        s = self.noise_std() * sigma  # the std of sigma n
+        c_skip = sd2 / (s**2 + sd2)
+        c_out = s * self.params.sigma_data / (s**2 + sd2).sqrt()
+        c_in = 1 / (s**2 + sd2).sqrt()
         return c_skip, c_out, c_in, sigma.log() / 4
 
     def corrupt(self, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p = self.params
         z = torch.randn((x0.shape[0],), generator=generator, device=x0.device, dtype=x0.dtype)
         sigma = (p.p_mean + p.p_std * z).exp()
-        n = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        n = self.noise(x0.shape, generator, x0.dtype)
         return self.denoising_pair(x0, x0 + per_sample(sigma, x0.shape) * n, sigma)
 
     def denoising_pair(self, x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,7 +102,7 @@ class EDM(EDMSpec, Method):
         device = generator.device
         sig = self.sigmas(steps)
         stochastic = self.sampler_name(options) == "stochastic"
-        x = torch.randn(shape, generator=generator, device=device) * sig[0]
+        x = self.noise(shape, generator) * sig[0]
         for i in steps_bar(steps, progress):
             cur, nxt = sig[steps - i], sig[steps - i + 1]  # steps_bar counts down from `steps` to 1
             if stochastic and p.s_tmin <= cur <= p.s_tmax:
