@@ -81,7 +81,7 @@ class VAESpec(OwnNetworksSpec):
 
 @dataclass(frozen=True)
 class DiscrFlowParams:
-    steps: int = spec(32, positive, "a positive integer")  # N, the flow's steps in training and sampling
+    steps: int = spec(16, positive, "a positive integer")  # N, the flow's steps in training and sampling
     eta: float = spec(20.0, positive, "a positive number")  # the flow's length: each step moves eta / N along v
     loss: Literal["vanilla", "ipm"] = "vanilla"
     grad_penalty: float = spec(0.0, non_negative, "a non-negative number")  # lambda of the interpolates' penalty
@@ -89,11 +89,11 @@ class DiscrFlowParams:
     prior_mean: float = spec(0.0)
     prior_std: float = spec(1.0, positive, "a positive number")
     emb_size: int = spec(64, positive, "a positive integer")  # the sinusoidal time embedding
-    d_units: int = spec(256, positive, "a positive integer", kind="points")  # 2D: the critic MLP's width
+    d_units: int = spec(128, positive, "a positive integer", kind="points")  # 2D: the critic MLP's width
     d_layers: int = spec(3, positive, "a positive integer", kind="points")
     d_channels: int = spec(32, positive, "a positive integer", kind="images")  # images: width at the first halving
     levels: int = spec(2, positive, "a positive integer", kind="images")
-    lr: float = spec(2e-4, positive, "a positive number")  # replaces optim.lr
+    lr: float = spec(1e-3, positive, "a positive number")  # replaces optim.lr
     betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # replaces optim.betas
 
 class DiscrFlowSpec(OwnNetworksSpec):
@@ -145,8 +145,8 @@ class ScoreGANParams:
     rho: float = spec(3.0, positive, "a positive number")
     weight_data: float = spec(1.0, positive, "a positive number")
     weight_gen: float = spec(1.0, positive, "a positive number")
-    lr_g: float = spec(2e-4, positive, "a positive number")  # replace optim.lr
-    lr_score: float = spec(2e-4, positive, "a positive number")
+    lr_g: float = spec(1e-3, positive, "a positive number")  # replace optim.lr
+    lr_score: float = spec(1e-3, positive, "a positive number")
     betas: tuple[float, ...] = spec((0.9, 0.999), _betas_ok, "two numbers in [0, 1)")  # replace optim.betas
 
 class ScoreGANSpec(OwnNetworksSpec):
