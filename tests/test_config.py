@@ -71,6 +71,17 @@ BAD = [
     ("run.backend", "mpi", "run.backend"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
+    # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY
+    ("training.epochs", 1.0e12, "training.epochs"),  # integral, so 10^12: more than 10^9 steps
+    ("training.epochs", 2.0**60, "training.epochs"),  # beyond 2**53 a float is no exact integer
+    ("training.batch_size", 100_000, "training.batch_size"),  # more than data.nsamples
+    ("data.ntest", 1, "data.ntest"),
+    ("eval.nsamples", 1, "eval.nsamples"),
+    ("eval.k", 10**6, "eval.k"),  # k >= eval.nsamples and data.ntest
+    ("eval.n_mmd", 1, "eval.n_mmd"),
+    ("data.data_alpha", 1.0, "data.data_alpha"),  # below 1.0672 float32 draws of A can be inf
+    ("data.nsamples", 10**12, "data.nsamples"),  # 8 TB of points
+    ("eval.nsamples", 10**12, "eval.nsamples"),
 ]
 
 
@@ -191,3 +202,41 @@ def test_dvc_templating_syntax_is_refused_with_what_to_write(monkeypatch):
     monkeypatch.setenv("GENLIB_TEST_SAMPLER", "dlim")
     with pytest.raises(ConfigError, match=r"DVC's templating reads it\); write \$env\{VAR\}"):
         from_dict(with_change("eval.sampler", "${GENLIB_TEST_SAMPLER}"))
+
+
+def test_an_integral_float_is_an_integer_and_other_floats_are_refused():
+    assert from_dict(with_change("training.epochs", 5.0)).training.epochs == 5
+    for value in (5.5, 2.0**53 + 2):
+        with pytest.raises(ConfigError, match=r"training.epochs = .* a float is taken only when integral and at most 2\*\*53"):
+            from_dict(with_change("training.epochs", value))
+
+
+def test_sizes_name_what_they_imply(monkeypatch):
+    """The message says the steps, the sizes and the bytes against the memory available."""
+    with pytest.raises(ConfigError, match=r"training.epochs = 1000000000000 .* at most 32258064 \(1000000000000 epochs of 31 steps, batch 1024 of 32000 items"):
+        from_dict(with_change("training.epochs", 1.0e12))
+    assert from_dict(with_change("training.epochs", 32258064)).training.epochs == 32258064
+    with pytest.raises(ConfigError, match=r"batch_size = 32001 .* at most the 32000 training items \(data.nsamples = 32000\)"):
+        from_dict(with_change("training.batch_size", 32001))
+    with pytest.raises(ConfigError, match=r"eval.k = 6 .* below eval.nsamples = 6 and data.ntest = 15000"):
+        from_dict(with_change("eval.nsamples", 6, base=with_change("eval.k", 6)))
+    assert from_dict(with_change("eval.nsamples", 7, base=with_change("eval.k", 6))).eval.k == 6
+    import genlib.sizes
+
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: 10**9)
+    with pytest.raises(ConfigError, match=r"data.nsamples = 200000000 .* about 1.6 GB, 1 GB is available \(MemAvailable\)"):
+        from_dict(with_change("data.nsamples", 200_000_000))
+    with pytest.raises(ConfigError, match=r"eval.nsamples = 200000000 .* 200000000 generated points \(float32\) take about 1.6 GB"):
+        from_dict(with_change("eval.nsamples", 200_000_000))
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: None)  # no /proc/meminfo: not checked
+    assert from_dict(with_change("eval.nsamples", 200_000_000)).eval.nsamples == 200_000_000
+
+
+def test_available_memory_reads_memavailable(tmp_path):
+    from genlib.sizes import available_memory
+
+    info = tmp_path / "meminfo"
+    info.write_text("MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n")
+    assert available_memory(info) == 12_000_000 * 1024
+    assert available_memory(tmp_path / "none") is None
+    assert available_memory("/proc/meminfo") is None or available_memory("/proc/meminfo") > 0

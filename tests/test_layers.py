@@ -8,7 +8,7 @@ from genlib.pipeline.code import _imported, module_file
 ROOT = Path(__file__).resolve().parents[1]
 # Bottom to top. A part may import its own layer and those below.
 LAYERS = [
-    {"__init__", "errors", "registry", "seeding", "io", "params", "compat", "progress", "device", "stable", "optim", "weights"},
+    {"__init__", "errors", "registry", "seeding", "io", "params", "compat", "progress", "device", "stable", "optim", "weights", "sizes"},
     {"data", "nets"},
     {"methods", "metrics", "plots"},
     {"training", "config"},

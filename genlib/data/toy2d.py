@@ -17,6 +17,8 @@ Decisions:
 * ``std`` is a Gaussian standard deviation for the Gaussian sets and shapes, and the scale of
   ``sample_sas`` / ``sample_skewed_levy`` noise (``a_scale = 2``) for the alpha-stable sets.
 * ``skewed_levy`` needs ``data_alpha < 2``: at 2 its ``A`` is the constant 2 and the set is a point.
+* The alpha-stable sets need ``data_alpha >= 1.0672``: below it a draw the float32 sampler can
+  make overflows to inf (:func:`genlib.stable.smallest_finite_alpha`).
 * ``checkerboard`` is uniform on its dark squares and adds no noise (``std`` is not used).
 * ``olympic_rings`` has ``modes = None``: its rings interlock, so a nearest-centre assignment
   would not recover the ring a point came from. Its centres and radius are attributes.
@@ -34,7 +36,7 @@ from genlib.data import shapes
 from genlib.data.splits import Splits
 from genlib.errors import ConfigError
 from genlib.registry import DATASETS
-from genlib.stable import sample_sas, sample_skewed_levy
+from genlib.stable import sample_sas, sample_skewed_levy, smallest_finite_alpha
 
 # Unbalanced 3 x 3 grid weights (row-major, i * 3 + j), the usual setting for sas_grid runs.
 UNBALANCED_GRID_WEIGHTS: tuple[float, ...] = (0.01, 0.1, 0.3, 0.2, 0.02, 0.15, 0.02, 0.15, 0.05)
@@ -88,6 +90,15 @@ def _check_common(p: ToyParams) -> None:
     for key in ("isotropic", "normalized"):
         if not isinstance(getattr(p, key), bool):
             raise ConfigError(f"data.{key}", getattr(p, key), "true or false")
+
+
+def check_finite_alpha(p: ToyParams) -> None:
+    """The alpha-stable sets' ``data_alpha`` is one at which no draw overflows float32: below
+    :func:`~genlib.stable.smallest_finite_alpha` some reachable draw of ``A`` is inf, and its
+    point inf or NaN."""
+    bound = smallest_finite_alpha()
+    if p.data_alpha < bound:
+        raise ConfigError("data.data_alpha", p.data_alpha, f"a number in [{bound}, 2] for {p.dataset} (below {bound} the float32 alpha-stable sampler can draw inf)")
 
 
 def check_grid_size(n_mixture: object) -> int:
@@ -322,6 +333,12 @@ class SasGrid(_Grid):
 
     name = "sas_grid"
 
+    @classmethod
+    def check(cls, p: ToyParams) -> None:
+        """The grid's checks, and a data_alpha whose draws stay finite."""
+        super().check(p)
+        check_finite_alpha(p)
+
     def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """SaS noise with characteristic function exp(-|std t|^alpha)."""
         p = self.params
@@ -333,6 +350,11 @@ class SasNoise(MixtureDataset):
     """Plain 2D symmetric alpha-stable noise times std: one component at the origin."""
 
     name = "sas"
+
+    @classmethod
+    def check(cls, p: ToyParams) -> None:
+        """A data_alpha whose draws stay finite."""
+        check_finite_alpha(p)
 
     def _make_modes(self, p: ToyParams) -> torch.Tensor:
         """The origin."""
@@ -359,6 +381,7 @@ class SkewedLevy(ToyDataset):
         """data_alpha < 2 (at 2 every point is (2 std, 2 std))."""
         if p.data_alpha >= 2:
             raise ConfigError("data.data_alpha", p.data_alpha, "a number in (0, 2) for skewed_levy")
+        check_finite_alpha(p)
 
     def _draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """std * A, A i.i.d. per coordinate."""

@@ -32,7 +32,7 @@ from torch import nn
 from genlib.errors import ConfigError
 from genlib.methods.hvae import blocks as B
 from genlib.nets.dense import dense
-from genlib.params import build, positive, spec
+from genlib.params import DuplicateKey, UniqueKeyLoader, build, positive, spec
 
 TYPES = ("input", "encoder", "top", "gen", "residual", "output")
 BOTTOM_UP = ("input", "encoder")
@@ -90,7 +90,11 @@ def read_model_file(path: str) -> list:
     if not file.is_file():
         raise ConfigError("hvae.model_file", path, "an existing YAML file holding blocks: [...]")
     try:
-        raw = yaml.safe_load(file.read_text())
+        raw = yaml.load(file.read_bytes().decode("utf-8"), Loader=UniqueKeyLoader)
+    except UnicodeDecodeError as err:
+        raise ConfigError("hvae.model_file", path, f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") from None
+    except DuplicateKey as err:
+        raise ConfigError("hvae.model_file", path, f"each key once ({err.key} at {err.where})") from None
     except yaml.YAMLError:
         raise ConfigError("hvae.model_file", path, "a valid YAML file holding blocks: [...]") from None
     if not isinstance(raw, dict) or set(raw) != {"blocks"}:
