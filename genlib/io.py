@@ -159,14 +159,14 @@ _LOW_SPACE = 1 << 20  # bytes: a write that failed with less than this left fail
 def _no_space(err: BaseException, folder: Path) -> bool:
     """Whether a failed write failed for want of space: ENOSPC or EDQUOT in the exception or what
     it wraps (torch wraps the OSError in a RuntimeError; numpy reports a short write without an
-    errno), or, for those, less than 1 MiB left on the folder's file system."""
+    errno), or, for those two without an errno, less than 1 MiB left on the folder's file system."""
     seen = err
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in _NO_SPACE:
             return True
         seen = seen.__cause__ or seen.__context__
-    if not isinstance(err, (OSError, RuntimeError)):
-        return False
+    if not isinstance(err, (OSError, RuntimeError)) or (isinstance(err, OSError) and err.errno is not None):
+        return False  # an errno that says something else (EACCES, EROFS, ...)
     try:
         st = os.statvfs(folder)
     except OSError:

@@ -149,9 +149,26 @@ def test_no_space_is_disk_full_naming_the_file(tmp_path, monkeypatch, kind):
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"] and (tmp_path / "x.npy").read_text() == "old"
 
 
-def test_other_write_errors_stay_what_they_are(tmp_path):
+def test_other_write_errors_stay_what_they_are(tmp_path, monkeypatch):
+    """Without an errno on a disk with room, or with another errno on a full disk, a write error
+    is not taken for a full disk."""
+    import errno
+    import os
+
     def failing(p):
         raise OSError("not a space problem")
 
     with pytest.raises(OSError, match="not a space problem"):
         io._write_with(tmp_path / "x.npy", failing)
+
+    class Full:
+        f_bavail, f_frsize = 0, 4096
+
+    monkeypatch.setattr(os, "statvfs", lambda folder: Full())
+
+    def denied(p):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with pytest.raises(PermissionError):
+        io._write_with(tmp_path / "x.npy", denied)
+    assert not list(tmp_path.iterdir())
