@@ -298,6 +298,7 @@ def _size_checks(cfg: Config) -> None:
         sizes.check_point_metrics(e.nsamples, d.ntest, e.k, e.n_mmd)
         n, where = d.nsamples, f"data.nsamples = {d.nsamples}"
     else:
+        sizes.check_image_metrics(e.nsamples, cfg.data.max_test, e.kid_subset_size)
         n, where = cfg.data.max_train, f"data.max_train = {cfg.data.max_train}"
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)

@@ -14,6 +14,7 @@ from genlib.errors import ConfigError
 
 MAX_STEPS = 10**9  # more training steps than this: about 4 months at 100 steps/s, never meant
 FLOAT32 = 4
+IMAGE_PRC_K = 3  # k of the image precision and recall (genlib.metrics.fidelity); Kynkaanniemi et al. 2019
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -49,6 +50,19 @@ def check_point_metrics(nsamples: int, ntest: int, k: int, n_mmd: int) -> None:
     if k >= min(nsamples, ntest):
         raise ConfigError("eval.k", k, f"an integer below eval.nsamples = {nsamples} and data.ntest = {ntest} "
                                        f"(k-NN radii need k + 1 points; precision, recall, density and coverage would be NaN)")
+
+
+def check_image_metrics(nsamples: int, max_test: int | None, kid_subset_size: int | None) -> None:
+    """Sizes at which the image metrics (:mod:`genlib.metrics.fidelity`) can be computed, as far as
+    the params tell them (the test set's size is known here only from ``data.max_test``):
+    ``k + 1`` images on each side for precision and recall, KID subsets within both sets."""
+    if nsamples < IMAGE_PRC_K + 1:
+        raise ConfigError("eval.nsamples", nsamples, f"an integer >= {IMAGE_PRC_K + 1} on images (precision and recall take k = {IMAGE_PRC_K} neighbours)")
+    if max_test is not None and max_test < IMAGE_PRC_K + 1:
+        raise ConfigError("data.max_test", max_test, f"null or an integer >= {IMAGE_PRC_K + 1} (precision and recall take k = {IMAGE_PRC_K} neighbours)")
+    smaller = min(nsamples, max_test or nsamples)
+    if kid_subset_size is not None and not 2 <= kid_subset_size <= smaller:
+        raise ConfigError("eval.kid_subset_size", kid_subset_size, f"null or an integer from 2 to {smaller} (the smaller image set)")
 
 
 def available_memory(meminfo: str | Path = "/proc/meminfo") -> int | None:

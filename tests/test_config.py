@@ -240,3 +240,23 @@ def test_available_memory_reads_memavailable(tmp_path):
     assert available_memory(info) == 12_000_000 * 1024
     assert available_memory(tmp_path / "none") is None
     assert available_memory("/proc/meminfo") is None or available_memory("/proc/meminfo") > 0
+
+
+IMAGES = {"data.dataset": "mnist", "data.root": "/nonexistent", "model.net": "unet", "model.channels": 16,
+          "model.channel_mult": [1, 2], "model.num_res_blocks": 1, "model.groups": 8, "training.batch_size": 64}
+
+
+@pytest.mark.parametrize("changes,words", [
+    ({"eval.nsamples": 3}, "eval.nsamples = 3 is not allowed; expected an integer >= 4 on images"),
+    ({"data.max_test": 3}, "data.max_test = 3 is not allowed; expected null or an integer >= 4"),
+    ({"data.max_test": 100, "eval.kid_subset_size": 101}, "eval.kid_subset_size = 101 is not allowed; expected null or an integer from 2 to 100"),
+    ({"data.max_train": 32}, "training.batch_size = 64 is not allowed; expected at most the 32 training items (data.max_train = 32)"),
+    ({"data.max_train": 640, "training.epochs": 10**8 + 1}, "training.epochs = 100000001 is not allowed; expected at most 100000000"),
+], ids=["nsamples", "max_test", "kid_subset_size", "max_train", "steps"])
+def test_image_sizes_are_checked_at_the_door(changes, words):
+    """On images the door knows the sizes the params give (data.max_train, data.max_test); the
+    train stage checks the batch against the prepared set (tests/test_bad_inputs.py)."""
+    with pytest.raises(ConfigError) as err:
+        load(ROOT / "params.yaml", {**IMAGES, **changes})
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert load(ROOT / "params.yaml", {**IMAGES, "data.max_train": 640, "data.max_test": 100, "eval.nsamples": 4}).eval.nsamples == 4
