@@ -641,3 +641,24 @@ def test_a_real_full_disk_is_one_line(project, tmp_path, monkeypatch, capsys):
     finally:
         monkeypatch.chdir(tmp_path)
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_in_the_config_stage_writes_no_key(project, monkeypatch, capsys):
+    """The config stage's keys are written together too: a full disk at train.json's leaves none."""
+    import shutil
+
+    from genlib.pipeline.keys import write_keys
+
+    root, raw = project
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    before = fingerprint(root)
+    monkeypatch.chdir(root)
+    fault_at_write(monkeypatch, root, "data/keys/train.json", "ENOSPC")
+    try:
+        with pytest.raises(SystemExit) as info:
+            stage_main("config", write_keys)
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert_one_line(info.value.code, err, "data/keys/train.json: the disk is full", "df -h data/keys")
+        assert fingerprint(root) == before and not leftovers(root)
+    finally:
+        shutil.rmtree(root / "data" / "keys", ignore_errors=True)  # the empty folder: no key checks the next tests
