@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 import yaml
 
+from genlib import sizes
 from genlib.data.toy2d_spec import ToyParams
 from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
-from genlib.params import build, non_negative, positive, spec, unit_interval, unknown_key
+from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
 from genlib.registry import DATASETS, METHODS, NETS, load_plugins
 
 
@@ -269,6 +270,7 @@ def _cross_checks(cfg: Config) -> None:
     if cfg.eval.ema is not None and cfg.eval.ema not in cfg.training.ema_rates:
         allowed = ", ".join(str(r) for r in cfg.training.ema_rates) or "none configured"
         raise ConfigError("eval.ema", cfg.eval.ema, f"null (raw weights) or one of training.ema_rates ({allowed})")
+    _size_checks(cfg)
     method = METHODS.spec(cfg.method)(cfg.method_params)
     method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
     method.check_config(cfg)
@@ -278,6 +280,28 @@ def _cross_checks(cfg: Config) -> None:
         build_method(cfg).check_distributed(n)
         if cfg.training.batch_size % n:
             raise ConfigError("training.batch_size", cfg.training.batch_size, f"a multiple of run.nproc_per_node = {n} (each process takes batch_size / {n})")
+
+
+def _size_checks(cfg: Config) -> None:
+    """What the sizes imply (:mod:`genlib.sizes`): the batch within the training set, a sane number
+    of steps, metrics that can be numbers, and points that fit in memory. On images the training
+    set's size is known here only from ``data.max_train``; the train stage checks it again."""
+    t, e = cfg.training, cfg.eval
+    if e.nsamples < 2:
+        raise ConfigError("eval.nsamples", e.nsamples, "an integer >= 2 (with fewer samples every metric is NaN)")
+    if cfg.data_kind == "points":
+        d, free = cfg.data, sizes.available_memory()
+        key, value = ("data.nsamples", d.nsamples) if d.nsamples >= d.ntest else ("data.ntest", d.ntest)
+        sizes.check_fits(key, value, (d.nsamples + d.ntest) * 2 * sizes.FLOAT32, f"{d.nsamples} training and {d.ntest} test points (float32)", free)
+        sizes.check_fits("eval.nsamples", e.nsamples, e.nsamples * 2 * sizes.FLOAT32, f"{e.nsamples} generated points (float32)", free)
+        sizes.check_point_metrics(e.nsamples, d.ntest, e.k, e.n_mmd)
+        n, where = d.nsamples, f"data.nsamples = {d.nsamples}"
+    else:
+        sizes.check_image_metrics(e.nsamples, cfg.data.max_test, e.kid_subset_size)
+        n, where = cfg.data.max_train, f"data.max_train = {cfg.data.max_train}"
+    if n is not None:
+        sizes.check_batch(t.batch_size, n, where)
+        sizes.check_steps(t.epochs, n, t.batch_size)
 
 
 def build_method(cfg: Config):
@@ -311,44 +335,6 @@ def teacher_config(cfg: Config, method=None) -> Config | None:
         return from_dict(raw)
     except ConfigError as err:
         raise ConfigError(f"{cfg.method}.teacher.{err.key}", err.value, err.allowed) from None
-
-
-class DuplicateKey(yaml.YAMLError):
-    """A mapping of ``params.yaml`` that names a key twice (YAML would keep the last silently)."""
-
-    def __init__(self, key: str, value: Any, where: str) -> None:
-        super().__init__(f"{key} given twice ({where})")
-        self.key, self.value, self.where = key, value, where
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, naming its dotted key
-    and both lines: the one given first would be ignored without a word."""
-
-    def construct_document(self, node):
-        _check_unique(node, "", set())
-        return super().construct_document(node)
-
-
-def _check_unique(node: yaml.Node, prefix: str, seen: set[int]) -> None:
-    if id(node) in seen:  # an alias of a node already checked (it may contain itself)
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_unique(item, f"{prefix}{i}.", seen)
-    if not isinstance(node, yaml.MappingNode):
-        return
-    first: dict[str, int] = {}
-    for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-            continue
-        line = key.start_mark.line + 1
-        if key.value in first:
-            given = value.value if isinstance(value, yaml.ScalarNode) else "..."
-            raise DuplicateKey(f"{prefix}{key.value}", given, f"line {line}; it is given first at line {first[key.value]}")
-        first[key.value] = line
-        _check_unique(value, f"{prefix}{key.value}.", seen)
 
 
 def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:

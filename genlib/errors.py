@@ -47,3 +47,14 @@ class TrainingInterrupted(RuntimeError):
 
 class WorkersFailed(RuntimeError):
     """torchrun reported a failed worker; the worker printed its own error."""
+
+
+class DiskFull(OSError):
+    """A write failed for want of space: names the file and what to do."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Stopped(RuntimeError):
+    """A SIGINT that came while a stage's outputs were put in place: they were all written whole."""

@@ -1,24 +1,32 @@
 """Atomic writes: every output goes to a temporary file in its folder and is renamed into place,
 so a kill never leaves a truncated file for a later stage to read; and the checked reads of
 what the stages pass on (arrays, JSON records, weights-only torch files), each refusing a bad
-file with one line that names it."""
+file with one line that names it.
+
+Inside :func:`outputs_together` (each stage runs in one) the renames and removals wait for the
+end of the block and happen together, with SIGINT and SIGTERM held: an error, a full disk or a
+stop before then leaves every output as it was, never some new and some old. A full disk is one
+:class:`~genlib.errors.DiskFull` line naming the file."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
 import pickle
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
-from genlib.errors import DataError
+from genlib.errors import DataError, DiskFull, Stopped
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -39,24 +47,170 @@ def remove_leftovers(path: Path) -> list[Path]:
     return gone
 
 
+class _Together:
+    """The renames and removals waiting for the end of :func:`outputs_together` (None: none open)."""
+
+    def __init__(self) -> None:
+        self.ops: list[Callable[[], None]] | None = None
+        self.temps: list[Path] = []
+        self.aborts: list[Callable[[], None]] = []
+        self.written: dict[Path, Path] = {}  # each output written in the block -> its temporary file
+
+
+_together = _Together()
+
+
+@contextlib.contextmanager
+def outputs_together() -> Iterator[None]:
+    """Hold the renames of :func:`atomic_path` and the removals of :func:`remove` until the block
+    ends, then do them all in order with SIGINT and SIGTERM held (renames in one folder cost no
+    space). A block left by an exception (a full disk, a Ctrl-C, a bad file) removes its
+    temporary files and changes no output. A signal held is delivered once all are done: SIGINT
+    as :class:`~genlib.errors.Stopped`, SIGTERM as itself. Nested blocks join the outer one."""
+    if _together.ops is not None:
+        yield
+        return
+    _together.ops, _together.temps, _together.aborts, _together.written = [], [], [], {}
+    try:
+        yield
+        with _signals_held() as held:
+            for op in _together.ops:
+                op()
+    except BaseException:
+        for undo in _together.aborts:
+            undo()
+        raise
+    finally:
+        for tmp in _together.temps:
+            tmp.unlink(missing_ok=True)
+        _together.ops, _together.temps, _together.aborts, _together.written = None, [], [], {}
+    if held:
+        if held[0] == signal.SIGINT:
+            raise Stopped("stopped by SIGINT (Ctrl-C) while the outputs were put in place; they were all written whole")
+        os.kill(os.getpid(), held[0])
+
+
+@contextlib.contextmanager
+def written_now() -> Iterator[None]:
+    """Write at once inside :func:`outputs_together`: for files that are not outputs (a resume
+    checkpoint, which must survive the stage's failure)."""
+    saved = _together.ops, _together.temps, _together.aborts, _together.written
+    _together.ops, _together.temps, _together.aborts, _together.written = None, [], [], {}
+    try:
+        yield
+    finally:
+        _together.ops, _together.temps, _together.aborts, _together.written = saved
+
+
+def at_commit(op: Callable[[], None]) -> None:
+    """Run ``op`` (a rename or removal of outputs) at the end of :func:`outputs_together`, or now."""
+    if _together.ops is None:
+        op()
+    else:
+        _together.ops.append(op)
+
+
+def latest(path: str | Path) -> Path:
+    """Where to read ``path`` as this stage wrote it: its temporary file while the rename waits
+    for the end of :func:`outputs_together`, else ``path`` itself."""
+    path = Path(path)
+    return _together.written.get(path.resolve(), path)
+
+
+def on_abort(undo: Callable[[], None]) -> None:
+    """Run ``undo`` (removing what a writer of its own left, e.g. dvclive's folder) if the open
+    :func:`outputs_together` block ends by an exception; outside one, never."""
+    if _together.ops is not None:
+        _together.aborts.append(undo)
+
+
+def remove(path: str | Path) -> None:
+    """Remove the file or folder ``path`` (if it exists), at the end of :func:`outputs_together`."""
+    path = Path(path)
+
+    def op() -> None:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+    at_commit(op)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Record SIGINT and SIGTERM instead of acting on them (main thread only; elsewhere none come)."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_LOW_SPACE = 1 << 20  # bytes: a write that failed with less than this left failed for space
+
+
+def _no_space(err: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed for want of space: ENOSPC or EDQUOT in the exception or what
+    it wraps (torch wraps the OSError in a RuntimeError; numpy reports a short write without an
+    errno), or, for those two without an errno, less than 1 MiB left on the folder's file system."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _NO_SPACE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if not isinstance(err, (OSError, RuntimeError)) or (isinstance(err, OSError) and err.errno is not None):
+        return False  # an errno that says something else (EACCES, EROFS, ...)
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _LOW_SPACE
+
+
+def _disk_full(path: Path) -> DiskFull:
+    folder = path.parent
+    return DiskFull(f"{path}: the disk is full (no space left on device) while writing it; the file is as it was. "
+                    f"Free space on the file system of {folder} (df -h {folder}) and run the stage again (dvc repro)")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync and rename it onto ``path``.
-    The leftovers of earlier, killed writes of ``path`` are removed first."""
+    """Yield a temporary path beside ``path``; on success fsync and rename it onto ``path`` (at
+    the end of :func:`outputs_together` inside one). The leftovers of earlier, killed writes of
+    ``path`` are removed first. A write that fails for want of space is :class:`DiskFull`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
+    tmp_path: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
+        if _together.ops is None:
+            os.replace(tmp_path, path)
+        else:
+            _together.temps.append(tmp_path)
+            _together.written[path.resolve()] = tmp_path
+            _together.ops.append(lambda tmp=tmp_path: os.replace(tmp, path) if tmp.exists() else None)  # a later write of path removed it
+            tmp_path = None
+    except (OSError, RuntimeError) as err:
+        if _no_space(err, path.parent):
+            raise _disk_full(path) from None
+        raise
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def _write_with(path: str | Path, writer: Callable[[Path], None]) -> None:

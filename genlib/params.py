@@ -17,6 +17,8 @@ import types
 import typing
 from typing import Any, Callable, Literal, Mapping, TypeVar, Union
 
+import yaml
+
 from genlib.errors import ConfigError
 
 T = TypeVar("T")
@@ -90,8 +92,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, float) and value.is_integer():
+        # A float is taken only where it is an exact integer: integral and at most 2**53, beyond
+        # which floats skip integers (1e12 is exact, and the bound on steps refuses it as epochs).
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
             return int(value)
+        if isinstance(value, float):
+            raise ConfigError(key, value, f"{_type_name(tp)}: a float is taken only when integral and at most 2**53 (5.0 is 5)")
         raise bad
     if tp is float:
         if isinstance(value, bool):
@@ -170,3 +176,42 @@ def build(cls: type[T], raw: Any, prefix: str, drop: tuple[str, ...] = ()) -> T:
 def applies(f: dataclasses.Field, kind: str) -> bool:
     """Whether field ``f`` applies to data of ``kind`` (see :func:`spec`)."""
     return f.metadata.get("kind") in (None, kind)
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping of a params file (``params.yaml``, an hvae model file) that names a key twice
+    (YAML would keep the last silently)."""
+
+    def __init__(self, key: str, value: Any, where: str) -> None:
+        super().__init__(f"{key} given twice ({where})")
+        self.key, self.value, self.where = key, value, where
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, naming its dotted key
+    and both lines: the one given first would be ignored without a word."""
+
+    def construct_document(self, node):
+        _check_unique(node, "", set())
+        return super().construct_document(node)
+
+
+def _check_unique(node: yaml.Node, prefix: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already checked (it may contain itself)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique(item, f"{prefix}{i}.", seen)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[str, int] = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        if key.value in first:
+            given = value.value if isinstance(value, yaml.ScalarNode) else "..."
+            raise DuplicateKey(f"{prefix}{key.value}", given, f"line {line}; it is given first at line {first[key.value]}")
+        first[key.value] = line
+        _check_unique(value, f"{prefix}{key.value}.", seen)

@@ -130,7 +130,7 @@ def to_html(md_lines: list[str], folder: Path) -> str:
             body.append(f"<h1>{html.escape(line[2:])}</h1>")
         elif line.startswith("!["):
             alt, src = line[2:].split("](")
-            data = base64.b64encode((folder / src.rstrip(")")).read_bytes()).decode()
+            data = base64.b64encode(io.latest(folder / src.rstrip(")")).read_bytes()).decode()  # a copy written by this stage
             body.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
         elif line:
             body.append("<p>" + html.escape(line).replace("**", "") + "</p>")

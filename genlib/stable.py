@@ -21,6 +21,7 @@ Chambers, Mallows & Stuck, 1976): for ``a = alpha / 2 < 1``, ``U ~ U(0, pi)``, `
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -39,6 +40,38 @@ def check_alpha(alpha: float) -> None:
 
 def _uniform(shape, generator, device, dtype):
     return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+
+
+def _kanter(a: float, r_u: torch.Tensor, r_e: torch.Tensor) -> torch.Tensor:
+    """Kanter's variable (module docstring) from two uniforms on [0, 1), in their dtype."""
+    u = math.pi * (r_u * (1 - 2 * _EDGE) + _EDGE)
+    e = (-torch.log1p(-r_e)).clamp_min(_TINY)
+    return torch.sin(a * u) / torch.sin(u) ** (1.0 / a) * (torch.sin((1.0 - a) * u) / e) ** ((1.0 - a) / a)
+
+
+def largest_a(alpha: float, a_scale: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+    """The largest ``A`` :func:`sample_skewed_levy` can return at ``alpha``, computed as it computes
+    a draw, in ``dtype``: both uniforms at the ends ``torch.rand`` reaches (0 and the largest
+    number below 1), which with ``U`` near pi and ``E`` at its floor is where ``A`` is largest.
+    ``inf`` when some draw overflows."""
+    check_alpha(alpha)
+    if alpha == 2.0:
+        return a_scale
+    ends = torch.tensor([0.0, 1.0 - torch.finfo(dtype).eps / 2], dtype=dtype)
+    r_u, r_e = torch.cartesian_prod(ends, ends).T
+    return float((a_scale * _kanter(alpha / 2.0, r_u.contiguous(), r_e.contiguous())).max())
+
+
+@functools.cache
+def smallest_finite_alpha(a_scale: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+    """The smallest ``alpha`` (to 1e-4, rounded up) at which no draw of ``A`` overflows ``dtype``:
+    1.0672 in float32 at ``a_scale = 2``. The largest ``A`` grows as ``alpha`` falls, so the
+    bound is found by bisection."""
+    lo, hi = 1e-3, 2.0
+    while hi - lo > 1e-5:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if math.isfinite(largest_a(mid, a_scale, dtype)) else (mid, hi)
+    return math.ceil(hi * 1e4) / 1e4
 
 
 def sample_skewed_levy(
@@ -61,15 +94,8 @@ def sample_skewed_levy(
     if alpha == 2.0:
         out = torch.full(tuple(shape), a_scale, device=device, dtype=dtype)
     else:
-        a = alpha / 2.0
-        u = math.pi * (_uniform(shape, generator, device, dtype) * (1 - 2 * _EDGE) + _EDGE)
-        e = (-torch.log1p(-_uniform(shape, generator, device, dtype))).clamp_min(_TINY)
-        kanter = (
-            torch.sin(a * u)
-            / torch.sin(u) ** (1.0 / a)
-            * (torch.sin((1.0 - a) * u) / e) ** ((1.0 - a) / a)
-        )
-        out = a_scale * kanter
+        u, e = _uniform(shape, generator, device, dtype), _uniform(shape, generator, device, dtype)
+        out = a_scale * _kanter(alpha / 2.0, u, e)
     if clamp_a is not None:
         out = out.clamp(max=clamp_a)
     return out

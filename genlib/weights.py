@@ -4,9 +4,16 @@
 here it is one line naming the file: the missing, unexpected or mis-shaped tensors (the first
 few by name, then how many more) and those holding NaN or inf, which training never saves (a
 non-finite loss restores the last good state).
+
+A file genlib writes (the checkpoint, the resume file, ``hvae.pt``) also holds the SHA-256 of
+each of its tensors (:func:`with_digests`), checked when it is read (:func:`digest_problem`):
+bytes overwritten in a tensor, which torch loads without a word, are then one line naming the
+file and the tensor. The digests follow from the tensors, so identical runs still write
+identical bytes.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,3 +69,49 @@ def load_into(module: nn.Module, weights: Any, file: str | Path, what: str, rema
         raise DataError(f"{file}: {what} do not fit the network the config builds: {problem}; {remake}")
     module.load_state_dict(weights)
     return module
+
+
+DIGESTS = "tensor_sha256"  # the key of a body's digests: dotted tensor path -> SHA-256 (hex)
+
+
+def _tensors(obj: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor in the nested dicts and lists of ``obj``, by dotted path."""
+    if isinstance(obj, torch.Tensor):
+        return {prefix.rstrip("."): obj}
+    found: dict[str, torch.Tensor] = {}
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            if k != DIGESTS:
+                found.update(_tensors(v, f"{prefix}{k}."))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found.update(_tensors(v, f"{prefix}{i}."))
+    return found
+
+
+def tensor_digest(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes (as stored: contiguous, on the CPU)."""
+    h = hashlib.sha256(f"{t.dtype} {tuple(t.shape)} ".encode())
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    h.update(flat.view(torch.uint8).numpy() if flat.numel() else b"")
+    return h.hexdigest()
+
+
+def with_digests(body: dict) -> dict:
+    """``body`` and the digest of each of its tensors, under :data:`DIGESTS`."""
+    return {**body, DIGESTS: {name: tensor_digest(t) for name, t in _tensors(body).items()}}
+
+
+def digest_problem(body: Any) -> str:
+    """What differs between ``body``'s tensors and the digests written with them; '' if nothing."""
+    if not isinstance(body, Mapping) or not isinstance(body.get(DIGESTS), Mapping):
+        return "it holds no digests of its tensors (written by an older genlib, or not by genlib)"
+    saved, tensors = body[DIGESTS], _tensors(body)
+    changed = [k for k, t in tensors.items() if saved.get(k) != tensor_digest(t)]
+    gone = [k for k in saved if k not in tensors]
+    if changed:
+        return (f"its tensors do not match the digests written with them: {listing(changed)} ({len(changed)} of "
+                f"{len(tensors)}) changed since it was written (the file was altered or damaged)")
+    if gone:
+        return f"tensors written with it are gone: {listing(gone)} ({len(gone)} of {len(saved)})"
+    return ""

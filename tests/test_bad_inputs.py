@@ -107,6 +107,8 @@ FILE_CASES = [
     ("report", "metrics/train.json", b"3", "found a number"),
     ("report", "plots/analysis/index.json", b'[{"caption": "x", "file": "../../params.yaml"}]', "a file name in its folder"),
     ("report", "plots/samples.png", None, "samples.png: file not found"),
+    # a training set smaller than training.batch_size (the door checks data.nsamples; an image set's size is known here first)
+    ("train", "data/prepared/train.npy", ("array", (100, 2), np.float32), "training.batch_size = 256 is not allowed; expected at most the 100 training items"),
 ]
 
 
@@ -244,6 +246,17 @@ def _nan(weights: dict) -> None:
     weights[_first(weights)] = torch.full_like(weights[_first(weights)], float("nan"))
 
 
+def _shifted(weights: dict) -> None:
+    """The first tensor's values moved by 1e-3: of the same shape, finite, and wrong."""
+    weights[_first(weights)] = weights[_first(weights)] + 1e-3
+
+
+def _shifted_moment(optimizers: dict) -> None:
+    """AdamW's first moment of the first parameter moved: not a weight, checked all the same."""
+    moments = optimizers["net"]["state"][0]
+    moments["exp_avg"] = moments["exp_avg"] + 1e-3
+
+
 CHECKPOINT_CASES = [
     # (what is done to data/model/checkpoint.pt's body (eval.ema: 0.99), words the message must hold)
     (lambda c: c.pop("state"), "not a genlib checkpoint (no state"),
@@ -260,6 +273,11 @@ CHECKPOINT_CASES = [
     (lambda c: c["state"]["ema"]["0.99"].update(extra=torch.zeros(1)), "1 tensor the network does not have ('extra')"),
     (lambda c: c["state"]["ema"].update({"0.99": [1, 2]}), "not a mapping of names to tensors"),
     (lambda c: _nan(c["state"]["ema"]["0.99"]), "NaN or inf in"),
+    # the tensor digests written at save (genlib.weights.with_digests)
+    (lambda c: _shifted(c["state"]["ema"]["0.99"]), "its tensors do not match the digests written with them: 'state.ema.0.99."),
+    (lambda c: _shifted_moment(c["state"]["optimizer"]), "'state.optimizer.net.state.0.exp_avg' (1 of"),
+    (lambda c: c.pop("tensor_sha256"), "it holds no digests of its tensors"),
+    (lambda c: c["state"].pop("generator"), "tensors written with it are gone: 'state.generator'"),
 ]
 
 
@@ -278,6 +296,27 @@ def test_malformed_checkpoints_stop_the_stage(project, monkeypatch, capsys, chan
         before = fingerprint(root)
         code, err = run_stage(root, "generate", monkeypatch, capsys)
         assert_one_line(code, err, words, "checkpoint.pt", "dvc repro")
+        assert fingerprint(root) == before
+
+
+def test_a_tensor_overwritten_inside_the_checkpoint_file_is_one_line(project, monkeypatch, capsys):
+    """Bytes of one stored tensor overwritten in the file itself (torch's archive stores them as
+    they are, and loads other bytes without a word): the digests name the file and the tensor."""
+    root, raw = project
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    file = root / "data/model/checkpoint.pt"
+    content = file.read_bytes()
+    ema = torch.load(file, weights_only=True)["state"]["ema"]["0.99"]
+    name = _first(ema)
+    stored = ema[name].numpy().tobytes()
+    at = content.find(stored)
+    assert at > 0 and content.count(stored) == 1
+    altered = content[:at] + (ema[name] + 1e-3).numpy().tobytes() + content[at + len(stored):]
+    with replaced(root, "data/model/checkpoint.pt", altered):
+        before = fingerprint(root)
+        code, err = run_stage(root, "generate", monkeypatch, capsys)
+        assert_one_line(code, err, "checkpoint.pt: its tensors do not match the digests written with them",
+                        f"'state.ema.0.99.{name}' (1 of", "dvc repro")
         assert fingerprint(root) == before
 
 
@@ -314,6 +353,79 @@ def test_leftovers_of_killed_writes_go_at_the_next_write(project, monkeypatch, c
     assert compared() == before
     for p in kept:
         p.unlink()
+
+
+HVAE_MODEL_FILE = """\
+blocks:
+  - {name: x, type: input, width: 8, depth: 1}
+  - name: z
+    type: top
+    input: x
+    latent: 2
+    width: 8
+    latent: 4
+  - {name: out, type: output, input: z, width: 8, depth: 1}
+"""
+
+
+def test_a_key_given_twice_in_the_hvae_model_file_stops_the_stage(project, monkeypatch, capsys):
+    """The model file is read as params.yaml is: a key given twice is refused, naming both lines."""
+    root, raw = project
+    (root / "hvae_twice.yaml").write_text(HVAE_MODEL_FILE)
+    (root / "params.yaml").write_text(yaml.safe_dump(with_change("hvae.model_file", "hvae_twice.yaml", base=raw)))
+    before = fingerprint(root)
+    try:
+        code, err = run_stage(root, "train", monkeypatch, capsys)
+        assert_one_line(code, err, "params.yaml: hvae.model_file = 'hvae_twice.yaml'",
+                        "each key once (blocks.1.latent at line 8; it is given first at line 6)")
+        assert fingerprint(root) == before
+    finally:
+        (root / "hvae_twice.yaml").unlink()
+
+
+def _hvae_weight(body: dict) -> None:
+    body["weights"][next(iter(body["weights"]))] = torch.zeros(1)
+
+
+HVAE_CASES = [
+    # (what is done to the body of a model file save_model wrote, words the message must hold)
+    (lambda b: b.pop("params"), "no params in it"),
+    (lambda b: b.pop("weights"), "no weights in it"),
+    (lambda b: b["params"].pop("beta"), "its params lack 'beta' (expected blocks, model_file, beta"),
+    (lambda b: b["params"].pop("blocks"), "its params lack 'blocks'"),
+    (lambda b: b["params"].update(gamma=1.0), "its params hold 'gamma', which an hvae does not have"),
+    (lambda b: b.update(params=[1]), "its params are list, not a mapping"),
+    (lambda b: b["params"].update(blocks="x"), "its params' blocks are str, not a list"),
+    (lambda b: b["params"].update(beta=-1.0), "its params.beta -1.0 is not allowed (expected a positive number)"),
+    (lambda b: b["params"]["blocks"].pop(1), "its hvae.blocks"),
+    (lambda b: b.update(data_shape="2"), "its data_shape '2' is not a list of positive integers"),
+    (lambda b: b.update(data_shape=[3]), "the network's is"),
+    (_hvae_weight, "the network's is"),
+    (lambda b: b["weights"].popitem(), "missing 1 of the network's"),
+    (lambda b: b.update(format="genlib-hvae/0"), "not a genlib hvae model file (format genlib-hvae/1)"),
+    (lambda b: b["weights"].update({k: v + 1e-3 for k, v in list(b["weights"].items())[:2]}), "its tensors do not match the digests written with them: 'weights.x."),
+    (lambda b: b.pop("tensor_sha256"), "it holds no digests of its tensors"),
+]
+
+
+@pytest.mark.parametrize("change,words", HVAE_CASES, ids=[w for _, w in HVAE_CASES])
+def test_malformed_hvae_model_files_are_one_line(tmp_path, change, words):
+    """``hvae.pt`` rebuilds its model from the file alone: a file whose params, shape or weights
+    are not what save_model writes is one line naming it, where it was a traceback."""
+    from genlib.errors import DataError
+    from genlib.methods.hvae import HVAE, HVAEParams, load_model, save_model
+
+    method = HVAE(HVAEParams())
+    save_model(tmp_path / "hvae.pt", method.networks((2,)), method.params, (2,))
+    body = torch.load(tmp_path / "hvae.pt", weights_only=True)
+    change(body)
+    torch.save(body, tmp_path / "hvae.pt")
+    before = (tmp_path / "hvae.pt").read_bytes()
+    with pytest.raises(DataError) as err:
+        load_model(tmp_path / "hvae.pt")
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'hvae.pt'}: ") and "\n" not in message and words in message, message
+    assert "dvc repro" in message and (tmp_path / "hvae.pt").read_bytes() == before
 
 
 def site_checkpoint(path):
@@ -369,3 +481,184 @@ def test_no_load_site_runs_code_from_a_file(tmp_path, site):
     assert "refused: it asks for the Python global exec" in message
     assert "weights_only=False" not in message and "add_safe_globals" not in message
     assert not marker.exists(), "the crafted file ran code"
+
+
+# Faults of the machine, not of the input: the disk full (ENOSPC) and a Ctrl-C (SIGINT) while a
+# stage writes. Each comes as the named output's temporary file is flushed (os.fsync), when the
+# outputs written before it are done and waiting to be renamed into place with the rest.
+WRITE_FAULTS = [
+    # (stage, the output being written, the fault)
+    ("prepare_data", "data/prepared/meta.json", "ENOSPC"),
+    ("train", "data/model/checkpoint.pt", "ENOSPC"),
+    ("train", "metrics/train.json", "ENOSPC"),
+    ("generate", "data/samples/samples.npy", "ENOSPC"),
+    ("generate", "plots/samples.png", "ENOSPC"),
+    ("generate", "data/samples/info.json", "ENOSPC"),
+    ("evaluate", "plots/analysis/index.json", "ENOSPC"),
+    ("evaluate", "metrics/eval.json", "ENOSPC"),
+    ("report", "plots/report/report.html", "ENOSPC"),
+    ("prepare_data", "data/prepared/meta.json", "SIGINT"),
+    ("train", "metrics/train.json", "SIGINT"),
+    ("generate", "plots/samples.png", "SIGINT"),
+    ("generate", "data/samples/info.json", "SIGINT"),
+    ("evaluate", "metrics/eval.json", "SIGINT"),
+    ("report", "plots/report/report.html", "SIGINT"),
+]
+FAULT_WORDS = {
+    "ENOSPC": (2, "the disk is full (no space left on device) while writing it", "df -h"),
+    "SIGINT": (130, "stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was"),
+}
+
+
+def fault_at_write(monkeypatch, root: Path, name: str, fault: str) -> None:
+    """``fault`` when the temporary file of ``root / name`` is flushed: an OSError ENOSPC, or a
+    real SIGINT sent to this process (Python raises KeyboardInterrupt at the next bytecode)."""
+    import signal
+
+    target = root / name
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        written = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if written.parent == target.parent.resolve() and written.name.startswith(f".{target.name}."):
+            if fault == "ENOSPC":
+                raise OSError(28, "No space left on device")
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def leftovers(root: Path) -> list[str]:
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith((".tmp", ".partial"))]
+
+
+@pytest.mark.parametrize("stage,name,fault", WRITE_FAULTS, ids=[f"{s}:{n}:{f}" for s, n, f in WRITE_FAULTS])
+def test_a_fault_while_writing_changes_no_output(project, monkeypatch, capsys, stage, name, fault):
+    """One line (the file and what to do for a full disk), no traceback, every output as it was
+    (none of the outputs written before the fault is renamed into place) and nothing left over."""
+    root, raw = project
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    before = fingerprint(root)
+    monkeypatch.chdir(root)
+    fault_at_write(monkeypatch, root, name, fault)
+    code, err = run_stage(root, stage, monkeypatch, capsys)
+    expected_code, *words = FAULT_WORDS[fault]
+    assert code == expected_code and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    for w in words + ([name] if fault == "ENOSPC" else []):
+        assert w in err, (w, err)
+    assert fingerprint(root) == before
+    assert not leftovers(root)
+
+
+def test_a_sigint_while_the_outputs_are_renamed_is_held_until_all_are(project, monkeypatch, capsys):
+    """A SIGINT that comes as the outputs are put in place waits until all of them are: the new
+    set is whole (samples.npy is rewritten identically, info.json holds the new time)."""
+    import signal
+
+    root, raw = project
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    before = fingerprint(root)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "samples.npy":
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    code, err = run_stage(root, "generate", monkeypatch, capsys)
+    assert code == 130 and err == "error: stopped by SIGINT (Ctrl-C) while the outputs were put in place; they were all written whole"
+    after = fingerprint(root)
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {"data/samples/info.json"} and not leftovers(root)  # the sampling time; the samples are the same
+
+
+def _stage_process(root: Path, stage: str) -> "subprocess.Popen":
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=root, env=env,
+                            stderr=subprocess.PIPE, text=True)
+
+
+SIGINT_CASES = [
+    # (stage, params changed so that it runs a while, the stderr line after which it gets SIGINT)
+    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto"}, "generate: "),  # lines from 10 s on
+    ("evaluate", {"eval.n_exact": 600, "eval.n_projections": 20_000, "run.progress": "auto"}, "evaluate: sliced W1"),
+]
+
+
+@pytest.mark.parametrize("stage,changes,line", SIGINT_CASES, ids=[c[0] for c in SIGINT_CASES])
+def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stage, changes, line):
+    """The real stage script in a process of its own gets SIGINT (os.kill) mid-work, once its log
+    says it is working: exit code 130, one line, no KeyboardInterrupt traceback, outputs as they were."""
+    import signal
+
+    root, raw = project
+    params = raw
+    for dotted, value in changes.items():
+        params = with_change(dotted, value, base=params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    before = fingerprint(root)
+    proc = _stage_process(root, stage)
+    seen = []
+    for text in proc.stderr:
+        seen.append(text)
+        if text.startswith(line):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    code = proc.wait(timeout=60)
+    assert code == 130, (seen, rest)
+    assert rest.strip() == f"error: stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was: run the stage again (dvc repro)", rest
+    assert fingerprint(root) == before and not leftovers(root)
+
+
+def test_a_real_full_disk_is_one_line(project, tmp_path, monkeypatch, capsys):
+    """The finished project copied onto a tmpfs just larger than it, filled to 12 kB free: generate
+    runs out of space for real (where this machine lets the test mount one, as root)."""
+    import shutil
+    import subprocess
+
+    root, raw = project
+    mount = tmp_path / "small"
+    mount.mkdir()
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) // 2**20 + 2
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        small = mount / "project"
+        shutil.copytree(root, small, ignore=shutil.ignore_patterns(".genlib"))
+        (small / "params.yaml").write_text(yaml.safe_dump(raw))
+        st = os.statvfs(mount)
+        (mount / "filler").write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 12 * 1024))
+        before = fingerprint(small)
+        code, err = run_stage(small, "generate", monkeypatch, capsys)
+        assert_one_line(code, err, "plots/samples.png: the disk is full (no space left on device) while writing it", "(df -h plots)")
+        assert fingerprint(small) == before and not leftovers(small)
+    finally:
+        monkeypatch.chdir(tmp_path)
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_in_the_config_stage_writes_no_key(project, monkeypatch, capsys):
+    """The config stage's keys are written together too: a full disk at train.json's leaves none."""
+    import shutil
+
+    from genlib.pipeline.keys import write_keys
+
+    root, raw = project
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    before = fingerprint(root)
+    monkeypatch.chdir(root)
+    fault_at_write(monkeypatch, root, "data/keys/train.json", "ENOSPC")
+    try:
+        with pytest.raises(SystemExit) as info:
+            stage_main("config", write_keys)
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert_one_line(info.value.code, err, "data/keys/train.json: the disk is full", "df -h data/keys")
+        assert fingerprint(root) == before and not leftovers(root)
+    finally:
+        shutil.rmtree(root / "data" / "keys", ignore_errors=True)  # the empty folder: no key checks the next tests

@@ -71,6 +71,17 @@ BAD = [
     ("run.backend", "mpi", "run.backend"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
+    # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY
+    ("training.epochs", 1.0e12, "training.epochs"),  # integral, so 10^12: more than 10^9 steps
+    ("training.epochs", 2.0**60, "training.epochs"),  # beyond 2**53 a float is no exact integer
+    ("training.batch_size", 100_000, "training.batch_size"),  # more than data.nsamples
+    ("data.ntest", 1, "data.ntest"),
+    ("eval.nsamples", 1, "eval.nsamples"),
+    ("eval.k", 10**6, "eval.k"),  # k >= eval.nsamples and data.ntest
+    ("eval.n_mmd", 1, "eval.n_mmd"),
+    ("data.data_alpha", 1.0, "data.data_alpha"),  # below 1.0672 float32 draws of A can be inf
+    ("data.nsamples", 10**12, "data.nsamples"),  # 8 TB of points
+    ("eval.nsamples", 10**12, "eval.nsamples"),
 ]
 
 
@@ -237,3 +248,61 @@ def test_a_params_error_at_the_config_stage_names_file_key_allowed_and_why_that_
     with pytest.raises(SystemExit):  # a later stage started by hand: the same line, without the note
         stage_main("train", lambda cfg: None)
     assert capsys.readouterr().err == "error: params.yaml: training.epochs = 0 is not allowed; expected a positive integer\n"
+
+
+def test_an_integral_float_is_an_integer_and_other_floats_are_refused():
+    assert from_dict(with_change("training.epochs", 5.0)).training.epochs == 5
+    for value in (5.5, 2.0**53 + 2):
+        with pytest.raises(ConfigError, match=r"training.epochs = .* a float is taken only when integral and at most 2\*\*53"):
+            from_dict(with_change("training.epochs", value))
+
+
+def test_sizes_name_what_they_imply(monkeypatch):
+    """The message says the steps, the sizes and the bytes against the memory available."""
+    with pytest.raises(ConfigError, match=r"training.epochs = 1000000000000 .* at most 32258064 \(1000000000000 epochs of 31 steps, batch 1024 of 32000 items"):
+        from_dict(with_change("training.epochs", 1.0e12))
+    assert from_dict(with_change("training.epochs", 32258064)).training.epochs == 32258064
+    with pytest.raises(ConfigError, match=r"batch_size = 32001 .* at most the 32000 training items \(data.nsamples = 32000\)"):
+        from_dict(with_change("training.batch_size", 32001))
+    with pytest.raises(ConfigError, match=r"eval.k = 6 .* below eval.nsamples = 6 and data.ntest = 15000"):
+        from_dict(with_change("eval.nsamples", 6, base=with_change("eval.k", 6)))
+    assert from_dict(with_change("eval.nsamples", 7, base=with_change("eval.k", 6))).eval.k == 6
+    import genlib.sizes
+
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: 10**9)
+    with pytest.raises(ConfigError, match=r"data.nsamples = 200000000 .* about 1.6 GB, 1 GB is available \(MemAvailable\)"):
+        from_dict(with_change("data.nsamples", 200_000_000))
+    with pytest.raises(ConfigError, match=r"eval.nsamples = 200000000 .* 200000000 generated points \(float32\) take about 1.6 GB"):
+        from_dict(with_change("eval.nsamples", 200_000_000))
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: None)  # no /proc/meminfo: not checked
+    assert from_dict(with_change("eval.nsamples", 200_000_000)).eval.nsamples == 200_000_000
+
+
+def test_available_memory_reads_memavailable(tmp_path):
+    from genlib.sizes import available_memory
+
+    info = tmp_path / "meminfo"
+    info.write_text("MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n")
+    assert available_memory(info) == 12_000_000 * 1024
+    assert available_memory(tmp_path / "none") is None
+    assert available_memory("/proc/meminfo") is None or available_memory("/proc/meminfo") > 0
+
+
+IMAGES = {"data.dataset": "mnist", "data.root": "/nonexistent", "model.net": "unet", "model.channels": 16,
+          "model.channel_mult": [1, 2], "model.num_res_blocks": 1, "model.groups": 8, "training.batch_size": 64}
+
+
+@pytest.mark.parametrize("changes,words", [
+    ({"eval.nsamples": 3}, "eval.nsamples = 3 is not allowed; expected an integer >= 4 on images"),
+    ({"data.max_test": 3}, "data.max_test = 3 is not allowed; expected null or an integer >= 4"),
+    ({"data.max_test": 100, "eval.kid_subset_size": 101}, "eval.kid_subset_size = 101 is not allowed; expected null or an integer from 2 to 100"),
+    ({"data.max_train": 32}, "training.batch_size = 64 is not allowed; expected at most the 32 training items (data.max_train = 32)"),
+    ({"data.max_train": 640, "training.epochs": 10**8 + 1}, "training.epochs = 100000001 is not allowed; expected at most 100000000"),
+], ids=["nsamples", "max_test", "kid_subset_size", "max_train", "steps"])
+def test_image_sizes_are_checked_at_the_door(changes, words):
+    """On images the door knows the sizes the params give (data.max_train, data.max_test); the
+    train stage checks the batch against the prepared set (tests/test_bad_inputs.py)."""
+    with pytest.raises(ConfigError) as err:
+        load(ROOT / "params.yaml", {**IMAGES, **changes})
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert load(ROOT / "params.yaml", {**IMAGES, "data.max_train": 640, "data.max_test": 100, "eval.nsamples": 4}).eval.nsamples == 4

@@ -78,3 +78,97 @@ def test_copy_file_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     io.copy_file(source, target)
     assert target.read_bytes() == b"new figure"
+
+
+def test_outputs_written_together_are_renamed_at_the_end_in_order(tmp_path):
+    """Inside the block nothing is in place (but readable through io.latest); at its end the
+    removals and renames happen in the order they were asked for; a file written twice keeps
+    the second."""
+    (tmp_path / "a.json").write_text("old a")
+    (tmp_path / "stale.png").write_text("stale")
+    with io.outputs_together():
+        io.write_text(tmp_path / "a.json", "new a")
+        io.remove(tmp_path / "stale.png")
+        io.write_text(tmp_path / "b.json", "first b")
+        io.write_text(tmp_path / "b.json", "second b")
+        with io.outputs_together():  # joins the outer block
+            io.write_text(tmp_path / "c.json", "c")
+        with io.written_now():
+            io.write_text(tmp_path / "now.json", "now")
+        assert (tmp_path / "a.json").read_text() == "old a" and (tmp_path / "stale.png").exists()
+        assert not (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()
+        assert (tmp_path / "now.json").read_text() == "now"
+        assert io.latest(tmp_path / "a.json").read_text() == "new a" and io.latest(tmp_path / "x") == tmp_path / "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "c.json", "now.json"]
+    assert (tmp_path / "a.json").read_text() == "new a" and (tmp_path / "b.json").read_text() == "second b"
+
+
+def test_a_block_left_by_an_error_changes_nothing_and_leaves_nothing(tmp_path):
+    (tmp_path / "a.json").write_text("old a")
+    undone = []
+    with pytest.raises(KeyboardInterrupt):
+        with io.outputs_together():
+            io.write_text(tmp_path / "a.json", "new a")
+            io.remove(tmp_path / "a.json")
+            io.on_abort(lambda: undone.append(1))
+            raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"] and (tmp_path / "a.json").read_text() == "old a"
+    assert undone == [1]
+    io.on_abort(lambda: undone.append(2))  # outside a block: never run
+    io.remove(tmp_path / "a.json")  # outside a block: at once
+    assert not (tmp_path / "a.json").exists() and undone == [1]
+
+
+@pytest.mark.parametrize("kind", ["errno", "torch", "numpy"])
+def test_no_space_is_disk_full_naming_the_file(tmp_path, monkeypatch, kind):
+    """ENOSPC as each writer reports it: an OSError with errno 28; torch's RuntimeError wrapping
+    one; numpy's short write, an OSError without errno, told by the space left on the disk."""
+    import errno
+    import os
+
+    from genlib.errors import DiskFull
+
+    def failing(p):
+        if kind == "errno":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        if kind == "torch":
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+        raise OSError("100000 requested and 8176 written")
+
+    class Full:
+        f_bavail, f_frsize = 16, 4096
+
+    monkeypatch.setattr(os, "statvfs", lambda folder: Full())
+    (tmp_path / "x.npy").write_text("old")
+    with pytest.raises(DiskFull) as err:
+        io._write_with(tmp_path / "x.npy", failing)
+    assert str(err.value).startswith(f"{tmp_path / 'x.npy'}: the disk is full") and f"df -h {tmp_path}" in str(err.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"] and (tmp_path / "x.npy").read_text() == "old"
+
+
+def test_other_write_errors_stay_what_they_are(tmp_path, monkeypatch):
+    """Without an errno on a disk with room, or with another errno on a full disk, a write error
+    is not taken for a full disk."""
+    import errno
+    import os
+
+    def failing(p):
+        raise OSError("not a space problem")
+
+    with pytest.raises(OSError, match="not a space problem"):
+        io._write_with(tmp_path / "x.npy", failing)
+
+    class Full:
+        f_bavail, f_frsize = 0, 4096
+
+    monkeypatch.setattr(os, "statvfs", lambda folder: Full())
+
+    def denied(p):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with pytest.raises(PermissionError):
+        io._write_with(tmp_path / "x.npy", denied)
+    assert not list(tmp_path.iterdir())

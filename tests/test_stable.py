@@ -70,3 +70,27 @@ def test_clamps_and_determinism():
 def test_bad_alpha():
     with pytest.raises(ValueError, match="alpha"):
         sample_skewed_levy(2.5, (3,), gen())
+
+
+def test_the_smallest_alpha_whose_draws_stay_finite_in_float32(monkeypatch):
+    """At the bound the largest draw the sampler can make (both uniforms at the ends torch.rand
+    reaches) is finite, just below it inf; and it is the sampler's own draw at those ends."""
+    import genlib.stable as stable
+
+    from genlib.data.toy2d_spec import FINITE_ALPHA
+
+    bound = stable.smallest_finite_alpha()
+    assert bound == 1.0672 == FINITE_ALPHA  # the spec's copy, which the torch-free check uses
+    assert 1e38 < stable.largest_a(bound) < math.inf
+    assert stable.largest_a(bound - 1e-4) == math.inf and stable.largest_a(0.5) == math.inf
+    assert stable.largest_a(1.7) < stable.largest_a(1.2) < stable.largest_a(bound) and stable.largest_a(2.0) == 2.0
+    ends = [0.0, 1.0 - 2.0**-24]
+    drawn = []
+    for r_u in ends:
+        for r_e in ends:
+            uniforms = iter([torch.tensor([r_u]), torch.tensor([r_e])])
+            monkeypatch.setattr(stable, "_uniform", lambda *args: next(uniforms))
+            drawn.append(float(sample_skewed_levy(bound, (1,), gen())))
+    assert max(drawn) == stable.largest_a(bound)
+    with pytest.raises(ValueError):
+        stable.largest_a(0.0)

@@ -18,6 +18,8 @@ Decisions:
 * ``std`` is a Gaussian standard deviation for the Gaussian sets and shapes, and the scale of
   ``sample_sas`` / ``sample_skewed_levy`` noise (``a_scale = 2``) for the alpha-stable sets.
 * ``skewed_levy`` needs ``data_alpha < 2``: at 2 its ``A`` is the constant 2 and the set is a point.
+* The alpha-stable sets need ``data_alpha >= 1.0672``: below it a draw the float32 sampler can
+  make overflows to inf (:func:`genlib.stable.smallest_finite_alpha`).
 * ``checkerboard`` is uniform on its dark squares and adds no noise (``std`` is not used).
 * ``olympic_rings`` has ``modes = None``: its rings interlock, so a nearest-centre assignment
   would not recover the ring a point came from. Its centres and radius are attributes.
@@ -32,7 +34,7 @@ import torch
 from genlib.data import shapes
 from genlib.data.splits import Splits
 from genlib.data.toy2d_spec import (  # noqa: F401  (ToyParams, check_params: the data section and its checks)
-    GridSpec, Gmm2Spec, SkewedLevySpec, ToyParams, ToySpec, _is_int, check_params,
+    GridSpec, Gmm2Spec, SasGridSpec, SasSpec, SkewedLevySpec, ToyParams, ToySpec, _is_int, check_params,
 )
 from genlib.registry import DATASETS
 from genlib.stable import sample_sas, sample_skewed_levy
@@ -208,7 +210,7 @@ class GmmGrid(_Grid):
         return _gaussian(n, self.params.std, generator)
 
 
-class SasGrid(_Grid):
+class SasGrid(SasGridSpec, _Grid):
     """Grid of symmetric alpha-stable components: mean + std * sample_sas(data_alpha)."""
 
     name = "sas_grid"
@@ -219,7 +221,7 @@ class SasGrid(_Grid):
         return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic)
 
 
-class SasNoise(MixtureDataset):
+class SasNoise(SasSpec, MixtureDataset):
     """Plain 2D symmetric alpha-stable noise times std: one component at the origin."""
 
     name = "sas"

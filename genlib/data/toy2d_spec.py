@@ -96,6 +96,19 @@ def check_params(p: ToyParams, cls: type | None = None) -> None:
         check_own(p)
 
 
+# The smallest data_alpha at which no draw of the float32 alpha-stable sampler overflows: the value
+# of genlib.stable.smallest_finite_alpha(), written here so that checking needs no torch
+# (tests/test_stable.py checks that the two agree).
+FINITE_ALPHA = 1.0672
+
+
+def check_finite_alpha(p: ToyParams) -> None:
+    """The alpha-stable sets' ``data_alpha`` is one at which no draw overflows float32: below
+    ``FINITE_ALPHA`` some reachable draw of ``A`` is inf, and its point inf or NaN."""
+    if p.data_alpha < FINITE_ALPHA:
+        raise ConfigError("data.data_alpha", p.data_alpha, f"a number in [{FINITE_ALPHA}, 2] for {p.dataset} (below {FINITE_ALPHA} the float32 alpha-stable sampler can draw inf)")
+
+
 class ToySpec:
     """A 2D set's spec: the common checks, then its own (``check``)."""
 
@@ -131,9 +144,25 @@ class GridSpec(ToySpec):
         check_weights(p.weights, p.n_mixture)
 
 
+class SasGridSpec(GridSpec):
+    @classmethod
+    def check(cls, p: ToyParams) -> None:
+        """The grid's checks, and a data_alpha whose draws stay finite."""
+        super().check(p)
+        check_finite_alpha(p)
+
+
+class SasSpec(ToySpec):
+    @classmethod
+    def check(cls, p: ToyParams) -> None:
+        """A data_alpha whose draws stay finite."""
+        check_finite_alpha(p)
+
+
 class SkewedLevySpec(ToySpec):
     @classmethod
     def check(cls, p: ToyParams) -> None:
-        """data_alpha < 2 (at 2 every point is (2 std, 2 std))."""
+        """data_alpha < 2 (at 2 every point is (2 std, 2 std)), and draws that stay finite."""
         if p.data_alpha >= 2:
             raise ConfigError("data.data_alpha", p.data_alpha, "a number in (0, 2) for skewed_levy")
+        check_finite_alpha(p)

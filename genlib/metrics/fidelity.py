@@ -32,6 +32,7 @@ from genlib.metrics._util import numpy_seed
 from genlib.metrics.classifier import load_classifier
 from genlib.metrics.inception_weights import INCEPTION_FILE, INCEPTION_WEIGHTS_ALLOWED, URL_INCEPTION_V3
 from genlib.metrics.fidelity_extractor import CLASSIFIER_EXTRACTOR, INCEPTION_EXTRACTOR, register_extractors
+from genlib.sizes import IMAGE_PRC_K
 
 # Rows of the distance matrix computed at once by precision/recall: against 60,000 images a
 # (PRC_BATCH, N) block takes 480 MB in float64 (torch-fidelity's default of 10,000 would take 4.8 GB).
@@ -131,7 +132,7 @@ def image_metrics(
     inception_weights: str | Path | None = None,
     kid_subset_size: int | None = None,  # None: min(1000, n // 2); 1000 is Binkowski et al.'s and torch-fidelity's
     kid_subsets: int = 100,  # torch-fidelity's default
-    prc_neighborhood: int = 3,  # k of the k-NN balls; Kynkaanniemi et al. 2019 use k = 3
+    prc_neighborhood: int = IMAGE_PRC_K,  # k of the k-NN balls; Kynkaanniemi et al. 2019 use k = 3
     batch_size: int = 128,
     cuda: bool = False,
     progress: bool = False,

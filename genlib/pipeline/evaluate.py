@@ -8,7 +8,6 @@ once, and only for a method that declares it uses them (``Method.evaluates_netwo
 """
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from typing import Callable
@@ -118,9 +117,9 @@ def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta:
     computed and the test set already read, so it draws what they hold instead of computing or
     reading it again."""
     out = paths.analysis
-    if out.exists():
-        shutil.rmtree(out)  # figures of a previous method must not linger in the output
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in sorted(out.iterdir()):  # figures of a previous method must not linger in the output
+        io.remove(old)
     figures: list[dict] = []
     if nets is not None:
         made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)

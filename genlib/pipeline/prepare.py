@@ -29,11 +29,11 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
         if labels is not None:
             io.save_array(prepared / name, labels.numpy())
         else:
-            (prepared / name).unlink(missing_ok=True)
+            io.remove(prepared / name)
     if cfg.data_kind == "images" and splits.labelled and cfg.eval.classifier_epochs > 0:
         meta.update(_train_classifier(cfg, splits, paths))
     else:
-        paths.classifier.unlink(missing_ok=True)
+        io.remove(paths.classifier)
     io.write_json(prepared / "meta.json", meta)
     say(cfg.run.progress, f"prepare_data: {cfg.data.dataset}, {splits.train.shape[0]} training and {splits.test.shape[0]} "
                           f"test items in {time.perf_counter() - start:.1f} s")

@@ -22,7 +22,7 @@ from genlib.errors import DataError
 from genlib.pipeline.code import SOURCE_ROOT, digest, digests, module_closure
 from genlib.pipeline.keys import plugin_digests, train_params
 from genlib.pipeline.paths import Paths
-from genlib.weights import misfit
+from genlib.weights import digest_problem, misfit
 
 STAGE_MODULES = ("genlib.pipeline.train", "genlib.pipeline.runner")  # what `python stages/train.py` runs
 
@@ -100,8 +100,9 @@ def set_aside(file: Path, why: str, main: bool = True) -> None:
 
 
 def load_resume(file: Path, now: dict, main: bool = True) -> dict | None:
-    """The training state in ``file`` if it belongs to this training, else None: a stale, corrupt
-    or crafted file is set aside (:func:`set_aside`), never resumed and never in the way."""
+    """The body of ``file`` (its training state and identity) if it belongs to this training,
+    else None: a stale, corrupt or crafted file is set aside (:func:`set_aside`), never resumed
+    and never in the way."""
     if not file.is_file():
         return None
     try:
@@ -112,7 +113,7 @@ def load_resume(file: Path, now: dict, main: bool = True) -> dict | None:
     saved = body.get("identity") if isinstance(body, dict) else None
     why = _differences(saved, now)
     if not why and isinstance(body.get("state"), dict):
-        return body["state"]
+        return body
     set_aside(file, why or "it holds no training state", main)
     return None
 
@@ -122,17 +123,19 @@ def restore(file: Path, now: dict, fresh: Callable[[], Any], main: bool = True) 
     it is when the file belongs to this training (``now``, its :func:`identity`) and fits the
     state; otherwise it is set aside. A state that fails to load halfway is built anew."""
     state = fresh()
-    saved = load_resume(file, now, main)
-    if saved is None:
+    body = load_resume(file, now, main)
+    if body is None:
         return state, False
-    why = _misfit(state, saved)
+    why = _misfit(state, body["state"])
     if not why:
         try:
-            state.load_state_dict(saved)
-            return state, True
+            state.load_state_dict(body["state"])
+            why = digest_problem(body)  # bytes changed in a tensor load without a word
+            if not why:
+                return state, True
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:  # optimizer, generator, RNG
             lines = str(err).strip().splitlines()
             why = f"its training state does not load ({type(err).__name__}: {lines[0] if lines else ''})"
-            state = fresh()
+        state = fresh()
     set_aside(file, why, main)
     return state, False

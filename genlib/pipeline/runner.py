@@ -1,12 +1,13 @@
 """How a stage runs: check ``params.yaml`` at the door, set its compute threads (``run.threads``),
 check the stage's key, run it, and turn the errors a user can fix into one line (exit 2; 130 for
-a stop that left a resume checkpoint)."""
+a stop: a Ctrl-C, or a training stopped with a resume checkpoint left)."""
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Callable
 
-from genlib.errors import ConfigError, DataError, NonFiniteLoss, TrainingInterrupted, WorkersFailed, YAMLSyntaxError
+from genlib.errors import ConfigError, DataError, DiskFull, NonFiniteLoss, Stopped, TrainingInterrupted, WorkersFailed, YAMLSyntaxError
 from genlib.registry import UnknownNameError
 
 
@@ -41,6 +42,10 @@ def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> 
     run_stage(work)
 
 
+STOPPED = "stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was: run the stage again (dvc repro)"
+NO_SPACE = "the disk is full (no space left on device); every output is as it was: free space and run the stage again (dvc repro)"
+
+
 def _load(params_path: str, stage: str):
     """The checked config. The ``config`` stage, first in the pipeline, checks the params of every
     stage, so its error says so: DVC goes on to say only "failed to reproduce 'config'"."""
@@ -55,14 +60,33 @@ def _load(params_path: str, stage: str):
 
 
 def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
-    """Run ``work``; a known error exits with one line, or with its exit code alone when ``quiet``."""
+    """Run ``work`` with its outputs written together (:func:`genlib.io.outputs_together`); a
+    known error exits with one line, or with its exit code alone when ``quiet``. A Ctrl-C is one
+    line and exit code 130, as a stopped training is."""
+    from genlib import io
+
     try:
-        work()
+        with io.outputs_together():
+            work()
     except TrainingInterrupted as err:
-        if not quiet:
-            print(f"{err}: run `dvc repro` to continue", file=sys.stderr)
-        raise SystemExit(130) from None
-    except (ConfigError, DataError, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
+        _stop(f"{err}: run `dvc repro` to continue", quiet)
+    except KeyboardInterrupt:
+        _stop(f"error: {STOPPED}", quiet)
+    except Stopped as err:
+        _stop(f"error: {err}", quiet)
+    except (ConfigError, DataError, DiskFull, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
         if quiet:
             raise SystemExit(2) from None
         fail(str(err))
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        if quiet:
+            raise SystemExit(2) from None
+        fail(f"{err.filename + ': ' if err.filename else ''}{NO_SPACE}")
+
+
+def _stop(line: str, quiet: bool) -> None:
+    if not quiet:
+        print(line, file=sys.stderr)
+    raise SystemExit(130) from None

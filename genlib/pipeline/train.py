@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from genlib import io
+from genlib import io, sizes
 from genlib.config import Config, build_method
 from genlib.pipeline import resume
 from genlib.pipeline.keys import train_params
@@ -30,7 +30,8 @@ from genlib.registry import DATASETS
 from genlib.seeding import generator, stream_seed
 from genlib.training import distributed
 from genlib.training.logger import CurveLogger, NullLogger
-from genlib.training.trainer import new_state, steps_per_epoch, train
+from genlib.training.trainer import new_state, train
+from genlib.weights import with_digests
 
 
 def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
@@ -43,7 +44,9 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
     method = build_method(cfg)
     if method.teacher_overrides() is not None:  # ScoreGAN's data score model, trained by train_teacher
         method.bind_teacher(load_teacher(cfg, paths, tuple(data.shape[1:])).to(device))
-    total = cfg.training.epochs * steps_per_epoch(data.shape[0], min(cfg.training.batch_size, data.shape[0]))
+    n = data.shape[0]  # the door knows it only for points and data.max_train; checked again here
+    sizes.check_batch(cfg.training.batch_size, n, f"{paths.prepared / 'train.npy'} holds {n}")
+    total = sizes.check_steps(cfg.training.epochs, n, cfg.training.batch_size)
 
     def fresh_state():
         net = build_net(cfg, tuple(data.shape[1:])).to(device)
@@ -63,7 +66,8 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
 
     def save_resume(s) -> None:
         if world.is_main:
-            io.save_torch(resume_file, {"state": s.state_dict(), "identity": ident})
+            with io.written_now():  # not an output: it must outlive a failed stage
+                io.save_torch(resume_file, with_digests({"state": s.state_dict(), "identity": ident}))
 
     first, start = state.step, time.perf_counter()
     with stop_on_signals() as stop:
@@ -76,12 +80,13 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
     if world.is_main:
         logger.close()
         trained_with = train_params(cfg)
-        io.save_torch(paths.checkpoint, {"state": state.state_dict(), "config": trained_with, "data_shape": list(data.shape[1:])})
+        body = {"state": state.state_dict(), "config": trained_with, "data_shape": list(data.shape[1:])}
+        io.save_torch(paths.checkpoint, with_digests(body))
         io.write_json(paths.model / "config.json", trained_with)
         rates = cfg.training.ema_rates  # a self-contained model file (hvae.pt), the first EMA's weights
         method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
         io.write_json(paths.train_metrics, info)
-        resume_file.unlink(missing_ok=True)
+        io.remove(resume_file)  # once the outputs are in place
         say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first))
     return info
 

@@ -10,7 +10,7 @@ from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.registry import NETS
 from genlib.seeding import stream_seed
-from genlib.weights import load_into
+from genlib.weights import digest_problem, load_into
 
 REMAKE = "rerun training to remake it (dvc repro)"
 
@@ -42,6 +42,9 @@ def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, 
         load_into(net, state["net"], file, "the raw weights ('net')", REMAKE)
     else:
         load_into(net, state["ema"][str(cfg.eval.ema)], file, f"the EMA weights of rate {cfg.eval.ema}", REMAKE)
+    problem = digest_problem(ckpt)  # last: the checks above name what is wrong more plainly
+    if problem:
+        raise DataError(f"{file}: {problem}; {REMAKE}")
     return net.eval(), ckpt
 
 

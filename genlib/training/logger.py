@@ -27,6 +27,7 @@ class CurveLogger:
         self.directory = Path(directory)
         self.staging = self.directory.with_name(f".{self.directory.name}.partial")
         shutil.rmtree(self.staging, ignore_errors=True)
+        io.on_abort(lambda: shutil.rmtree(self.staging, ignore_errors=True))  # a failed stage leaves none
         # dvcyaml=False, save_dvc_exp=False: inside a DVC stage dvclive must not rewrite dvc.yaml
         # nor create experiments of its own.
         self.live = Live(str(self.staging), dvcyaml=False, save_dvc_exp=False, report=None)
@@ -57,7 +58,8 @@ class CurveLogger:
         self.published = time.monotonic()
 
     def close(self) -> None:
-        """Finish the files and move them into place (called only when training succeeded)."""
+        """Finish the files and move them into place (called only when training succeeded; inside
+        a stage, at its end with its other outputs)."""
         try:
             self.live.end()
         except FileNotFoundError as err:
@@ -65,6 +67,9 @@ class CurveLogger:
             # worker of `dvc queue start -j N` shares: another worker may have removed it first.
             if Path(err.filename or "").name != STEP_SIGNAL:
                 raise
+        io.at_commit(self._swap)  # with the stage's other outputs (genlib.io.outputs_together)
+
+    def _swap(self) -> None:
         old = self.directory.with_name(f".{self.directory.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if self.directory.exists():

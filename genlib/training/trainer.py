@@ -25,6 +25,7 @@ from torch import nn
 from genlib.errors import NonFiniteLoss, TrainingInterrupted
 from genlib.methods.base import Method, StepContext
 from genlib.progress import Display, tracker
+from genlib.sizes import steps_per_epoch
 from genlib.training.distributed import World
 from genlib.training.ema import EMA
 from genlib.training.groups import OptimizerGroup, SchedulerGroup
@@ -85,11 +86,6 @@ def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator,
         scheduler=scheduler,
         generator=generator,
     )
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Full batches only, so every step sees ``batch_size`` points (at least one step)."""
-    return max(n // batch_size, 1)
 
 
 def train(

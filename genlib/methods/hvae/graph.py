@@ -30,7 +30,7 @@ from typing import Literal
 import yaml
 
 from genlib.errors import ConfigError, YAMLSyntaxError
-from genlib.params import build, positive, spec
+from genlib.params import DuplicateKey, UniqueKeyLoader, build, positive, spec
 
 TYPES = ("input", "encoder", "top", "gen", "residual", "output")
 BOTTOM_UP = ("input", "encoder")
@@ -88,7 +88,11 @@ def read_model_file(path: str) -> list:
     if not file.is_file():
         raise ConfigError("hvae.model_file", path, "an existing YAML file holding blocks: [...]")
     try:
-        raw = yaml.safe_load(file.read_text())
+        raw = yaml.load(file.read_bytes().decode("utf-8"), Loader=UniqueKeyLoader)
+    except UnicodeDecodeError as err:
+        raise ConfigError("hvae.model_file", path, f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") from None
+    except DuplicateKey as err:
+        raise ConfigError("hvae.model_file", path, f"each key once ({err.key} at {err.where})") from None
     except yaml.YAMLError as err:
         raise YAMLSyntaxError(path, err, "hvae.model_file") from None
     if not isinstance(raw, dict) or set(raw) != {"blocks"}:
