@@ -76,6 +76,10 @@ class EvalParams:
     feature_extractor: Literal["classifier", "inception"] = "classifier"
     inception_weights: str | None = None
     kid_subset_size: int | None = spec(None, positive, "a positive integer or null (min(1000, n / 2))")
+    # The images (or points) the samples are compared with: the held-out test set, or the
+    # training set, the distribution the generator learnt (a long-tailed training set's test set
+    # is balanced, as CIFAR-10-LT's). The class balance always compares with the training shares.
+    reference: Literal["test", "train"] = "test"
     # Likelihood families (vae, hvae) only: K of the importance-weighted NLL estimate on the test
     # set (Burda et al. 2016), and test points per batch of it.
     n_importance: int = spec(64, positive, "a positive integer")

@@ -32,6 +32,7 @@ def metric_docs(kind: str = "points", num_classes: int = 0) -> dict[str, str]:
 
     return {
         **(image_metric_docs(num_classes) if kind == "images" else METRIC_DOCS),
+        "n_reference": "reference items the samples are compared with (eval.reference: the test or the training set)",
         "sampling_time_s": "wall time of the generate stage's sampling loop, seconds",
         "train_time_s": "wall time of the training loop, seconds",
         "train_steps": "optimiser steps taken",
@@ -58,10 +59,15 @@ def table_cells(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
 
 
-def write_report(out: Path, title: str, setup: str, rows: list[list[str]], figures: list[tuple[str, str]]) -> Path:
-    """``report.md`` (the figures are PNG files in ``out``) and a self-contained ``report.html``."""
+def write_report(out: Path, title: str, setup: str, rows: list[list[str]], figures: list[tuple[str, str]],
+                 warnings: list[str] = ()) -> Path:
+    """``report.md`` (the figures are PNG files in ``out``) and a self-contained ``report.html``;
+    ``warnings`` are paragraphs before the metrics."""
     table = markdown_table(rows, ["metric", "value", "meaning"])
-    md = [f"# {title}", "", setup, "", "## Metrics", "", *table, ""]
+    md = [f"# {title}", "", setup, ""]
+    if warnings:
+        md += ["## Warnings", ""] + [line for w in warnings for line in (f"**Warning:** {w}", "")]
+    md += ["## Metrics", "", *table, ""]
     for caption, name in figures:
         md += [f"## {caption}", "", f"![{caption}]({name})", ""]
     io.write_text(out / "report.md", "\n".join(md))

@@ -88,7 +88,7 @@ def stage_params(cfg: Config, stage: str) -> dict:
         return {"trained": trained, "eval": plain(_fields(cfg.eval, names))}
     if stage == "report":  # its setup line shows the method's whole section
         whole = plain(dataclasses.asdict(cfg.method_params))
-        return {"trained": trained, cfg.method: whole, "eval": {"ema": cfg.eval.ema}}
+        return {"trained": trained, cfg.method: whole, "eval": {"ema": cfg.eval.ema, "reference": cfg.eval.reference}}
     raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
 
