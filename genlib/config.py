@@ -65,6 +65,9 @@ class EvalParams:
     eta: float = 0.0  # stochasticity of the ddim / dlim samplers, in [0, 1]
     clamp_a: float | None = spec(None, positive, "a positive number or null")
     clamp_eps: float | None = spec(None, positive, "a positive number or null")
+    # DLPM samplers: clip the x0 each step predicts to [-clip_x0, clip_x0] and use the noise that
+    # x0 implies (Ho et al. 2020's clip_denoised); 1 for images in [-1, 1], null = off.
+    clip_x0: float | None = spec(None, positive, "a positive number or null")
     ema: float | None = 0.99  # sample from this EMA rate (one of training.ema_rates); null = raw
     n_exact: int = spec(4000, positive, "a positive integer")  # subsample for exact W1
     n_mmd: int = spec(4000, positive, "a positive integer")
@@ -89,7 +92,7 @@ class EvalParams:
     classifier_epochs: int = spec(2, non_negative, "a non-negative integer")
 
     def sample_options(self) -> SampleOptions:
-        return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
+        return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps, self.clip_x0)
 
 
 def _threads_ok(n: int | str) -> bool:

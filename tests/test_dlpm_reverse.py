@@ -72,6 +72,19 @@ def test_a_single_point_is_recovered_without_drift(sampler):
 
 
 @pytest.mark.parametrize("sampler", ["dlpm", "dlim"])
+def test_clip_x0_leaves_an_exact_denoiser_alone_and_bounds_a_bad_one(sampler):
+    m, c = method(), digit_like()
+    sch = m.schedule(STEPS, "cpu")
+    options = SampleOptions(sampler=sampler, clip_x0=1.0)
+    out = m.sample(point_oracle(sch, c), (200, 1, 4, 4), STEPS, torch.Generator().manual_seed(0), options)
+    assert (out - c).abs().max() < 1e-5  # c lies in [-1, 1]: clipping changes nothing
+    silent = Recorded(sch, lambda x, t: torch.zeros_like(x))  # predicts no noise: x0 = x / bar_gamma
+    free = m.sample(silent, (200, 1, 4, 4), STEPS, torch.Generator().manual_seed(0), SampleOptions(sampler=sampler))
+    clipped = m.sample(silent, (200, 1, 4, 4), STEPS, torch.Generator().manual_seed(0), options)
+    assert free.abs().max() > 10 and clipped.abs().max() <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("sampler", ["dlpm", "dlim"])
 def test_gaussian_data_keeps_its_mean(sampler):
     mu, s = -0.5, 0.3
     m = method()

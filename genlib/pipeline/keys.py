@@ -34,7 +34,7 @@ STAGES = ("prepare_data", "train", "generate", "evaluate", "report")
 # 1 and N processes, and as do 1 and N threads on the CPU), the threads, progress, the distributed
 # backend, and resume checkpoints (exact).
 RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
-SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "ema")
+SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "clip_x0", "ema")
 
 
 def _fields(params, names: tuple[str, ...]) -> dict:
