@@ -64,6 +64,9 @@ class EvalParams:
     eta: float = 0.0  # stochasticity of the ddim / dlim samplers, in [0, 1]
     clamp_a: float | None = spec(None, positive, "a positive number or null")
     clamp_eps: float | None = spec(None, positive, "a positive number or null")
+    # DLPM samplers: clip the x0 each step predicts to [-clip_x0, clip_x0] and use the noise that
+    # x0 implies (Ho et al. 2020's clip_denoised); 1 for images in [-1, 1], null = off.
+    clip_x0: float | None = spec(None, positive, "a positive number or null")
     ema: float | None = 0.99  # sample from this EMA rate (one of training.ema_rates); null = raw
     n_exact: int = spec(4000, positive, "a positive integer")  # subsample for exact W1
     n_mmd: int = spec(4000, positive, "a positive integer")
@@ -75,6 +78,10 @@ class EvalParams:
     feature_extractor: Literal["classifier", "inception"] = "classifier"
     inception_weights: str | None = None
     kid_subset_size: int | None = spec(None, positive, "a positive integer or null (min(1000, n / 2))")
+    # The images (or points) the samples are compared with: the held-out test set, or the
+    # training set, the distribution the generator learnt (a long-tailed training set's test set
+    # is balanced, as CIFAR-10-LT's). The class balance always compares with the training shares.
+    reference: Literal["test", "train"] = "test"
     # Likelihood families (vae, hvae) only: K of the importance-weighted NLL estimate on the test
     # set (Burda et al. 2016), and test points per batch of it.
     n_importance: int = spec(64, positive, "a positive integer")
@@ -84,7 +91,7 @@ class EvalParams:
     classifier_epochs: int = spec(2, non_negative, "a non-negative integer")
 
     def sample_options(self) -> SampleOptions:
-        return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps)
+        return SampleOptions(self.sampler, self.eta, self.clamp_a, self.clamp_eps, self.clip_x0)
 
 
 def _threads_ok(n: int | str) -> bool:

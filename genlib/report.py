@@ -32,6 +32,7 @@ def metric_docs(kind: str = "points", num_classes: int = 0) -> dict[str, str]:
 
     return {
         **(image_metric_docs(num_classes) if kind == "images" else METRIC_DOCS),
+        "n_reference": "reference items the samples are compared with (eval.reference: the test or the training set)",
         "sampling_time_s": "wall time of the generate stage's sampling loop, seconds",
         "network_evals": "network evaluations per sample (the sampler's cost beside its wall time)",
         "train_time_s": "wall time of the training loop, seconds",
@@ -96,11 +97,15 @@ def table_cells(line: str) -> list[str]:
 
 
 def write_report(out: Path, title: str, header: str, setup: str, rows: list[list[str]],
-                 figures: list[tuple[str, str]]) -> Path:
+                 figures: list[tuple[str, str]], warnings: list[str] = ()) -> Path:
     """``report.md`` (the figures are PNG files in ``out``) and a self-contained ``report.html``;
-    ``header`` is the line under the title (the run: seed, experiment, revision, date)."""
+    ``header`` is the line under the title (the run: seed, experiment, revision, date), and
+    ``warnings`` are paragraphs before the metrics."""
     table = markdown_table(rows, ["metric", "value", "meaning"])
-    md = [f"# {title}", "", header, "", setup, "", "## Metrics", "", *table, ""]
+    md = [f"# {title}", "", header, "", setup, ""]
+    if warnings:
+        md += ["## Warnings", ""] + [line for w in warnings for line in (f"**Warning:** {w}", "")]
+    md += ["## Metrics", "", *table, ""]
     for caption, name in figures:
         md += [f"## {caption}", "", f"![{caption}]({name})", ""]
     io.write_text(out / "report.md", "\n".join(md))

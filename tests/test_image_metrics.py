@@ -21,7 +21,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from genlib.errors import ConfigError, DataError
 from genlib.metrics import fidelity, fidelity_extractor
-from genlib.metrics.class_balance import KL_PSEUDO_COUNT, class_balance, rare_classes
+from genlib.metrics.class_balance import KL_PSEUDO_COUNT, class_balance, low_confidence_share, rare_classes
 from genlib.metrics.classifier import (
     ImageClassifier,
     accuracy,
@@ -31,7 +31,7 @@ from genlib.metrics.classifier import (
     train_classifier,
 )
 from genlib.metrics.fidelity import image_metrics, metric_names, resolve_inception_weights
-from genlib.metrics.image_docs import image_metric_docs
+from genlib.metrics.image_docs import image_metric_docs, image_warnings
 
 MNIST_RAW = Path("/work/shared/datasets/mnist/raw")
 SIZE = 16
@@ -219,8 +219,8 @@ def test_all_metric_names_are_documented():
     docs = image_metric_docs(num_classes=3)
     for key in metric_names("classifier") + metric_names("inception"):
         assert key in docs
-    balance = class_balance(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), 3)
-    assert set(balance) <= set(docs)
+    balance = class_balance(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), 3, long_tailed=True)
+    assert set(balance) | {"low_confidence_share", "low_confidence_share_ref"} <= set(docs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ def counts_to_labels(counts: list[int]) -> torch.Tensor:
 def test_class_balance_known_case():
     train = counts_to_labels([40, 30, 20, 10])  # shares 0.4 0.3 0.2 0.1
     pred = counts_to_labels([50, 30, 20, 0])  # shares 0.5 0.3 0.2 0.0: class 3 dropped
-    out = class_balance(pred, train, 4)
+    out = class_balance(pred, train, 4, long_tailed=True)
     assert out["class_tv"] == pytest.approx(0.1)
     assert [out[f"class_coverage/{k}"] for k in range(4)] == pytest.approx([1.25, 1.0, 1.0, 0.0])
     assert out["class_worst_coverage"] == 0.0
@@ -298,16 +298,59 @@ def test_class_balance_known_case():
 
 
 def test_class_balance_perfect_and_absent_class():
-    labels = counts_to_labels([5, 5, 10])
-    out = class_balance(labels, labels, 3)
+    labels = counts_to_labels([50, 50, 100])
+    out = class_balance(labels, labels, 3, long_tailed=True)
     assert out["class_tv"] == 0.0 and out["class_worst_coverage"] == pytest.approx(1.0)
     assert out["rare_share_gen"] == out["rare_share_train"] == pytest.approx(0.25)  # ceil(3/3) = 1: class 0
     # Class 2 never appears in training: its coverage is undefined and it is not counted as rare.
-    out = class_balance(counts_to_labels([2, 2, 1]), counts_to_labels([3, 1]), 3)
+    out = class_balance(counts_to_labels([20, 20, 10]), counts_to_labels([3, 1]), 3, long_tailed=True)
     assert math.isnan(out["class_coverage/2"])
     assert out["class_worst_coverage"] == pytest.approx((2 / 5) / (3 / 4))
     assert out["class_tv"] == pytest.approx(0.5 * (abs(0.4 - 0.75) + abs(0.4 - 0.25) + 0.2))
     assert out["rare_share_train"] == pytest.approx(0.25)  # ceil(2/3) = 1 rare class of the 2 present
+
+
+def test_class_shares_come_with_their_sampling_spread():
+    """Samples drawn with exactly the training shares, 400 times: the spread of each generated
+    share and the mean TV are what class_share_sd and class_tv_faithful say (tolerance: 400 draws
+    estimate a standard deviation to about 1 / sqrt(800) = 3.5%, and the normal approximation
+    of E|share - p| is within a few percent once every n p >= 10)."""
+    shares = torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64)
+    train, n, g = counts_to_labels([500, 300, 150, 50]), 400, gen(0)
+    runs = [class_balance(torch.multinomial(shares, n, replacement=True, generator=g), train, 4) for _ in range(400)]
+    for k in range(4):
+        drawn = torch.tensor([r[f"class_share_gen/{k}"] for r in runs])
+        assert float(drawn.std()) == pytest.approx(runs[0][f"class_share_sd/{k}"], rel=0.12), k
+        coverage = torch.tensor([r[f"class_coverage/{k}"] for r in runs])
+        assert float(coverage.std()) == pytest.approx(runs[0][f"class_coverage_sd/{k}"], rel=0.12), k
+    tv = torch.tensor([r["class_tv"] for r in runs])
+    assert float(tv.mean()) == pytest.approx(runs[0]["class_tv_faithful"], rel=0.1)
+    assert runs[0]["class_min_expected"] == pytest.approx(20.0) and runs[0]["class_samples_needed"] == 200
+
+
+def test_coverage_is_refused_where_a_class_expects_too_few_samples():
+    train = counts_to_labels([900, 90, 10])  # shares 0.9, 0.09, 0.01
+    out = class_balance(counts_to_labels([450, 45, 5]), train, 3)  # 500 samples: the rarest expects 5
+    assert out["class_min_expected"] == pytest.approx(5.0) and out["class_samples_needed"] == 1000
+    assert math.isnan(out["class_coverage/2"]) and math.isnan(out["class_coverage_sd/2"])
+    assert math.isnan(out["class_worst_coverage"])
+    assert out["class_coverage/1"] == pytest.approx(1.0)  # expects 45: measured
+    assert out["class_share_gen/2"] == pytest.approx(0.01)  # the share itself is kept, with its spread
+    assert out["class_share_sd/2"] == pytest.approx(math.sqrt(0.01 * 0.99 / 500))
+    assert not any(key.startswith("rare_") for key in out)  # a balanced-by-construction set has no rare classes
+    rare = class_balance(counts_to_labels([450, 45, 5]), train, 3, long_tailed=True)
+    assert rare["rare_share_train"] == pytest.approx(0.01) and math.isnan(rare["rare_coverage"])
+    warnings = image_warnings(out)
+    assert len(warnings) == 1 and "expects 5.0" in warnings[0] and "eval.nsamples >= 1000" in warnings[0]
+
+
+def test_low_confidence_share_and_its_warning():
+    confidence = torch.tensor([0.99, 0.3, 0.49, 0.5, 0.8])
+    assert low_confidence_share(confidence) == pytest.approx(0.4)
+    warnings = image_warnings({"low_confidence_share": 0.4, "low_confidence_share_ref": 0.02})
+    assert warnings == ["The classifier labels 40% of the samples with probability below 0.5 (2% of the reference images): "
+                        "the class balance counts these guesses as classes."]
+    assert image_warnings({"low_confidence_share": 0.05, "low_confidence_share_ref": 0.02, "class_min_expected": 12.0}) == []
 
 
 def test_class_balance_rejects_bad_labels():

@@ -167,10 +167,19 @@ def test_caps_and_long_tail_keep_images_paired_with_labels(tmp_path):
 
 def test_subsampling_is_seeded(tmp_path):
     write_fake_mnist(tmp_path, 1000, 300)
-    fields = dict(root=str(tmp_path), imbalance=10.0, max_train=100, max_test=30)
+    fields = dict(root=str(tmp_path), imbalance=10.0, max_train=300, max_test=30)
     a, b, c = load("mnist", 1, **fields), load("mnist", 1, **fields), load("mnist", 2, **fields)
     assert torch.equal(a.train, b.train) and torch.equal(a.test, b.test)
     assert not torch.equal(a.train, c.train)
+    assert a.meta["imbalance"] == 10.0 and load("mnist", 1, root=str(tmp_path)).meta["imbalance"] is None
+
+
+def test_a_training_set_without_a_class_of_the_test_set_is_refused(tmp_path):
+    """100 of the long tail's 440 images keep about 2 of class 9: here none, so it is an error."""
+    write_fake_mnist(tmp_path, 1000, 300)
+    with pytest.raises(DataError, match=r"^mnist in .*: the test set has classes the 100 training images lack: 9 \(9\); "
+                                        r"raise data.max_train \(now 100\) or lower data.imbalance \(now 10.0\)$"):
+        load("mnist", 2, root=str(tmp_path), imbalance=10.0, max_train=100, max_test=30)
 
 
 def test_caps_above_the_set_size_keep_everything(tmp_path):
@@ -360,8 +369,11 @@ def test_cifar10_is_read_channels_first(fake_cifar):
 def test_cifar10_lt_defaults_to_imbalance_100(fake_cifar):
     assert Cifar10LT(ImageParams(dataset="cifar10_lt", root="x")).imbalance == 100.0
     assert Cifar10LT(ImageParams(dataset="cifar10_lt", root="x", imbalance=10.0)).imbalance == 10.0
-    s = load("cifar10_lt", root=str(fake_cifar))
-    assert torch.bincount(s.train_labels, minlength=10).tolist() == long_tail_counts(20, 10, 100)
+    s = load("cifar10_lt", root=str(fake_cifar), imbalance=10.0)
+    assert torch.bincount(s.train_labels, minlength=10).tolist() == long_tail_counts(20, 10, 10)
+    # 20 images a class: imbalance 100 keeps none of classes 6 to 9 (long_tail_counts floors)
+    with pytest.raises(DataError, match=r"lack: 6 \(class6\), 7 \(class7\), 8 \(class8\), 9 \(class9\); lower data.imbalance \(now 100.0\)$"):
+        load("cifar10_lt", root=str(fake_cifar))
 
 
 # ---------------------------------------------------------------------------------------------

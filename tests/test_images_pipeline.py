@@ -44,13 +44,37 @@ def test_tiny_mnist_run(tmp_path, method):
     samples = np.load(paths.samples / "samples.npy")
     assert samples.shape == (96, 1, 16, 16) and samples.dtype == np.uint8 and info["n_nonfinite"] == 0
     metrics = evaluate_stage(cfg, paths)
-    for key in ("fid_clf", "kid_clf", "precision_clf", "recall_clf", "class_tv", "rare_share_gen"):
+    for key in ("fid_clf", "kid_clf", "precision_clf", "recall_clf", "class_tv", "class_tv_faithful", "low_confidence_share"):
         assert np.isfinite(metrics[key]), key
     assert "fid" not in metrics  # classifier features never pass for Inception FID
-    assert json.loads(paths.metrics.read_text()) == metrics
+    assert "rare_share_gen" not in metrics and metrics["n_reference"] == 256  # balanced; the test set
+    # 96 samples, 9.6 expected a class: every coverage is refused (NaN, which equals nothing)
+    assert np.isnan(metrics["class_worst_coverage"]) and metrics["class_min_expected"] < 10
+    assert json.dumps(json.loads(paths.metrics.read_text()), sort_keys=True) == json.dumps(metrics, sort_keys=True)
     report_stage(cfg, paths)
     md = (paths.report / "report.md").read_text()
     assert "fid_clf" in md and "classifier_test_accuracy" in md
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"real MNIST not found at {MNIST}")
+def test_long_tailed_mnist_against_its_training_set(tmp_path):
+    """MNIST-LT (imbalance 10) scored against the training set: the rare classes are there, the
+    96 samples are too few for the rarest class (refused, and said in the report)."""
+    cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, "method": "ddpm", "data.imbalance": 10.0, "eval.reference": "train"})
+    paths = Paths(tmp_path)
+    meta = prepare_data(cfg, paths)
+    assert meta["imbalance"] == 10.0
+    train_stage(cfg, paths)
+    generate_stage(cfg, paths)
+    metrics = evaluate_stage(cfg, paths)
+    assert metrics["n_reference"] == meta["ntrain"] == 512
+    shares = np.array(meta["class_counts"]) / 512
+    assert metrics["rare_share_train"] == pytest.approx(np.sort(shares)[:4].sum())
+    assert metrics["class_min_expected"] == pytest.approx(96 * shares.min()) and metrics["class_min_expected"] < 10
+    assert np.isnan(metrics["class_worst_coverage"])
+    report_stage(cfg, paths)
+    md = (paths.report / "report.md").read_text()
+    assert "compared with the train set" in md and "## Warnings" in md and "eval.nsamples >=" in md
 
 
 def test_image_params_are_checked_at_the_door(tmp_path):

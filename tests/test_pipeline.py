@@ -1,5 +1,6 @@
 """The pipeline steps without DVC: outputs, safe failures on bad files, the report."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -88,6 +89,16 @@ def test_nonfinite_samples_are_counted_not_fatal(done, tmp_path):
     io.save_array(paths.samples / "samples.npy", samples)
     metrics = evaluate_stage(cfg, paths)
     assert metrics["n_nonfinite"] == 7 and np.isfinite(metrics["w1_exact"])
+
+
+def test_reference_train_scores_against_the_training_points(done, tmp_path):
+    cfg, paths = done
+    shutil.copytree(paths.root, tmp_path / "copy")
+    copy = Paths(tmp_path / "copy")
+    on_test = evaluate_stage(cfg, copy)
+    on_train = evaluate_stage(load(ROOT / "params.yaml", {**TINY, "eval.reference": "train"}), copy)
+    assert on_test["n_reference"] == 800 and on_train["n_reference"] == 1024
+    assert on_train["w1_sliced"] != on_test["w1_sliced"]
 
 
 def test_nan_in_data_is_refused(tmp_path):

@@ -9,6 +9,7 @@ from genlib.io import load_torch, save_torch
 from genlib.methods.ddpm import DDPM, DDPMParams
 from genlib.nets.mlp import MLP
 from genlib.training.logger import NullLogger
+from genlib.training.ema import EMA, warmed_decay
 from genlib.training.trainer import NonFiniteLoss, new_state, train
 
 from test_config import ROOT
@@ -97,6 +98,44 @@ def test_ema_tracks_weights():
     diffs = [(p - q).abs().max() for p, q in zip(ema.parameters(), state.net.parameters())]
     assert max(diffs) > 0  # it lags behind...
     assert not any(p.requires_grad for p in ema.parameters())
+
+
+def test_warmed_decay_is_the_tensorflow_num_updates_rule():
+    assert warmed_decay(0.99, 1) == pytest.approx(2 / 11)
+    assert warmed_decay(0.99, 80) == pytest.approx(0.9)
+    assert warmed_decay(0.99, 889) < 0.99 and warmed_decay(0.99, 890) == 0.99  # (10 r - 1) / (1 - r)
+    assert warmed_decay(0.995, 10**6) == 0.995
+
+
+def test_ema_follows_the_warmed_recursion():
+    """Weights set to a known sequence: each EMA is the recursion with the warmed decays."""
+    net = torch.nn.Linear(3, 1, bias=False)
+    ema = EMA(net, (0.9, 0.995))
+    values = torch.linspace(-1.0, 2.0, 30, dtype=torch.float64)
+    expected = {rate: net.weight.detach().double().clone() for rate in ema.rates}
+    with torch.no_grad():
+        for step, value in enumerate(values, start=1):
+            net.weight.fill_(float(value))
+            ema.update(step)
+            for rate in ema.rates:
+                d = min(rate, (1 + step) / (10 + step))
+                expected[rate] = d * expected[rate] + (1 - d) * float(value)
+    for rate in ema.rates:
+        assert torch.allclose(ema.models[rate].weight.double(), expected[rate], atol=1e-6), rate
+
+
+def test_ema_is_near_the_trained_weights_after_a_few_steps():
+    """16 steps of a fresh network: with the warm-up the EMA has left the initial weights (their
+    share is prod (1 + n) / (10 + n) < 1e-5 after 16 steps; a fixed 0.99 would keep 85% of them)."""
+    cfg = tiny_cfg(epochs=2)
+    torch.manual_seed(0)
+    init = [p.detach().clone() for p in MLP((2,)).parameters()]
+    state = run(DDPM(DDPMParams(50)), cfg, data())
+    assert state.step == 16
+    trained = torch.cat([p.flatten() for p in state.net.parameters()])
+    moved = (trained - torch.cat([p.flatten() for p in init])).norm()
+    lag = (torch.cat([p.flatten() for p in state.ema.models[0.99].parameters()]) - trained).norm()
+    assert lag < 0.1 * moved, (float(lag), float(moved))  # 0.011 here; about 0.85 without the warm-up
 
 
 def test_checkpoint_round_trip_weights_only(tmp_path):

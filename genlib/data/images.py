@@ -114,8 +114,10 @@ class ImageDataset(ImageSpec):
             return None if labels is None else labels[idx].long()
 
         num_classes = None if src.class_names is None else len(src.class_names)
-        train_labels = chosen(src.train_labels, train_idx)
+        train_labels, test_labels = chosen(src.train_labels, train_idx), chosen(src.test_labels, test_idx)
         labelled = train_labels is not None and num_classes is not None
+        if labelled and test_labels is not None:
+            self._check_classes(train_labels, test_labels, src.class_names)
         meta = {
             "dataset": p.dataset,
             "kind": "images",
@@ -125,10 +127,23 @@ class ImageDataset(ImageSpec):
             "num_classes": num_classes,
             "class_names": src.class_names,
             "class_counts": torch.bincount(train_labels, minlength=num_classes).tolist() if labelled else None,
+            "imbalance": self.imbalance,  # null: not made long-tailed (the rare classes need one)
             "modes": None,
             "weights": None,
         }
-        return Splits(train, test, train_labels, chosen(src.test_labels, test_idx), num_classes, src.class_names, meta)
+        return Splits(train, test, train_labels, test_labels, num_classes, src.class_names, meta)
+
+    def _check_classes(self, train_labels: torch.Tensor, test_labels: torch.Tensor, names: list[str]) -> None:
+        """A class of the test set must be in the training set: the generator cannot learn it and
+        its class balance is undefined."""
+        missing = sorted(set(test_labels.unique().tolist()) - set(train_labels.unique().tolist()))
+        if missing:
+            p = self.params
+            shown = ", ".join(f"{k} ({names[k]})" for k in missing)
+            fixes = [f"raise data.max_train (now {p.max_train})"] if p.max_train is not None else []
+            fixes += [f"lower data.imbalance (now {self.imbalance})"] if self.imbalance is not None else []
+            fix = " or ".join(fixes) or "add training images of those classes"
+            raise DataError(f"{p.dataset} in {p.root}: the test set has classes the {len(train_labels)} training images lack: {shown}; {fix}")
 
     @classmethod
     def input_transform(cls, p: ImageParams) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:

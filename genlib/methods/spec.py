@@ -20,6 +20,7 @@ class SampleOptions:
     eta: float = 0.0
     clamp_a: float | None = None
     clamp_eps: float | None = None
+    clip_x0: float | None = None  # clip the predicted x0 to [-clip_x0, clip_x0] (images: 1)
 
 
 class MethodSpec:

@@ -118,11 +118,18 @@ def train_classifier(
 
 
 @torch.no_grad()
-def predict(model: ImageClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Predicted labels, int64 (N,), of uint8 ``images``."""
+def predict_with_confidence(model: ImageClassifier, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted labels, int64 (N,), of uint8 ``images`` and their softmax probability (N,)."""
     images = check_images(images, channels=model.arch["in_channels"])
     model.eval()
-    return torch.cat([model(chunk).argmax(1) for chunk in images.split(batch_size)])
+    probs = torch.cat([model(chunk).softmax(1) for chunk in images.split(batch_size)])
+    confidence, labels = probs.max(1)
+    return labels, confidence
+
+
+def predict(model: ImageClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Predicted labels, int64 (N,), of uint8 ``images``."""
+    return predict_with_confidence(model, images, batch_size)[0]
 
 
 def accuracy(model: ImageClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:

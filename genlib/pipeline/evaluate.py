@@ -1,4 +1,6 @@
-"""The ``evaluate`` stage: score the samples against the held-out set; ``metrics/eval.json``.
+"""The ``evaluate`` stage: score the samples against the reference set; ``metrics/eval.json``.
+
+The reference is the held-out test set or the training set (``eval.reference``).
 
 The sample metrics depend on the kind of data (``SCORES``: distances, tails and modes on points;
 FID, KID, precision, recall and the class balance on images). A method may also score the test
@@ -36,7 +38,9 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     meta = read_meta(paths.prepared)
     kind = kind_of(meta)
     samples, test = kind.load_samples(paths.samples / "samples.npy", meta), kind.load_test(paths, meta)
-    metrics = SCORES[kind.name](cfg, paths, meta, samples, test, group)
+    reference = kind.load_train(paths, meta) if cfg.eval.reference == "train" else test
+    metrics = SCORES[kind.name](cfg, paths, meta, samples, reference, group)
+    metrics["n_reference"] = reference.shape[0]
     metrics["n_nonfinite"] = info.get("n_nonfinite", metrics.get("n_nonfinite", 0))
     if nets is not None:
         device = resolve_device(cfg.run.device)
@@ -61,26 +65,26 @@ def _announcer(setting: str) -> Callable[[str], None]:
     return lambda name: print(f"evaluate: {name}", file=sys.stderr, flush=True)
 
 
-def score_points(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor,
+def score_points(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, reference: torch.Tensor,
                  group: Callable[[str], None] = lambda name: None) -> dict:
-    """Distances, precision and recall, tails and mode weights against the held-out points."""
+    """Distances, precision and recall, tails and mode weights against the reference points."""
     from genlib.metrics.sample_metrics import evaluate_samples
 
     modes = torch.tensor(meta["modes"]) if meta.get("modes") else None
     weights = torch.tensor(meta["weights"]) if meta.get("weights") else None
     e = cfg.eval
     metrics = evaluate_samples(
-        samples.flatten(1), test.flatten(1), generator(cfg.seed, "eval"), modes=modes, weights=weights,
+        samples.flatten(1), reference.flatten(1), generator(cfg.seed, "eval"), modes=modes, weights=weights,
         n_exact=e.n_exact, n_mmd=e.n_mmd, n_projections=e.n_projections, k=e.k, on_group=group,
     )
     metrics.pop("mode_weights_gen", None)
     return metrics
 
 
-def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, test: torch.Tensor,
+def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, reference: torch.Tensor,
                  group: Callable[[str], None] = lambda name: None) -> dict:
-    """FID / KID / precision / recall against the test images and, with the classifier, the
-    class balance of the samples."""
+    """FID / KID / precision / recall against the reference images and, with the classifier, the
+    class balance of the samples against the training shares and how sure its labels are."""
     from genlib.metrics.fidelity import image_metrics
 
     classifier = paths.classifier
@@ -88,20 +92,24 @@ def score_images(cfg: Config, paths: Paths, meta: dict, samples: torch.Tensor, t
     if e.feature_extractor == "classifier" and not classifier.is_file():
         # prepare_data trains it only on labelled sets (a flat image folder has no labels)
         raise ConfigError("eval.feature_extractor", "classifier", f"'inception': {meta['dataset']} has no labels to train a classifier on")
-    group(f"{e.feature_extractor} features of {samples.shape[0]} samples and {test.shape[0]} test images; FID, KID, precision, recall")
+    group(f"{e.feature_extractor} features of {samples.shape[0]} samples and {reference.shape[0]} {e.reference} images; FID, KID, precision, recall")
     metrics = image_metrics(
-        samples, test, generator(cfg.seed, "eval"), extractor=e.feature_extractor,
+        samples, reference, generator(cfg.seed, "eval"), extractor=e.feature_extractor,
         classifier_path=classifier if classifier.is_file() else None, inception_weights=e.inception_weights,
         kid_subset_size=e.kid_subset_size, progress=want_progress(cfg.run.progress),
     )
     if classifier.is_file() and meta.get("num_classes"):
-        from genlib.metrics.class_balance import class_balance
-        from genlib.metrics.classifier import load_classifier, predict
+        from genlib.metrics.class_balance import class_balance, low_confidence_share
+        from genlib.metrics.classifier import load_classifier, predict_with_confidence
 
         group("class balance of the samples")
         model, _ = load_classifier(classifier)
+        labels, confidence = predict_with_confidence(model, samples)
         train_labels = torch.from_numpy(io.load_array(paths.prepared / "train_labels.npy")).long()
-        metrics.update(class_balance(predict(model, samples), train_labels, meta["num_classes"]))
+        long_tailed = meta.get("imbalance") is not None
+        metrics.update(class_balance(labels, train_labels, meta["num_classes"], long_tailed))
+        metrics["low_confidence_share"] = low_confidence_share(confidence)
+        metrics["low_confidence_share_ref"] = low_confidence_share(predict_with_confidence(model, reference)[1])
         if "classifier_test_accuracy" in meta:
             metrics["classifier_test_accuracy"] = meta["classifier_test_accuracy"]
     return metrics

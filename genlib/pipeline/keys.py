@@ -34,7 +34,7 @@ STAGES = ("prepare_data", "train_teacher", "train", "generate", "evaluate", "rep
 # 1 and N processes, and as do 1 and N threads on the CPU), the threads, progress, the distributed
 # backend, and resume checkpoints (exact).
 RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
-SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "ema")
+SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "clip_x0", "ema")
 
 
 def _fields(params, names: tuple[str, ...]) -> dict:
@@ -95,7 +95,7 @@ def stage_params(cfg: Config, stage: str) -> dict:
         return {"trained": trained, "eval": plain(_fields(cfg.eval, names))}
     if stage == "report":  # its setup line shows the method's whole section
         whole = plain(dataclasses.asdict(cfg.method_params))
-        return {"trained": trained, cfg.method: whole, "eval": {"ema": cfg.eval.ema}}
+        return {"trained": trained, cfg.method: whole, "eval": {"ema": cfg.eval.ema, "reference": cfg.eval.reference}}
     raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
 

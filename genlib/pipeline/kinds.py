@@ -45,6 +45,9 @@ class Points:
     def load_test(self, paths: Paths, meta: dict) -> torch.Tensor:
         return load_points(paths.prepared / "test.npy", meta["shape"])
 
+    def load_train(self, paths: Paths, meta: dict) -> torch.Tensor:
+        return load_points(paths.prepared / "train.npy", meta["shape"])
+
     def likelihood_input(self, test: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
         """The test set as a likelihood model scores it: the points themselves, one row each."""
         return test.flatten(1)
@@ -69,6 +72,9 @@ class Images:
 
     def load_test(self, paths: Paths, meta: dict) -> torch.Tensor:
         return torch.from_numpy(load_uint8(paths.prepared / "test.npy", meta["shape"]))
+
+    def load_train(self, paths: Paths, meta: dict) -> torch.Tensor:
+        return torch.from_numpy(load_uint8(paths.prepared / "train.npy", meta["shape"]))
 
     def likelihood_input(self, test: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
         """The uint8 test images as in training but never flipped, and dequantized uniformly from a

@@ -8,6 +8,7 @@ from pathlib import Path
 from genlib import io, plots
 from genlib.config import Config, build_method
 from genlib.errors import DataError
+from genlib.metrics.image_docs import image_warnings
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import read_meta
 from genlib.progress import say
@@ -49,9 +50,11 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
         f"data **{cfg.data.dataset}**; {network}; "
         f"{cfg.training.epochs} epochs of batch {cfg.training.batch_size}; "
         f"sampler **{sampling['sampler']}** with {sampling['reverse_steps']} reverse steps, "
-        f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights"
+        f"{'EMA ' + str(cfg.eval.ema) if cfg.eval.ema is not None else 'raw'} weights; "
+        f"compared with the {cfg.eval.reference} set"
     )
-    page = write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", header, setup, rows, figures)
+    warnings = image_warnings(metrics) if meta.get("kind") == "images" else []
+    page = write_report(out, f"genlib report: {cfg.method} on {cfg.data.dataset}", header, setup, rows, figures, warnings)
     say(cfg.run.progress, f"report: {page} and {page.with_suffix('.html').name}, {len(rows)} metrics, {len(figures)} figures")
     return page
 

@@ -141,7 +141,7 @@ def train(
             terms = method.update(state.net, state.optimizer, x0, state.generator, context)
             loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm", None)  # the norm is read at sync steps
             state.scheduler.step()
-            state.ema.update()
+            state.ema.update(step)
             state.step = step
             loss_sum += loss
             state.since_log += 1
