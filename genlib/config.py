@@ -302,6 +302,9 @@ def _size_checks(cfg: Config) -> None:
         sizes.check_fits(key, value, (d.nsamples + d.ntest) * 2 * sizes.FLOAT32, f"{d.nsamples} training and {d.ntest} test points (float32)", free)
         sizes.check_fits("eval.nsamples", e.nsamples, e.nsamples * 2 * sizes.FLOAT32, f"{e.nsamples} generated points (float32)", free)
         sizes.check_point_metrics(e.nsamples, d.ntest, e.k, e.n_mmd)
+        nref = d.nsamples if e.reference == "train" else d.ntest
+        m, w1_bytes = sizes.exact_w1_bytes(e.n_exact, e.nsamples, nref)
+        sizes.check_fits("eval.n_exact", e.n_exact, w1_bytes, f"the exact W1 of {m}-point sets ({sizes.EMD_MATRICES} float64 {m} x {m} matrices)", free)
         n, where = d.nsamples, f"data.nsamples = {d.nsamples}"
     else:
         sizes.check_image_metrics(e.nsamples, cfg.data.max_test, e.kid_subset_size)

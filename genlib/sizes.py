@@ -84,6 +84,17 @@ def _bytes(n: float) -> str:
     return ""
 
 
+# The exact W1 (POT's network simplex, genlib.metrics.wasserstein) peaked at 5.1 float64 n x n
+# matrices (the cost matrix and the solver's arcs) for n = 3000 on this machine: 6 is counted.
+EMD_MATRICES = 6
+
+
+def exact_w1_bytes(n_exact: int, nsamples: int, nref: int) -> tuple[int, int]:
+    """The points the exact W1 compares (``n_exact`` capped by both sets) and the bytes it holds."""
+    n = min(n_exact, nsamples, nref)
+    return n, EMD_MATRICES * 8 * n * n
+
+
 def check_fits(key: str, value: int, nbytes: int, what: str, available: int | None) -> None:
     """``nbytes`` (``what``, set by ``key``) no more than the memory available."""
     if available is not None and nbytes > available:

@@ -306,3 +306,15 @@ def test_image_sizes_are_checked_at_the_door(changes, words):
         load(ROOT / "params.yaml", {**IMAGES, **changes})
     assert words in str(err.value) and "\n" not in str(err.value)
     assert load(ROOT / "params.yaml", {**IMAGES, "data.max_train": 640, "data.max_test": 100, "eval.nsamples": 4}).eval.nsamples == 4
+
+
+def test_the_exact_w1_matrices_are_counted_against_memory(monkeypatch):
+    # n_exact points on each side (capped by both sets) hold about 6 float64 n x n matrices.
+    import genlib.sizes
+
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: 10**9)
+    big = with_change("eval.n_exact", 10_000, base=with_change("eval.nsamples", 15_000))
+    with pytest.raises(ConfigError, match=r"eval.n_exact = 10000 .* the exact W1 of 10000-point sets \(6 float64 10000 x 10000 matrices\) take about 4.8 GB, 1 GB is available"):
+        from_dict(big)
+    capped = with_change("data.ntest", 3000, base=big)  # the test set caps the subsample: 432 MB
+    assert from_dict(capped).eval.n_exact == 10_000
