@@ -63,14 +63,17 @@ def largest_a(alpha: float, a_scale: float = 2.0, dtype: torch.dtype = torch.flo
 
 
 @functools.cache
-def smallest_finite_alpha(a_scale: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+def smallest_finite_alpha(a_scale: float = 2.0, dtype: torch.dtype = torch.float32, below: float = math.inf) -> float:
     """The smallest ``alpha`` (to 1e-4, rounded up) at which no draw of ``A`` overflows ``dtype``:
     1.0672 in float32 at ``a_scale = 2``. The largest ``A`` grows as ``alpha`` falls, so the
     bound is found by bisection."""
+    # ``below``: a bound on the largest draw other than dtype's overflow (the 2D data sets draw in
+    # float64 and store float32: 1.07 there).
     lo, hi = 1e-3, 2.0
     while hi - lo > 1e-5:
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if math.isfinite(largest_a(mid, a_scale, dtype)) else (mid, hi)
+        largest = largest_a(mid, a_scale, dtype)
+        lo, hi = (lo, mid) if math.isfinite(largest) and largest < below else (mid, hi)
     return math.ceil(hi * 1e4) / 1e4
 
 

@@ -79,7 +79,7 @@ BAD = [
     ("eval.nsamples", 1, "eval.nsamples"),
     ("eval.k", 10**6, "eval.k"),  # k >= eval.nsamples and data.ntest
     ("eval.n_mmd", 1, "eval.n_mmd"),
-    ("data.data_alpha", 1.0, "data.data_alpha"),  # below 1.0672 float32 draws of A can be inf
+    ("data.data_alpha", 1.0, "data.data_alpha"),  # below 1.07 the data's draws of A can exceed float32
     ("data.nsamples", 10**12, "data.nsamples"),  # 8 TB of points
     ("eval.nsamples", 10**12, "eval.nsamples"),
 ]

@@ -307,3 +307,30 @@ def test_fractal_tree_points_on_branches():
     t = (((x[:, None, :] - start) * d).sum(-1) / (d * d).sum(-1)).clamp(0, 1)
     dist = (x[:, None, :] - (start + t[..., None] * d)).norm(dim=-1).min(dim=1).values
     assert dist.max().item() < 6 * std
+
+
+def test_the_default_data_set_is_the_same_bytes_on_every_machine(tmp_path):
+    """The digests of the default params' train.npy and test.npy (sas_grid), made on an AMD EPYC.
+    The points are computed in float64 and rounded to float32 once: a CPU whose vectorised float64
+    functions differ in the last bit (Intel's and AMD's code paths can) rounds to the same
+    float32 bytes, so a fresh clone's data matches the committed dvc.lock anywhere. A change to
+    how the data is drawn must change these digests knowingly (and dvc.lock with them)."""
+    import hashlib
+
+    from genlib.config import load
+    from genlib.pipeline.paths import Paths
+    from genlib.pipeline.prepare import prepare_data
+
+    from test_config import ROOT
+
+    paths = Paths(tmp_path)
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)  # elementwise work: the thread count must not matter either
+        prepare_data(load(ROOT / "params.yaml", {"run.progress": "never"}), paths)
+        digest = {f: hashlib.sha256((paths.prepared / f).read_bytes()).hexdigest() for f in ("train.npy", "test.npy")}
+        assert digest == {
+            "train.npy": "33859dd7cb90417c502ebfe4776acb329d25acf890778a24b967f1fe9defc826",
+            "test.npy": "3e40a8acf7ea186de3cef15be982680dbcecb7416aec1163381c1a82871c02eb",
+        }, threads
+    torch.set_num_threads(before)

@@ -18,8 +18,12 @@ Decisions:
 * ``std`` is a Gaussian standard deviation for the Gaussian sets and shapes, and the scale of
   ``sample_sas`` / ``sample_skewed_levy`` noise (``a_scale = 2``) for the alpha-stable sets.
 * ``skewed_levy`` needs ``data_alpha < 2``: at 2 its ``A`` is the constant 2 and the set is a point.
-* The alpha-stable sets need ``data_alpha >= 1.0672``: below it a draw the float32 sampler can
-  make overflows to inf (:func:`genlib.stable.smallest_finite_alpha`).
+* The alpha-stable sets need ``data_alpha >= 1.07``: below it a draw the sampler can make (in
+  float64) exceeds float32's range, where the points are stored (:func:`genlib.stable.smallest_finite_alpha`).
+* The points are computed in float64 and rounded to float32 once, at the end: CPUs whose
+  vectorised float64 functions (exp, log, sin, the Box-Muller of ``randn``) differ in the last
+  bit, as Intel's and AMD's code paths can, still round to the same float32 points, so the
+  default data set is the same bytes on every machine (``tests/test_toy2d.py`` checks its digest).
 * ``checkerboard`` is uniform on its dark squares and adds no noise (``std`` is not used).
 * ``olympic_rings`` has ``modes = None``: its rings interlock, so a nearest-centre assignment
   would not recover the ring a point came from. Its centres and radius are attributes.
@@ -165,7 +169,7 @@ class MixtureDataset(ToyDataset):
         counts = component_counts(self._weights64, n).to(device)
         labels = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
         labels = labels[torch.randperm(n, generator=generator, device=device)]
-        points = self.modes.to(device)[labels] + self._noise(n, generator)
+        points = self.modes.to(device, torch.float64)[labels] + self._noise(n, generator)
         return points.float(), labels
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -174,8 +178,8 @@ class MixtureDataset(ToyDataset):
 
 
 def _gaussian(n: int, std: float, generator: torch.Generator) -> torch.Tensor:
-    """(n, 2) centred Gaussian noise of standard deviation std."""
-    return std * torch.randn(n, 2, generator=generator, device=generator.device)
+    """(n, 2) centred Gaussian noise of standard deviation std, in float64."""
+    return std * torch.randn(n, 2, generator=generator, device=generator.device, dtype=torch.float64)
 
 
 class Gmm2(Gmm2Spec, MixtureDataset):
@@ -218,7 +222,7 @@ class SasGrid(SasGridSpec, _Grid):
     def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """SaS noise with characteristic function exp(-|std t|^alpha)."""
         p = self.params
-        return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic)
+        return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic, dtype=torch.float64)
 
 
 class SasNoise(SasSpec, MixtureDataset):
@@ -237,7 +241,7 @@ class SasNoise(SasSpec, MixtureDataset):
     def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """SaS noise with characteristic function exp(-|std t|^alpha)."""
         p = self.params
-        return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic)
+        return p.std * sample_sas(p.data_alpha, (n, 2), generator, isotropic=p.isotropic, dtype=torch.float64)
 
 
 class SkewedLevy(SkewedLevySpec, ToyDataset):
@@ -248,7 +252,7 @@ class SkewedLevy(SkewedLevySpec, ToyDataset):
     def _draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """std * A, A i.i.d. per coordinate."""
         p = self.params
-        return p.std * sample_skewed_levy(p.data_alpha, (n, 2), generator)
+        return p.std * sample_skewed_levy(p.data_alpha, (n, 2), generator, dtype=torch.float64)
 
 
 class _NoisyShape(ToyDataset):
@@ -258,7 +262,7 @@ class _NoisyShape(ToyDataset):
 
     def _draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Shape points plus Gaussian noise."""
-        return type(self).shape(n, generator) + _gaussian(n, self.params.std, generator)
+        return type(self).shape(n, generator).double() + _gaussian(n, self.params.std, generator)
 
 
 class SwissRoll(_NoisyShape):
