@@ -93,7 +93,7 @@ class DiscrFlowParams:
     d_layers: int = spec(3, positive, "a positive integer", kind="points")
     d_channels: int = spec(32, positive, "a positive integer", kind="images")  # images: width at the first halving
     levels: int = spec(2, positive, "a positive integer", kind="images")
-    lr: float = spec(1e-3, positive, "a positive number")  # replaces optim.lr
+    lr: float = spec(2e-4, positive, "a positive number")  # replaces optim.lr
     betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # replaces optim.betas
 
 class DiscrFlowSpec(OwnNetworksSpec):
