@@ -76,7 +76,7 @@ def test_files_of_an_experiment_come_from_git_and_the_cache(repo):
 def test_report_explains_the_failure_and_reads_the_cache(repo):
     path, sh, _ = repo
     out = sh(GENLIB, "compare", "--out", "compare")
-    assert "- typo: failed: params: eval.sampler = 'bogus' is not allowed; expected 'default' or one of" in out
+    assert "- typo: failed: params.yaml: eval.sampler = 'bogus' is not allowed; expected 'default' or one of" in out
     assert "Experiment run failed" not in out
     md = (path / "compare" / "compare.md").read_text()
     assert "![Training curves](training_curves.png)" in md and "![Samples](samples.png)" in md

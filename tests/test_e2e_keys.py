@@ -176,7 +176,7 @@ def test_scoregan_trains_its_teacher_first_and_once(repo):
     out = sh(dvc_bin(), "exp", "run", *tiny, "-n", "scoregan")
     assert {"train_teacher", "train"} <= ran(out), ran(out)
     assert (path / "data" / "teacher" / "checkpoint.pt").is_file()
-    out = sh(dvc_bin(), "exp", "run", *tiny, "-S", "scoregan.lr_g=0.001", "-n", "scoregan-lr")
+    out = sh(dvc_bin(), "exp", "run", *tiny, "-S", "scoregan.lr_g=0.0005", "-n", "scoregan-lr")
     assert "train" in ran(out) and "train_teacher" not in ran(out), ran(out)
     out = sh(dvc_bin(), "exp", "run", *tiny, "-S", "++scoregan.teacher.edm.p_std=1.0", "-n", "scoregan-teacher")
     assert {"train_teacher", "train"} <= ran(out), ran(out)
