@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genlib import io  # noqa: E402
+from genlib import io, plots  # noqa: E402
 from genlib.compare.groups import Point  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
@@ -106,13 +106,9 @@ def _frame(points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tile(images: np.ndarray, cols: int) -> np.ndarray:
-    n, c, h, w = images.shape
-    rows = -(-n // cols)
-    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1, c), 255, dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, k = divmod(i, cols)
-        out[r * (h + 1): r * (h + 1) + h, k * (w + 1): k * (w + 1) + w] = img.transpose(1, 2, 0)
-    return out[..., 0] if c == 1 else out
+    """The run report's mosaic (:func:`genlib.plots._tile`), one channel as a 2D array."""
+    out = plots._tile(images, cols)
+    return out[..., 0] if out.shape[-1] == 1 else out
 
 
 def sample_grid(path: Path, panels: list[tuple[str, np.ndarray | None, np.ndarray | None, bytes | None]], shared: bool) -> None:
