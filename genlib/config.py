@@ -281,7 +281,9 @@ def _cross_checks(cfg: Config) -> None:
     method = METHODS.spec(cfg.method)(cfg.method_params)
     method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
     method.check_config(cfg)
-    teacher_config(cfg, method)  # the teacher's params, checked as this file's are
+    teacher = teacher_config(cfg, method)  # the teacher's params, checked as this file's are
+    if teacher is not None:
+        method.check_teacher(METHODS.spec(teacher.method)(teacher.method_params))
     n = cfg.run.nproc_per_node
     if n > 1:  # whether the loss splits into per-process shares: the method itself says
         build_method(cfg).check_distributed(n)

@@ -8,7 +8,11 @@ import torch
 from torch import nn
 
 from genlib.config import build_method, load
-from genlib.errors import DataError
+from genlib.errors import ConfigError, DataError
+from genlib.methods.cosine import ve_sigma
+from genlib.methods.ddpm import DDPM
+from genlib.methods.diffusion_spec import DDPMParams
+from genlib.methods.schedules import cosine_alpha_bar, cosine_alpha_bar_continuous
 from genlib.io import load_torch, save_torch
 from genlib.pipeline.evaluate import evaluate_stage
 from genlib.pipeline.generate import generate_stage
@@ -53,6 +57,60 @@ def test_the_generator_moves_towards_the_data_with_exact_score_models():
     assert torch.allclose(gap, expected, rtol=1e-4, atol=1e-5)
     same = m.score_gap(m.data_score, x_noisy, sigma)
     assert same.abs().max() < 1e-5
+
+
+class ExactEps(nn.Module):
+    """DDPM's ``eps_theta(x_t, t)`` exact for Gaussian data ``N(mean, s^2 I)``: with
+    ``x_t = a x0 + b eps`` (``a^2 = alpha_bar(t)``, ``b^2 = 1 - a^2``), ``E[eps | x_t] = b (x_t - a mean) / (a^2 s^2 + b^2)``."""
+
+    def __init__(self, s: float, mean: float) -> None:
+        super().__init__()
+        self.s, self.mean = s, mean
+
+    def forward(self, x_t, t):
+        ab = cosine_alpha_bar_continuous(t.to(torch.float64)).view(-1, *([1] * (x_t.dim() - 1)))
+        a, b = ab.sqrt(), (1 - ab).sqrt()
+        return (b * (x_t - a * self.mean) / (ab * self.s**2 + b**2)).float()
+
+
+def test_a_ddpm_model_is_a_denoiser_through_edm_table_1():
+    m = DDPM(DDPMParams(diffusion_steps=100))
+    # time_of_sigma inverts the spec's sigma(t), and at t = k / T alpha_bar is the schedule's.
+    t = torch.linspace(0.01, 1.0, 100, dtype=torch.float64)
+    sigma = torch.tensor([ve_sigma(float(v)) for v in t], dtype=torch.float64)
+    assert torch.allclose(m.time_of_sigma(sigma).double(), t, atol=1e-6)
+    assert torch.allclose(1 / (1 + sigma**2), cosine_alpha_bar(100)[1:], rtol=1e-9)
+    # With the exact eps network, D(x; sigma) is the exact posterior mean of N(2, 0.5^2) data.
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 2, generator=g) * 3
+    for level in (0.05, 0.5, 3.0, 40.0):
+        d = m.denoise(ExactEps(0.5, 2.0), x, level)
+        assert torch.allclose(d, 2 + 0.25 / (0.25 + level**2) * (x - 2), rtol=1e-4, atol=1e-4 * max(1, level))
+    # denoising_pair's target is the eps the exact network returns on the pair's input.
+    x0 = 2 + 0.5 * torch.randn(512, 2, generator=g)
+    s = torch.full((512,), 0.7)
+    eps = torch.randn(512, 2, generator=g)
+    net_in, time, target = m.denoising_pair(x0, x0 + 0.7 * eps, s)
+    assert torch.allclose(target, eps, atol=1e-5) and torch.allclose(net_in, (x0 + 0.7 * eps) / (1 + 0.49) ** 0.5)
+    assert torch.allclose(time, m.time_of_sigma(s))
+
+
+def test_a_ddpm_teacher_moves_the_generator_towards_the_data():
+    _, m = scoregan({"scoregan.teacher.method": "ddpm"})
+    assert m.teacher_method.name == "ddpm"
+    m.bind_teacher(ExactEps(0.5, 2.0))
+    g = torch.Generator().manual_seed(0)
+    x_noisy, sigma = m.noisy(torch.randn(4096, 2, generator=g) * 0.5, g)
+    gap = m.score_gap(ExactEps(0.5, 0.0), x_noisy, sigma)
+    expected = -(2.0 / (0.25 + sigma**2) * sigma)[:, None].expand(-1, 2)
+    assert torch.allclose(gap, expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("key, value, bound", [("scoregan.sigma_max", 100.0, "<= 64.16"), ("scoregan.sigma_min", 0.01, ">= 0.02496")])
+def test_noise_levels_outside_a_ddpm_teacher_are_refused_at_the_door(key, value, bound):
+    with pytest.raises(ConfigError, match=rf"{key}.*{value}.*a number {bound}.*ddpm teacher"):
+        load(ROOT / "params.yaml", {"method": "scoregan", "scoregan.teacher.method": "ddpm", key: value})
+    load(ROOT / "params.yaml", {"method": "scoregan", key: value})  # an EDM teacher covers every level
 
 
 def test_the_noise_levels_lie_on_the_rho_spacing():
@@ -101,8 +159,10 @@ def test_a_method_without_a_teacher_writes_the_same_marker(tmp_path):
     assert written[0] == written[1] and json.loads(written[0])["teacher"] is None
 
 
-def test_scoregan_runs_through_the_stages(tmp_path):
-    cfg = load(ROOT / "params.yaml", {**TINY, "method": "scoregan", "scoregan.teacher.training.epochs": 2})
+@pytest.mark.parametrize("teacher", ["edm", "ddpm"])
+def test_scoregan_runs_through_the_stages(tmp_path, teacher):
+    cfg = load(ROOT / "params.yaml", {**TINY, "method": "scoregan", "scoregan.teacher.training.epochs": 2,
+                                      "scoregan.teacher.method": teacher})
     paths = Paths(tmp_path)
     prepare_data(cfg, paths)
     teacher = train_teacher_stage(cfg, paths)

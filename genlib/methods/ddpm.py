@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import torch
 
+from genlib.methods import cosine
 from genlib.methods.base import Method, Net, SampleOptions, per_sample
 from genlib.methods.diffusion_spec import DDPMParams, DDPMSpec  # noqa: F401  (DDPMParams: its section)
 from genlib.progress import steps_bar
@@ -25,6 +26,32 @@ class DDPM(DDPMSpec, Method):
     def batch_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # || eps - eps_theta(x_t, t) ||^2, averaged over the coordinates and the batch.
         return (pred - target).pow(2).mean()
+
+    # DDPM as a denoiser D(x; sigma) of x = x0 + sigma eps, ScoreGAN's teacher (Karras et al.,
+    # NeurIPS 2022, Table 1, "VP"): x_t = x / sqrt(1 + sigma^2) is the process at the time t(sigma)
+    # where alpha_bar = 1 / (1 + sigma^2), and D = x - sigma eps_theta(x_t, t(sigma)), which is the
+    # table's c_skip = 1, c_out = -sigma, c_in = 1 / sqrt(1 + sigma^2), c_noise = t(sigma).
+
+    def time_of_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The network's time ``t / T`` in ``[0, 1]`` whose noise level is ``sigma``: the inverse of
+        :func:`genlib.methods.cosine.ve_sigma`, from ``tan(theta) = sqrt(sigma^2 + sin^2 theta0) / cos theta0``
+        (float64 inside, float32 out)."""
+        th0 = cosine.theta0()
+        s = sigma.to(torch.float64)
+        theta = torch.atan(torch.sqrt(s**2 + math.sin(th0) ** 2) / math.cos(th0))
+        return ((theta * 2 / math.pi * (1 + cosine.COSINE_OFFSET) - cosine.COSINE_OFFSET) / cosine.COSINE_END).float()
+
+    def denoising_pair(self, x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For clean ``x0``, its noisy ``x = x0 + sigma eps`` and the per-sample ``sigma``: the network's
+        input ``x_t``, its time and its target ``eps`` (DDPM's own loss, written on these)."""
+        c_in = per_sample(torch.rsqrt(1 + sigma**2), x.shape)
+        return c_in * x, self.time_of_sigma(sigma).to(x.device), (x - x0) / per_sample(sigma, x.shape)
+
+    def denoise(self, net: Net, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """``D(x; sigma) = x - sigma eps_theta(x / sqrt(1 + sigma^2), t(sigma))``, one level or one per sample."""
+        s = sigma if torch.is_tensor(sigma) else torch.full((x.shape[0],), sigma, device=x.device, dtype=x.dtype)
+        net_in, t, _ = self.denoising_pair(x, x, s)
+        return x - per_sample(s, x.shape) * net(net_in, t)
 
     @torch.inference_mode()
     def sample(

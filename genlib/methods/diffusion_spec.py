@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from genlib.errors import ConfigError
+from genlib.methods import cosine
 from genlib.methods.spec import MethodSpec, SampleOptions
 from genlib.params import non_negative, positive, spec
 
@@ -35,6 +36,11 @@ class DDPMSpec(MethodSpec):
     @property
     def diffusion_steps(self) -> int:
         return self.params.diffusion_steps
+
+    def denoiser_range(self) -> tuple[float, float]:
+        """The noise levels ``sigma`` of ``x0 + sigma eps`` the network was trained at, as a
+        denoiser (``genlib.methods.ddpm``): its times ``1/T`` to ``1``."""
+        return cosine.ve_sigma(1 / self.params.diffusion_steps), cosine.ve_sigma(1.0)
 
 
 @dataclass(frozen=True)

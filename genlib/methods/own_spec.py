@@ -113,7 +113,7 @@ class DiscrFlowSpec(OwnNetworksSpec):
         return self.params.steps  # one gradient of D per step of the flow
 
 
-TEACHERS = ("edm",)  # methods whose network is a denoiser D(x; sigma) at any noise level
+TEACHERS = ("edm", "ddpm")  # methods whose network is a denoiser D(x; sigma) (methods/edm.py, ddpm.py)
 
 
 def _teacher_ok(t: dict) -> bool:
@@ -158,6 +158,18 @@ class ScoreGANSpec(OwnNetworksSpec):
 
     def teacher_overrides(self) -> dict:
         return flatten(self.params.teacher)
+
+    def check_teacher(self, teacher) -> None:
+        """The generator's noise levels lie where the teacher was trained (a DDPM teacher's times
+        1/T to 1 cover a bounded range of sigma; EDM's any)."""
+        span, p = teacher.denoiser_range(), self.params
+        if span is None:
+            return
+        lo, hi = span
+        if p.sigma_min < lo:
+            raise ConfigError("scoregan.sigma_min", p.sigma_min, f"a number >= {lo:.4g}, the lowest noise level of the {teacher.name} teacher")
+        if p.sigma_max > hi:
+            raise ConfigError("scoregan.sigma_max", p.sigma_max, f"a number <= {hi:.4g}, the highest noise level of the {teacher.name} teacher")
 
     def check_config(self, cfg) -> None:
         super().check_config(cfg)

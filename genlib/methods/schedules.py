@@ -5,14 +5,7 @@ import math
 
 import torch
 
-# Improved DDPM (Nichol & Dhariwal, 2021), Eq. 17: offset s and the cap on beta_t.
-COSINE_OFFSET = 0.008
-MAX_BETA = 0.999
-# Where the curve stops, as a fraction of its full length. The full curve ends at alpha_bar = 0,
-# which makes the last step singular (beta_T capped at 0.999, gamma_T ~ 0.03): with T = 100 the
-# network's error at t = T is then amplified ~30x and samples run away. Stopping at 0.99, as the
-# DLPM authors' code effectively does, leaves alpha_bar_T = 2.4e-4 and a tame last step.
-COSINE_END = 0.99
+from genlib.methods.cosine import COSINE_END, COSINE_OFFSET, MAX_BETA, theta0
 
 
 def cosine_alpha_bar(
@@ -79,9 +72,9 @@ def cosine_one_minus_alpha_bar(t: torch.Tensor, offset: float = COSINE_OFFSET, e
     With ``theta(t) = (end * t + s) / (1 + s) * pi / 2``, ``1 - cos^2(theta) / cos^2(theta_0)`` is
     ``sin(theta - theta_0) * sin(theta + theta_0) / cos^2(theta_0)``.
     """
-    theta0 = offset / (1 + offset) * math.pi / 2
+    th0 = theta0(offset)
     half_gap = end * t / (1 + offset) * math.pi / 2  # theta - theta_0
-    return torch.sin(half_gap) * torch.sin(half_gap + 2 * theta0) / math.cos(theta0) ** 2
+    return torch.sin(half_gap) * torch.sin(half_gap + 2 * th0) / math.cos(th0) ** 2
 
 
 class ContinuousStableSchedule:

@@ -76,6 +76,14 @@ class MethodSpec:
         run's; the ``train_teacher`` stage trains it first. ``None``: no teacher."""
         return None
 
+    def check_teacher(self, teacher: "MethodSpec") -> None:
+        """This method's params against its teacher's spec, at the door (``teacher_overrides``)."""
+
+    def denoiser_range(self) -> tuple[float, float] | None:
+        """The noise levels ``sigma`` at which the network, read as a denoiser of ``x0 + sigma eps``,
+        was trained (a teacher's), or ``None`` for any level."""
+        return None
+
 
 class OwnNetworksSpec(MethodSpec):
     """A method that builds and steps its own networks (VAE, hVAE, GAN), for the data it names."""
