@@ -63,7 +63,7 @@ def curves(path: Path, series: dict[str, tuple[np.ndarray, np.ndarray]], ylabel:
     _save(fig, path)
 
 
-def _tile(images: np.ndarray, cols: int) -> np.ndarray:
+def tile(images: np.ndarray, cols: int) -> np.ndarray:
     """uint8 ``(N, C, H, W)`` -> one ``(rows * H, cols * W, C)`` mosaic with 1-pixel gaps."""
     n, c, h, w = images.shape
     rows = -(-n // cols)
@@ -79,7 +79,7 @@ def image_grid(path: Path, samples: np.ndarray, data: np.ndarray, title: str = "
     cols = max(int(np.ceil(np.sqrt(min(n, len(samples))))), 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
     for ax, imgs, name in ((axes[0], samples[:n], title or "samples"), (axes[1], data[:n], "held-out data")):
-        mosaic = _tile(imgs, cols)
+        mosaic = tile(imgs, cols)
         ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(name)
         ax.axis("off")
@@ -146,7 +146,7 @@ def image_rows(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
     n = max(len(images) for _, images in rows)
     fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * n + 1.2, 1.0 * len(rows) + 0.3), squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows):
-        mosaic = _tile(images, len(images))
+        mosaic = tile(images, len(images))
         ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -105,9 +105,9 @@ def _frame(points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return lo - pad, hi + pad
 
 
-def _tile(images: np.ndarray, cols: int) -> np.ndarray:
-    """The run report's mosaic (:func:`genlib.plots._tile`), one channel as a 2D array."""
-    out = plots._tile(images, cols)
+def _gray_tile(images: np.ndarray, cols: int) -> np.ndarray:
+    """The run report's mosaic (:func:`genlib.plots.tile`), one channel as a 2D array."""
+    out = plots.tile(images, cols)
     return out[..., 0] if out.shape[-1] == 1 else out
 
 
@@ -134,7 +134,7 @@ def sample_grid(path: Path, panels: list[tuple[str, np.ndarray | None, np.ndarra
                 ax.text(0.02, 0.02, f"{outside:.0%} outside", transform=ax.transAxes, fontsize=7, color="tab:red")
             ax.tick_params(labelsize=7)
         elif samples is not None and samples.ndim == 4 and samples.dtype == np.uint8:
-            ax.imshow(_tile(samples[:16], 4), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.imshow(_gray_tile(samples[:16], 4), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.axis("off")
         elif png is not None:
             ax.imshow(plt.imread(bytes_io.BytesIO(png), format="png"))
