@@ -11,6 +11,7 @@ from genlib.pipeline.generate import generate_stage
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
 from genlib.pipeline.train import train_stage
+from genlib.pipeline.train_teacher import train_teacher_stage
 from genlib.config import load
 from genlib.errors import ConfigError
 from genlib.methods.gan import GAN, GANParams
@@ -163,14 +164,17 @@ def mnist_root(tmp_path):
     ("vae", {"vae.likelihood": "bernoulli"}),
     ("gan", {}),
     ("discr_flow", {"discr_flow.steps": 4}),
+    ("scoregan", {"scoregan.teacher.training.epochs": 1}),  # the teacher: an edm U-Net
+    ("scoregan", {"scoregan.teacher.method": "ddpm", "scoregan.sigma_min": 0.2}),  # T = 10: sigma >= 0.168
 ])
 def test_tiny_mnist_run(tmp_path, mnist_root, method, extra):
     nets = {"vae.latent_dim": 4, "vae.channels": 8, "gan.latent_dim": 8, "gan.g_channels": 8, "gan.d_channels": 8,
-            "discr_flow.d_channels": 8}
+            "discr_flow.d_channels": 8, "scoregan.latent_dim": 8, "scoregan.g_channels": 8, "scoregan.n_score": 1}
     cfg = load(ROOT / "params.yaml", {**TINY_IMAGES, **nets, "data.root": str(mnist_root), "method": method,
                                       "eval.n_importance": 4, **extra})
     paths = Paths(tmp_path / "run")
     prepare_data(cfg, paths)
+    train_teacher_stage(cfg, paths)  # ScoreGAN's teacher; a marker for the others
     train_stage(cfg, paths)
     info = generate_stage(cfg, paths)
     samples = np.load(paths.samples / "samples.npy")
@@ -178,7 +182,7 @@ def test_tiny_mnist_run(tmp_path, mnist_root, method, extra):
     assert (paths.samples_plot).is_file()
     metrics = evaluate_stage(cfg, paths)
     assert np.isfinite(metrics["fid_clf"])
-    if method in ("gan", "discr_flow"):
+    if method in ("gan", "discr_flow", "scoregan"):
         assert "elbo" not in metrics
         return
     assert all(np.isfinite(metrics[k]) for k in ("elbo", "nll_iwae", "recon_mse", "kl", "active_units"))
