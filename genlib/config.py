@@ -64,7 +64,7 @@ class EvalParams:
     eta: float = 0.0  # stochasticity of the ddim / dlim samplers, in [0, 1]
     clamp_a: float | None = spec(None, positive, "a positive number or null")
     clamp_eps: float | None = spec(None, positive, "a positive number or null")
-    # DLPM samplers: clip the x0 each step predicts to [-clip_x0, clip_x0] and use the noise that
+    # DLPM and LIM samplers: clip the x0 each step predicts to [-clip_x0, clip_x0] and use the noise that
     # x0 implies (Ho et al. 2020's clip_denoised); 1 for images in [-1, 1], null = off.
     clip_x0: float | None = spec(None, positive, "a positive number or null")
     ema: float | None = 0.99  # sample from this EMA rate (one of training.ema_rates); null = raw

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from genlib.errors import ConfigError
-from genlib.methods.base import Method, Net, SampleOptions, per_sample
+from genlib.methods.base import Method, Net, SampleOptions, clipped_eps, per_sample
 from genlib.methods.diffusion_spec import DLPMParams, DLPMSpec  # noqa: F401  (DLPMParams: its section)
 from genlib.methods.losses import aggregate, per_sample_loss
 from genlib.progress import steps_bar
@@ -95,7 +95,7 @@ class DLPM(DLPMSpec, Method):
         bar_gamma, bar_sigma = sch.bar_gamma.tolist(), sch.bar_sigma.tolist()
         for t in steps_bar(steps, progress):
             eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
-            eps = _clipped_eps(x, eps, bar_gamma[t], bar_sigma[t], options.clip_x0)
+            eps = clipped_eps(x, eps, bar_gamma[t], bar_sigma[t], options.clip_x0)
             x = torch.addcmul(x * inv_gamma[t], coef[t - 1].reshape(bshape), eps, value=-1)
             if t > 1:
                 x.addcmul_(std[t - 1].reshape(bshape), torch.randn(shape, generator=generator, device=device))
@@ -108,7 +108,7 @@ class DLPM(DLPMSpec, Method):
         x = bar_sigma[steps] * sample_sas(p.alpha, shape, generator, **noise)
         for t in steps_bar(steps, progress):
             eps = net(x, sch.time(torch.full((shape[0],), t, device=device)))
-            eps = _clipped_eps(x, eps, bar_gamma[t], bar_sigma[t], options.clip_x0)
+            eps = clipped_eps(x, eps, bar_gamma[t], bar_sigma[t], options.clip_x0)
             x0_part = (x - bar_sigma[t] * eps) / gamma[t]
             # DLIM (Sec. 3.3): keep the predicted noise at scale bar_sigma_{t-1}; with eta > 0 a
             # share sigma = eta * bar_sigma_{t-1} of it is fresh alpha-stable noise.
@@ -121,17 +121,3 @@ class DLPM(DLPMSpec, Method):
 
     def _bshape(self, shape):
         return (shape[0], *([1] * (len(shape) - 1))) if self.params.isotropic else shape
-
-
-def _clipped_eps(x: torch.Tensor, eps: torch.Tensor, bar_gamma: float, bar_sigma: float, clip: float | None) -> torch.Tensor:
-    """The noise implied by the predicted ``x0 = (x - bar_sigma eps) / bar_gamma`` clipped to
-    ``[-clip, clip]`` (Ho et al. 2020's ``clip_denoised``; ``eps`` itself when ``clip`` is None).
-
-    Near ``t = T`` an error in ``eps`` reaches ``x0`` multiplied by ``bar_sigma / bar_gamma``, about
-    100 at the schedule's end for alpha = 1.8 (64 for DDPM's sqrt(alpha_bar)): on MNIST a U-Net's
-    small bias there sends the predicted x0 far below -1, and many samples end black (README,
-    "Images"). Clipping keeps every step's x0 in the data's range."""
-    if clip is None:
-        return eps
-    x0 = ((x - bar_sigma * eps) / bar_gamma).clamp(-clip, clip)
-    return (x - bar_gamma * x0) / bar_sigma

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import torch
 
-from genlib.methods.base import Method, Net, SampleOptions, per_sample
+from genlib.methods.base import Method, Net, SampleOptions, clipped_eps, per_sample
 from genlib.methods.diffusion_spec import LIMParams, LIMSpec
 from genlib.methods.losses import per_sample_loss
 from genlib.methods.schedules import ContinuousStableSchedule
@@ -103,7 +103,11 @@ class LIM(LIMSpec, Method):
         for left in steps_bar(steps, progress):
             i = steps - left  # step i goes from times[i] to times[i + 1]
             t_in = torch.full((shape[0],), float(times[i]), device=device)
-            score = net(x, t_in) * sigma[i] ** (1 - p.alpha)
+            out = net(x, t_in)
+            if options.clip_x0 is not None:  # through the noise the output implies (self.target)
+                eps = clipped_eps(x, out * (-p.alpha * self.kappa), gamma[i], sigma[i], options.clip_x0)
+                out = self.target(eps)
+            score = out * sigma[i] ** (1 - p.alpha)
             a = gamma[i + 1] / gamma[i]
             x = a * x + drift * (a - 1) * score
             if stochastic:
