@@ -35,8 +35,11 @@ start_munge() {
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge /var/lib/munge /var/log/munge
     chown munge:munge /run/munge /var/lib/munge /var/log/munge
-    runuser -u munge -- /usr/sbin/munged --pid-file="$dir/munged.pid"
-    for _ in $(seq 50); do munge_answers && return 0; sleep 0.1; done
+    runuser -u munge -- /usr/sbin/munged  # it writes /run/munge/munged.pid; ours is a copy, for stop
+    for _ in $(seq 50); do
+        if munge_answers; then cp /run/munge/munged.pid "$dir/munged.pid"; return 0; fi
+        sleep 0.1
+    done
     echo "slurm.sh: munged does not answer" >&2
     return 1
 }

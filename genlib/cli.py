@@ -121,7 +121,7 @@ def _sweep(args) -> None:
     from genlib.sweep import SweepError
     from genlib.sweep.plan import plan_file, read
     from genlib.sweep.slurm import Resources
-    from genlib.sweep.status import lines
+    from genlib.sweep.status import cells, lines
     from genlib.sweep.submit import plan_sweep, resubmit, start
 
     root = Path(".")
@@ -140,7 +140,7 @@ def _sweep(args) -> None:
     except SweepError as err:
         fail(f"sweep: {err}")
     what = f"submitted as job {plan.jobs[-1]['id']}" if plan.jobs else f"not submitted (--dry-run): sbatch --array=0-{len(plan.cells) - 1} {plan.script}"
-    print(f"sweep {plan.name}: {len(plan.cells)} cells of commit {plan.commit[:12]} {what}; cache {plan.cache_dir}")
+    print(f"sweep {plan.name}: {cells(len(plan.cells))} of commit {plan.commit[:12]} {what}; cache {plan.cache_dir}")
     print(f"`genlib sweep --status {plan.name}` follows them")
 
 

@@ -71,7 +71,7 @@ def cell_states(plan: Plan) -> list[dict]:
 def lines(plan: Plan) -> list[str]:
     rows = cell_states(plan)
     jobs = ", ".join(job["id"] for job in plan.jobs) or "none"
-    out = [f"sweep {plan.name}: {len(rows)} cells at commit {plan.commit[:12]}, job {jobs}; cache {plan.cache_dir}"]
+    out = [f"sweep {plan.name}: {cells(len(rows))} at commit {plan.commit[:12]}, job {jobs}; cache {plan.cache_dir}"]
     width = max(len(r["exp"]) for r in rows)
     for r in rows:
         origin = "in origin" if r["in_origin"] else "not in origin"
@@ -79,4 +79,12 @@ def lines(plan: Plan) -> list[str]:
         out.append(line + (f"\n    error: {r['error']}" if r["error"] else ""))
     done = sum(r["in_origin"] for r in rows)
     out.append(f"{done} of {len(rows)} in the origin" + (": `dvc exp pull origin`, then `genlib compare`" if done else ""))
+    ended = sum(not r["in_origin"] and r["state"] not in ACTIVE for r in rows)
+    if ended:
+        out.append(f"`genlib sweep --resubmit {plan.name}` submits the {cells(ended)} that ended out of origin again; "
+                   "each resumes from its checkpoint")
     return out
+
+
+def cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"

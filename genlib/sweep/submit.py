@@ -16,7 +16,7 @@ def git(root: Path, *args: str) -> str:
     if out.returncode != 0:
         lines = out.stderr.strip().splitlines() or ["no message"]
         raise SweepError(f"git {' '.join(args)}: {lines[-1]}")
-    return out.stdout.strip()
+    return out.stdout.rstrip()  # not lstrip: `git status --porcelain` lines start with a space
 
 
 def plan_sweep(root: Path, name: str, set_params: list[str], cache_dir: str | None = None,
