@@ -87,17 +87,25 @@ class Project:
     def cell(self, name: str, i: int) -> Path:
         return self.path / ".genlib" / "sweeps" / name / "cells" / str(i)
 
-    def wait(self, name: str, timeout: float = 900) -> str:
-        """``genlib sweep --status`` once no cell is queued or running; fails if one ended out of origin."""
+    def wait(self, name: str, timeout: float = 900, succeed: bool = True) -> str:
+        """``genlib sweep --status`` once no cell is queued or running; with ``succeed``, fails
+        unless every cell reached the origin."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             status = self.run(f"genlib sweep --status {name}")
-            if not any(s in status for s in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED")):
+            if not any(s in status for s in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUE")):
                 break
             time.sleep(3)
-        cells = status.splitlines()[1:-1]
-        assert all("not in origin" not in line for line in cells), status
+        assert not succeed or "not in origin" not in status, status
         return status
+
+    def when_resumable(self, name: str) -> None:
+        """Wait until cell 0 of ``name`` has written a resume checkpoint."""
+        resume = self.cell(name, 0) / ".genlib" / "resume"
+        deadline = time.time() + 300
+        while not list(resume.glob("train-*.pt")) and time.time() < deadline:
+            time.sleep(0.5)
+        assert list(resume.glob("train-*.pt")), self.log(name, 0)
 
 
 @pytest.fixture(scope="module")
@@ -148,36 +156,49 @@ def test_a_repeated_cell_does_not_train(swept):
         assert (project.cell("again", 0) / metrics).read_text() == (project.cell("grid", first) / metrics).read_text()
 
 
-def test_a_cancelled_cell_resumes_to_the_uninterrupted_result(swept):
+def test_a_failed_cells_error_is_in_the_status(swept):
     project, _ = swept
-    cell = "-S method=ddpm -S training.epochs=200 -S run.checkpoint_freq=20 --cpus-per-task 1"
-    project.run(f"genlib sweep long {cell} --requeue")
-    project.run(f"genlib sweep ref {cell} --cache ../ref-cache")  # its own cache: trained afresh, never killed
-    resume = project.cell("long", 0) / ".genlib" / "resume"
-    deadline = time.time() + 300
-    while not list(resume.glob("train-*.pt")) and time.time() < deadline:
-        time.sleep(0.5)
-    assert list(resume.glob("train-*.pt")), project.log("long", 0)
-    job = project.plan("long")["jobs"][-1]["id"]
-    project.run(f"scancel {job}")
+    project.run("genlib sweep bad -S method=ddpm -S optim.lr=1e30 -S training.nan_retries=0 --cpus-per-task 1")
+    status = project.wait("bad", succeed=False)
+    cell, error = status.splitlines()[1:3]
+    assert "FAILED" in cell and "not in origin" in cell, status
+    assert error.strip().startswith("error: training: the loss was non-finite"), status
+    assert "--resubmit bad" in status
+
+
+def test_a_killed_cell_resumes_to_the_uninterrupted_result(swept):
+    """One cell is cancelled (`scancel`) and submitted again (`--resubmit`), another is requeued by
+    the scheduler as a preemption would (`scontrol requeue`, with --requeue): both continue from
+    their checkpoints and end where a run never interrupted ends. Each has its own cache, so each
+    trains."""
+    project, _ = swept
+    cell = "-S method=ddpm -S training.epochs=120 -S run.checkpoint_freq=20 --cpus-per-task 1"
+    project.run(f"genlib sweep ref {cell} --cache ../ref-cache")
+    project.run(f"genlib sweep long {cell}")
+    project.when_resumable("long")
+    project.run(f"scancel {project.plan('long')['jobs'][-1]['id']}")
     deadline = time.time() + 120
     while "CANCELLED" not in (status := project.run("genlib sweep --status long")) and time.time() < deadline:
         time.sleep(1)
     assert "CANCELLED" in status and "not in origin" in status, status
-    assert "CANCELLED" in status.splitlines()[2], status  # the error line is the scheduler's
-    assert "resubmit" in status
+    assert "CANCELLED" in status.splitlines()[2] and "--resubmit long" in status, status  # the scheduler's line
     assert "submitted again" in project.run("genlib sweep --resubmit long")
-    project.wait("long")
-    project.wait("ref")
-    log = project.log("long", 0)
-    assert "resuming training from .genlib/resume/train-" in log, log
-    long, ref = project.cell("long", 0), project.cell("ref", 0)
-    train = [json.loads((c / "metrics" / "train.json").read_text()) for c in (long, ref)]
-    assert train[0]["train_steps"] == train[1]["train_steps"] == 1600
-    assert train[0]["final_loss"] == train[1]["final_loss"]
-    evals = [json.loads((c / "metrics" / "eval.json").read_text()) for c in (long, ref)]
-    untimed = [{k: v for k, v in e.items() if not k.endswith("_time_s")} for e in evals]
-    assert untimed[0] == untimed[1]
+    project.run(f"genlib sweep pre {cell} --requeue --cache ../pre-cache")
+    project.when_resumable("pre")
+    task = f"{project.plan('pre')['jobs'][-1]['id']}_0"
+    project.run(f"scontrol requeue {task}")
+    project.run(f"scontrol update JobId={task} StartTime=now")  # not the 2 minutes a requeued job waits
+    for name in ("ref", "long", "pre"):
+        project.wait(name)
+    assert "attempt 2" in project.log("pre", 0)
+    results = {}
+    for name in ("long", "pre", "ref"):
+        if name != "ref":
+            assert "resuming training from .genlib/resume/train-" in project.log(name, 0), project.log(name, 0)
+        train = json.loads((project.cell(name, 0) / "metrics" / "train.json").read_text())
+        evals = json.loads((project.cell(name, 0) / "metrics" / "eval.json").read_text())
+        results[name] = (train["train_steps"], train["final_loss"], {k: v for k, v in evals.items() if not k.endswith("_time_s")})
+    assert results["long"] == results["ref"] == results["pre"] and results["ref"][0] == 960
 
 
 def test_the_last_error_line_of_a_log_is_the_cells_error():

@@ -54,18 +54,26 @@ def cell_states(plan: Plan) -> list[dict]:
     rows = []
     for cell in plan.cells:
         job = plan.job_of(cell.index)
-        own = recorded(plan, cell.index)
-        state = scheduler.get(job, {}).get(cell.index) if job else None
+        state = scheduler.get(job, {}).get(cell.index) if job else "NOT SUBMITTED"
         if state is None:
-            state = {"running": "ENDED (killed?)"}.get(own.get("state", ""), own.get("state", "not submitted").upper())
+            state = _recorded_state(recorded(plan, cell.index))
         row = {"index": cell.index, "exp": cell.exp, "overrides": " ".join(cell.overrides), "job": job,
                "state": state, "in_origin": cell.exp in pushed, "error": ""}
         if not row["in_origin"] and state not in ACTIVE and job:
             log = plan.log(cell.index)
             row["error"] = last_error(log.read_text(errors="replace")) if log.is_file() else f"no log at {log}"
-
         rows.append(row)
     return rows
+
+
+def _recorded_state(own: dict) -> str:
+    """A state from the task's own record, for a task the scheduler no longer knows."""
+    state = own.get("state")
+    if state is None:
+        return "NOT STARTED"
+    if state == "running":  # it never recorded its end: killed (SIGKILL, a node lost)
+        return "ENDED"
+    return state.upper()
 
 
 def lines(plan: Plan) -> list[str]:

@@ -27,9 +27,12 @@ def plan_sweep(root: Path, name: str, set_params: list[str], cache_dir: str | No
         raise SweepError(f"a sweep named {name} exists ({plan_file(root, name)}): `genlib sweep --status {name}`, "
                          f"`genlib sweep --resubmit {name}`, or another name")
     commit = git(root, "rev-parse", "HEAD")
-    changed = git(root, "status", "--porcelain", "--untracked-files=no")
+    # dvc.lock only says what a run may skip, never what a cell computes: the last `dvc exp run`
+    # leaves it changed, and the tasks use the commit's
+    changed = [line[3:] for line in git(root, "status", "--porcelain", "--untracked-files=no").splitlines()
+               if line[3:] != "dvc.lock"]
     if changed:
-        files = ", ".join(line[3:] for line in changed.splitlines()[:3])
+        files = ", ".join(changed[:3])
         raise SweepError(f"uncommitted changes ({files}): the tasks run commit {commit[:12]} as it is; commit them first")
     origin = origin_url(root, remote)
     check_on_origin(root, commit, origin, remote)

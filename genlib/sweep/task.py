@@ -105,6 +105,8 @@ def training_lock(plan: Plan, cell: Cell):
     path = Path(plan.cache_dir) / "genlib" / "locks" / f"train-{cell.train_key}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
+        with contextlib.suppress(PermissionError):  # the group's tasks take it too (cache.shared group)
+            os.chmod(path, 0o664)
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
