@@ -130,16 +130,16 @@ def _sweep(args) -> None:
             print("\n".join(lines(read(plan_file(root, args.name)))))
             return
         if args.resubmit:
-            plan, cells = resubmit(root, args.name)
-            print(f"sweep {args.name}: " + (f"cells {', '.join(map(str, cells))} submitted again as job {plan.jobs[-1]['id']}"
-                                            if cells else "no cell to submit again (every one is in the origin, queued or running)"))
+            plan, again = resubmit(root, args.name)
+            print(f"sweep {args.name}: " + (f"{', '.join(plan.cells[i].exp for i in again)} submitted again as job {plan.jobs[-1]['id']}"
+                                            if again else "no cell to submit again (every one is in the origin, queued or running)"))
             return
         resources = Resources(args.partition, args.time, args.cpus_per_task, args.gpus, args.mem, args.requeue, tuple(args.sbatch))
         plan = start(root, plan_sweep(root, args.name, args.set_param, args.cache, args.cache_type, args.work_dir, args.remote),
                      resources, args.dry_run)
     except SweepError as err:
         fail(f"sweep: {err}")
-    what = f"submitted as job {plan.jobs[-1]['id']}" if plan.jobs else f"not submitted (--dry-run): sbatch --array=0-{len(plan.cells) - 1} {plan.script}"
+    what = f"submitted as job {plan.jobs[-1]['id']}" if plan.jobs else f"written to {plan.script}, not submitted (--dry-run; `genlib sweep --resubmit {plan.name}` submits it)"
     print(f"sweep {plan.name}: {cells(len(plan.cells))} of commit {plan.commit[:12]} {what}; cache {plan.cache_dir}")
     print(f"`genlib sweep --status {plan.name}` follows them")
 

@@ -243,3 +243,12 @@ def test_a_sweep_is_refused_before_submitting(tmp_path):
     (path / "params.yaml").write_text((path / "params.yaml").read_text() + "\n")
     assert "uncommitted changes (params.yaml)" in sweep("s", "-S", "seed=0")
     assert not (path / ".genlib" / "sweeps").exists()  # nothing planned, nothing submitted
+    sh("git", "checkout", "params.yaml")
+    out = subprocess.run(["genlib", "sweep", "d", "-S", "seed=0,1", "-S", "eval.reverse_steps=10,20", "--dry-run"],
+                         cwd=path, env=env_for(path), capture_output=True, text=True)
+    assert out.returncode == 0 and "not submitted (--dry-run" in out.stdout, out.stdout + out.stderr
+    plan = json.loads((path / ".genlib" / "sweeps" / "d.json").read_text())
+    assert [c["overrides"] for c in plan["cells"]] == [["seed=0", "eval.reverse_steps=10"], ["seed=0", "eval.reverse_steps=20"],
+                                                        ["seed=1", "eval.reverse_steps=10"], ["seed=1", "eval.reverse_steps=20"]]
+    assert plan["cells"][0]["train_key"] == plan["cells"][1]["train_key"] != plan["cells"][2]["train_key"]  # twins
+    assert plan["jobs"] == [] and (path / ".genlib" / "sweeps" / "d" / "sweep.sbatch").is_file()
