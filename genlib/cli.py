@@ -1,5 +1,5 @@
-"""The ``genlib`` command: what DVC does not do (check, list, compare). It sits on the top layer
-beside the stages (:mod:`genlib.pipeline.runner`)."""
+"""The ``genlib`` command: what DVC does not do (check, list, compare, sweep on SLURM). It sits on
+the top layer beside the stages (:mod:`genlib.pipeline.runner`)."""
 from __future__ import annotations
 
 from genlib.errors import ConfigError
@@ -10,7 +10,8 @@ from genlib.registry import UnknownNameError
 def main(argv: list[str] | None = None) -> None:
     """``genlib check``: validate params.yaml and print the resolved config;
     ``genlib list``: the registered methods, datasets and networks;
-    ``genlib compare``: one offline report across the DVC experiments."""
+    ``genlib compare``: one offline report across the DVC experiments;
+    ``genlib sweep``: a grid of experiments as one SLURM job array sharing one DVC cache."""
     import argparse
     import json
 
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     cmp.add_argument("--workspace", action="store_true", default=None,
                      help="include the workspace row (by default it is listed when its results are in no other row)")
     cmp.add_argument("--all-commits", action="store_true", help="experiments of every commit, not just HEAD")
+    _sweep_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        _sweep(args)
+        return
     if args.command == "compare":
         _compare(args)
         return
@@ -81,6 +86,62 @@ def _compare(args) -> None:
         fail(f"compare: cannot write the report in {args.out} ({err.strerror or err})")
     print("\n".join(lines))
     print(f"\nreport: {Path(args.out) / 'compare.html'} (and compare.md)")
+
+
+def _sweep_parser(sub) -> None:
+    sweep = sub.add_parser("sweep", help="run a grid of experiments as one SLURM job array (README, \"Several machines\")")
+    sweep.add_argument("name", help="the sweep's name; its experiments are NAME-1, NAME-2, ...")
+    sweep.add_argument("-S", "--set-param", action="append", default=[], metavar="[FILE:]KEY=VALUES",
+                       help="as `dvc exp run --queue -S`: a comma list sweeps the values (the grid is the product)")
+    act = sweep.add_mutually_exclusive_group()
+    act.add_argument("--status", action="store_true", help="each cell's state, whether it reached the origin, its error")
+    act.add_argument("--resubmit", action="store_true",
+                     help="submit again the cells not in the origin and not queued or running; each resumes in its clone")
+    act.add_argument("--dry-run", action="store_true", help="write the plan and the job script, submit nothing")
+    slurm = sweep.add_argument_group("SLURM, for each cell's task (default: the cluster's)")
+    slurm.add_argument("--partition")
+    slurm.add_argument("--time", help="time limit, e.g. 2:00:00")
+    slurm.add_argument("--cpus-per-task", type=int)
+    slurm.add_argument("--gpus", help="e.g. 1 or a100:1")
+    slurm.add_argument("--mem", help="e.g. 16G")
+    slurm.add_argument("--requeue", action="store_true", help="sbatch --requeue: a preempted task runs again, resuming")
+    slurm.add_argument("--sbatch", action="append", default=[], metavar="LINE",
+                       help="an extra line: '--account=abc' becomes '#SBATCH --account=abc'; "
+                            "any other line ('module load cuda') runs before the cell")
+    where = sweep.add_argument_group("where the tasks work (on a filesystem every node mounts)")
+    where.add_argument("--cache", help="the shared DVC cache (default: this project's, `dvc cache dir`)")
+    where.add_argument("--cache-type", help="cache.type of the tasks' clones, e.g. hardlink,symlink (default: the project's)")
+    where.add_argument("--work-dir", help="the cells' clones and logs (default: .genlib/sweeps/NAME/)")
+    where.add_argument("--remote", default="origin", help="the git remote the tasks clone and push to (default: origin)")
+
+
+def _sweep(args) -> None:
+    from pathlib import Path
+
+    from genlib.sweep import SweepError
+    from genlib.sweep.plan import plan_file, read
+    from genlib.sweep.slurm import Resources
+    from genlib.sweep.status import cells, lines
+    from genlib.sweep.submit import plan_sweep, resubmit, start
+
+    root = Path(".")
+    try:
+        if args.status:
+            print("\n".join(lines(read(plan_file(root, args.name)))))
+            return
+        if args.resubmit:
+            plan, again = resubmit(root, args.name)
+            print(f"sweep {args.name}: " + (f"{', '.join(plan.cells[i].exp for i in again)} submitted again as job {plan.jobs[-1]['id']}"
+                                            if again else "no cell to submit again (every one is in the origin, queued or running)"))
+            return
+        resources = Resources(args.partition, args.time, args.cpus_per_task, args.gpus, args.mem, args.requeue, tuple(args.sbatch))
+        plan = start(root, plan_sweep(root, args.name, args.set_param, args.cache, args.cache_type, args.work_dir, args.remote),
+                     resources, args.dry_run)
+    except SweepError as err:
+        fail(f"sweep: {err}")
+    what = f"submitted as job {plan.jobs[-1]['id']}" if plan.jobs else f"written to {plan.script}, not submitted (--dry-run; `genlib sweep --resubmit {plan.name}` submits it)"
+    print(f"sweep {plan.name}: {cells(len(plan.cells))} of commit {plan.commit[:12]} {what}; cache {plan.cache_dir}")
+    print(f"`genlib sweep --status {plan.name}` follows them")
 
 
 def describe(name: str) -> list[str]:

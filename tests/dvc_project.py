@@ -1,6 +1,7 @@
 """A copy of the project in a temporary git repository with a tiny config, for the tests that
 run the real dvc, and the commands to drive it."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,14 @@ TINY = {
     "dlpm": {"diffusion_steps": 20},
     "run": {"log_every": 5, "progress": "never"},
 }
+
+
+def block(section: str) -> list[str]:
+    """The commands of the first bash block under ``## <section>`` of the README, comments stripped."""
+    text = (ROOT / "README.md").read_text()
+    body = re.search(rf"^## {re.escape(section)}\n.*?```bash\n(.*?)```", text, re.S | re.M).group(1)
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in body.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def merge(base, over):

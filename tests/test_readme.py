@@ -1,22 +1,13 @@
 """The README's "Daily use" and "Sweeps and comparisons" blocks, pasted in order into a fresh
 copy of the project with tiny settings, as a new user would run them."""
-import re
 import subprocess
 import time
 
 import pytest
 
-from dvc_project import ROOT, env_for, make_repo
+from dvc_project import block, env_for, make_repo
 
 pytestmark = pytest.mark.e2e
-
-
-def block(section: str) -> list[str]:
-    """The commands of the first bash block under ``## <section>``, comments stripped."""
-    text = (ROOT / "README.md").read_text()
-    body = re.search(rf"^## {re.escape(section)}\n.*?```bash\n(.*?)```", text, re.S | re.M).group(1)
-    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in body.splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def run(path, command: str) -> str:
