@@ -583,17 +583,22 @@ def _stage_process(root: Path, stage: str) -> "subprocess.Popen":
                             stderr=subprocess.PIPE, text=True)
 
 
+STOPPED_LINE = "error: stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was: run the stage again (dvc repro)"
 SIGINT_CASES = [
-    # (stage, params changed so that it runs a while, the stderr line after which it gets SIGINT)
-    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto"}, "generate: "),  # lines from 10 s on
-    ("evaluate", {"eval.n_exact": 600, "eval.n_projections": 20_000, "run.progress": "auto"}, "evaluate: sliced W1"),
+    # (stage, params changed so that it runs a while, the stderr line after which it gets SIGINT, the one line it ends with)
+    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto"}, "generate: ", STOPPED_LINE),  # lines from 10 s on
+    ("evaluate", {"eval.n_exact": 600, "eval.n_projections": 20_000, "run.progress": "auto"}, "evaluate: sliced W1", STOPPED_LINE),
+    # two processes (torchrun, gloo): the stage passes the SIGINT on and says the stop for all of them
+    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto", "run.nproc_per_node": 2}, "generate: ",
+     "generation stopped by SIGINT; no samples were written: run `dvc repro` to continue"),
 ]
 
 
-@pytest.mark.parametrize("stage,changes,line", SIGINT_CASES, ids=[c[0] for c in SIGINT_CASES])
-def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stage, changes, line):
+@pytest.mark.parametrize("stage,changes,line,said", SIGINT_CASES, ids=[f"{c[0]}-{c[1].get('run.nproc_per_node', 1)}" for c in SIGINT_CASES])
+def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stage, changes, line, said):
     """The real stage script in a process of its own gets SIGINT (os.kill) mid-work, once its log
-    says it is working: exit code 130, one line, no KeyboardInterrupt traceback, outputs as they were."""
+    says it is working: exit code 130, one line (with several processes, no torchrun warning,
+    traceback or worker's line either), outputs as they were and nothing left over."""
     import signal
 
     root, raw = project
@@ -612,7 +617,7 @@ def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stag
     rest = proc.stderr.read()
     code = proc.wait(timeout=60)
     assert code == 130, (seen, rest)
-    assert rest.strip() == f"error: stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was: run the stage again (dvc repro)", rest
+    assert rest.strip() == said, rest
     assert fingerprint(root) == before and not leftovers(root)
 
 

@@ -59,21 +59,23 @@ def _load(params_path: str, stage: str):
         raise ConfigError(err.key, err.value, f"{err.allowed} (the config stage checks the params of every stage before any runs)", err.file) from None
 
 
-def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
+def run_stage(work: Callable[[], object], quiet: bool = False, quiet_stop: bool | None = None) -> None:
     """Run ``work`` with its outputs written together (:func:`genlib.io.outputs_together`); a
     known error exits with one line, or with its exit code alone when ``quiet``. A Ctrl-C is one
-    line and exit code 130, as a stopped training is."""
+    line and exit code 130, as a stopped training is; the line is left out when ``quiet_stop``
+    (by default ``quiet``)."""
+    quiet_stop = quiet if quiet_stop is None else quiet_stop
     from genlib import io
 
     try:
         with io.outputs_together():
             work()
     except TrainingInterrupted as err:
-        _stop(f"{err}: run `dvc repro` to continue", quiet)
+        _stop(f"{err}: run `dvc repro` to continue", quiet_stop)
     except KeyboardInterrupt:
-        _stop(f"error: {STOPPED}", quiet)
+        _stop(f"error: {STOPPED}", quiet_stop)
     except Stopped as err:
-        _stop(f"error: {err}", quiet)
+        _stop(f"error: {err}", quiet_stop)
     except (ConfigError, DataError, DiskFull, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
         if quiet:
             raise SystemExit(2) from None

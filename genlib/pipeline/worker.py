@@ -7,7 +7,9 @@ its stage function: the workers run no code the stage does not import.
 
 Signals: torchrun gets a process group of its own, so a Ctrl-C or a kill of the stage reaches
 the stage alone, which passes it on once; torchrun passes it to the workers, which stop together
-at their next sync step after rank 0 saved a resume checkpoint. torchrun starts each worker in a
+at their next sync step after rank 0 saved a resume checkpoint. The stop is then one line, the
+stage's: torchrun runs through :func:`torchrun`, which leaves out its warnings and its traceback
+of the signal, and the workers print nothing of it. torchrun starts each worker in a
 session of its own, which a SIGKILL of the stage's group does not reach: a worker therefore
 exits at once when the stage is gone, as a killed single process would.
 
@@ -46,7 +48,7 @@ def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> N
     """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are
     done. ``model_dir`` is the model's folder in ``data/`` (``teacher`` for the teacher's training)."""
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
+        sys.executable, "-m", "genlib.pipeline.worker", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
         "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()), model_dir,
     ]
     # The workers share the stage's threads (run.threads), which waits; OMP_NUM_THREADS keeps
@@ -72,6 +74,24 @@ def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> N
         raise WorkersFailed(f"{ACTIVITY[stage]}: torchrun exited with code {code}; the workers' errors are printed above")
 
 
+def torchrun(args: list[str]) -> None:
+    """torchrun (``torch.distributed.run``) on ``args``, quiet about a stop: its warnings (a
+    signal received, the workers sent it) are left out, and the signal exits with 128 + its
+    number instead of a traceback. Its errors, a worker's failure among them, are printed."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.run import main
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        main(args)
+    except SignalException as err:
+        raise SystemExit(128 + int(err.sigval)) from None
+
+
 def _exit_without(pid: int) -> None:
     """Exit (without writing anything) as soon as process ``pid`` is gone; checked twice a second."""
 
@@ -94,11 +114,14 @@ def serve(step: Callable) -> None:
     from genlib.pipeline.threads import threads_set
 
     root, config, model_dir = sys.argv[1:4]
-    if LAUNCHER in os.environ:
+    launched = LAUNCHER in os.environ
+    if launched:
         _exit_without(int(os.environ[LAUNCHER]))
-    # Every process meets the same known errors; rank 0 alone prints them.
+    # Every process meets the same known errors; rank 0 alone prints them, and a stop is said by
+    # the stage that launched the workers (when one did), once.
+    quiet = os.environ["RANK"] != "0"
     with threads_set(int(os.environ.get(THREADS, torch.get_num_threads()))):
-        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=os.environ["RANK"] != "0")
+        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=quiet, quiet_stop=quiet or launched)
 
 
 def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
@@ -113,3 +136,7 @@ def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
         return io.read_json(written)
     with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
         return body(cfg, paths, world, device)
+
+
+if __name__ == "__main__":  # how launch starts torchrun
+    torchrun(sys.argv[1:])
