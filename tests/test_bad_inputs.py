@@ -4,6 +4,7 @@ cases follow."""
 import contextlib
 import hashlib
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -667,3 +668,53 @@ def test_a_full_disk_in_the_config_stage_writes_no_key(project, monkeypatch, cap
         assert fingerprint(root) == before and not leftovers(root)
     finally:
         shutil.rmtree(root / "data" / "keys", ignore_errors=True)  # the empty folder: no key checks the next tests
+
+
+KILLED_IN_COMMIT = """
+import os, signal, sys
+from genlib import io
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.runner import stage_main
+
+real, done = io._apply, []
+
+def apply(op):
+    if len(done) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    done.append(op)
+    real(op)
+
+io._apply = apply
+stage_main("generate", generate_stage)
+"""
+
+
+@pytest.mark.parametrize("kill_at", [1, 2])
+def test_a_sigkill_among_the_renames_is_completed_by_the_next_stage(project, tmp_path, monkeypatch, capsys, kill_at):
+    """``generate`` (with other params, so every output changes) gets SIGKILL after its first or
+    second output is renamed into place; the next stage, ``evaluate``, first completes the
+    commit, then reads samples and an info.json that belong together."""
+    import shutil
+    import subprocess
+    import sys
+
+    root, raw = project
+    copy = tmp_path / "project"
+    shutil.copytree(root, copy)
+    (copy / "params.yaml").write_text(yaml.safe_dump(with_change("eval.reverse_steps", 8, base=raw)))
+    before = fingerprint(copy)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", KILLED_IN_COMMIT, str(kill_at)], cwd=copy, env=env, capture_output=True, text=True)
+    assert run.returncode == -9, run.stderr
+    mixed = fingerprint(copy)
+    changed = sorted(k for k in before if mixed[k] != before[k])
+    assert len(changed) == kill_at and (copy / ".genlib" / "commit.json").is_file()  # some new, some old, for now
+    monkeypatch.chdir(copy)
+    stage_main("evaluate", STAGES["evaluate"])
+    err = capsys.readouterr().err
+    assert "genlib: completed the outputs of a stage killed while it put them in place" in err, err
+    after = fingerprint(copy)
+    for name in ("data/samples/samples.npy", "data/samples/info.json", "plots/samples.png"):
+        assert after[name] != before[name], name  # all three the new run's
+    assert json.loads((copy / "data/samples/info.json").read_text())["reverse_steps"] == 8
+    assert not (copy / ".genlib" / "commit.json").exists() and not leftovers(copy)
