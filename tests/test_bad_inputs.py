@@ -155,6 +155,36 @@ def test_bad_image_files_stop_the_stage(image_project, monkeypatch, capsys, stag
     assert not MARKER.exists(), "the crafted file ran code"
 
 
+IMAGE_BAD_PARAMS = [
+    # (stage, params changed on the tiny MNIST run, 16 GB available, words the message must hold); at the door:
+    ("train", {"training.batch_size": 1_000_000, "data.max_train": None}, "training.batch_size = 1000000 is not allowed; expected at most the 60000 training items (mnist has 60000"),
+    ("prepare_data", {"data.image_size": 100_000}, "data.image_size = 100000 is not allowed; expected a size that fits in memory: 512 training and 256 test images of 1x100000x100000"),
+    ("prepare_data", {"data.max_train": None, "data.max_test": None, "data.image_size": 1024}, "data.image_size = 1024 is not allowed; expected a size that fits in memory: 60000 training and 10000 test images of 1x1024x1024"),
+    ("generate", {"eval.nsamples": 10**10}, "eval.nsamples = 10000000000 is not allowed; expected a size that fits in memory: 10000000000 generated images of 1x16x16"),
+    # at the start of the stage, from the prepared images' shape (meta.json), before they are loaded:
+    ("train", {"data.max_train": 60_000, "training.batch_size": 60_000}, "training.batch_size = 60000 is not allowed; expected a size that fits in memory: the U-Net's activations for 60000 images of 1x16x16 in training"),
+    ("generate", {"eval.nsamples": 10**6, "eval.batch_size": 10**6}, "eval.batch_size = 1000000 is not allowed; expected a size that fits in memory: the U-Net's activations for 1000000 images of 1x16x16 in sampling"),
+]
+
+
+@pytest.mark.parametrize("stage,changes,words", IMAGE_BAD_PARAMS, ids=[w.split(" is not")[0] for _, _, w in IMAGE_BAD_PARAMS])
+def test_image_sizes_that_do_not_fit_stop_the_stage(image_project, monkeypatch, capsys, stage, changes, words):
+    """Sizes whose images or activations do not fit are refused in one line naming the key, before
+    the images are read (prepare_data), loaded (train) or the model loaded (generate)."""
+    import genlib.sizes
+
+    root, raw = image_project
+    params = raw
+    for dotted, value in changes.items():
+        params = with_change(dotted, value, base=params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: 16 * 10**9)
+    before = fingerprint(root)
+    code, err = run_stage(root, stage, monkeypatch, capsys)
+    assert_one_line(code, err, "params.yaml: " + words, "16 GB is available (MemAvailable)" if "fits in memory" in words else "")
+    assert fingerprint(root) == before
+
+
 class WritesMarker:
     """Unpickled, it writes a marker file: how a crafted weights file runs code."""
 

@@ -4,6 +4,7 @@ a stop: a Ctrl-C, or a training stopped with a resume checkpoint left)."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from typing import Callable
 
@@ -37,7 +38,10 @@ def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> 
             with threads_set(n):
                 if stage != "config":
                     check_key(cfg, stage, Paths())
-                step(cfg)
+                try:
+                    step(cfg)
+                except ConfigError as err:  # a param the stage checks against what it finds (the data, the device)
+                    raise (err.in_file(params_path) if err.file == "params" else err) from None
 
     run_stage(work)
 
@@ -89,6 +93,14 @@ def run_stage(work: Callable[[], object], quiet: bool = False, quiet_stop: bool 
 
 
 def _stop(line: str, quiet: bool) -> None:
-    if not quiet:
+    if quiet:
+        silence_stderr()  # what a stopped worker's exit might still print: the stage that launched it speaks
+    else:
         print(line, file=sys.stderr)
     raise SystemExit(130) from None
+
+
+def silence_stderr() -> None:
+    """Send whatever this process writes to stderr from now on (to the end of its exit) nowhere."""
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())

@@ -30,9 +30,11 @@ from typing import Callable
 
 import torch
 
-from genlib import io
-from genlib.device import check_precision, denormals_flushed, resolve_device
+from genlib import io, sizes
+from genlib.device import check_precision, denormals_flushed, free_memory, resolve_device
 from genlib.errors import TrainingInterrupted, WorkersFailed
+from genlib.pipeline.prepared import read_meta
+from genlib.registry import METHODS
 from genlib.training import distributed
 
 LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
@@ -77,11 +79,14 @@ def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> N
 def torchrun(args: list[str]) -> None:
     """torchrun (``torch.distributed.run``) on ``args``, quiet about a stop: its warnings (a
     signal received, the workers sent it) are left out, and the signal exits with 128 + its
-    number instead of a traceback. Its errors, a worker's failure among them, are printed."""
+    number, with nothing more on stderr, instead of a traceback. Its errors, a worker's failure
+    among them, are printed."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.run import main
+
+    from genlib.pipeline.runner import silence_stderr
 
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("torch.distributed.elastic"):
@@ -89,6 +94,7 @@ def torchrun(args: list[str]) -> None:
     try:
         main(args)
     except SignalException as err:
+        silence_stderr()  # and its exit's: the stage says the stop
         raise SystemExit(128 + int(err.sigval)) from None
 
 
@@ -124,12 +130,25 @@ def serve(step: Callable) -> None:
         run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=quiet, quiet_stop=quiet or launched)
 
 
+def check_batch_memory(stage: str, cfg, paths, device: torch.device) -> None:
+    """Before anything is loaded: the U-Net's activations for a batch of ``stage`` (a training
+    or a sampling batch, :func:`genlib.sizes.check_activations`) within the free memory of
+    ``device``, for the prepared images' shape (``meta.json``). Each GPU holds its process's
+    share of a training batch; the processes on the CPU share its memory."""
+    if METHODS.spec(cfg.method).own_networks:  # a VAE or GAN: no U-Net of model:
+        return
+    shape = tuple(read_meta(paths.prepared)["shape"])
+    sizes.check_activations(cfg, shape, stage == "train", *free_memory(device), per_process=device.type == "cuda")
+
+
 def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
     """Run ``body(cfg, paths, world, device)`` as this process, or, with ``run.nproc_per_node > 1``
     and not yet under torchrun, start the stage again on that many processes and return what it
-    wrote to ``written``. Denormal floats are flushed while it runs (see genlib.device)."""
+    wrote to ``written``. The device, its precision and the batches' memory are checked first;
+    denormal floats are flushed while it runs (see genlib.device)."""
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
+    check_batch_memory(stage, cfg, paths, device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
         launch(cfg, paths.root, stage, paths.model_dir)
