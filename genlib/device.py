@@ -11,8 +11,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from genlib.errors import ConfigError
 from genlib import sizes
+from genlib.errors import ConfigError
 
 
 def _mps_available() -> bool:

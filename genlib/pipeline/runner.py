@@ -68,8 +68,9 @@ def run_stage(work: Callable[[], object], quiet: bool = False, quiet_stop: bool 
     known error exits with one line, or with its exit code alone when ``quiet``. A Ctrl-C is one
     line and exit code 130, as a stopped training is; the line is left out when ``quiet_stop``
     (by default ``quiet``)."""
-    quiet_stop = quiet if quiet_stop is None else quiet_stop
     from genlib import io
+
+    quiet_stop = quiet if quiet_stop is None else quiet_stop
 
     try:
         with io.outputs_together():
