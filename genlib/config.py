@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from genlib import sizes
+from genlib.data.images_spec import NATIVE
 from genlib.data.toy2d_spec import ToyParams
 from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
@@ -293,8 +294,9 @@ def _cross_checks(cfg: Config) -> None:
 
 def _size_checks(cfg: Config) -> None:
     """What the sizes imply (:mod:`genlib.sizes`): the batch within the training set, a sane number
-    of steps, metrics that can be numbers, and points that fit in memory. On images the training
-    set's size is known here only from ``data.max_train``; the train stage checks it again."""
+    of steps, metrics that can be numbers, and data that fit in memory. On images the training
+    set's size is known here from ``data.max_train`` or the built-in sets' sizes
+    (``genlib.data.images_spec.NATIVE``); the train stage checks it again."""
     t, e = cfg.training, cfg.eval
     if e.nsamples < 2:
         raise ConfigError("eval.nsamples", e.nsamples, "an integer >= 2 (with fewer samples every metric is NaN)")
@@ -309,8 +311,11 @@ def _size_checks(cfg: Config) -> None:
         sizes.check_fits("eval.n_exact", e.n_exact, w1_bytes, f"the exact W1 of {m}-point sets ({sizes.EMD_MATRICES} float64 {m} x {m} matrices)", free)
         n, where = d.nsamples, f"data.nsamples = {d.nsamples}"
     else:
-        sizes.check_image_metrics(e.nsamples, cfg.data.max_test, e.kid_subset_size)
-        n, where = cfg.data.max_train, f"data.max_train = {cfg.data.max_train}"
+        d = cfg.data
+        sizes.check_image_metrics(e.nsamples, d.max_test, e.kid_subset_size)
+        sizes.check_image_memory(d, NATIVE, e.nsamples, sizes.available_memory())
+        n = sizes.image_set(d, NATIVE)[1]
+        where = f"data.max_train = {d.max_train}" if n == d.max_train else f"{d.dataset} has {n} training images"
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)
         sizes.check_steps(t.epochs, n, t.batch_size)

@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from genlib import sizes
 from genlib.errors import ConfigError
 
 
@@ -37,6 +38,16 @@ def resolve_device(choice: str) -> torch.device:
     if choice not in available():
         raise ConfigError("run.device", choice, f"one of {', '.join(available())} on this machine")
     return torch.device(choice)
+
+
+def free_memory(device: torch.device) -> tuple[int | None, str]:
+    """Bytes free for tensors on ``device`` and what says so: the GPU's free memory, the CPU's
+    ``MemAvailable``; None (not known) on MPS."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], f"free on {device}"
+    if device.type == "cpu":
+        return sizes.available_memory(), "MemAvailable"
+    return None, ""
 
 
 def bf16_supported(device: torch.device) -> bool:

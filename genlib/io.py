@@ -5,7 +5,11 @@ file with one line that names it.
 
 Inside :func:`outputs_together` (each stage runs in one) the renames and removals wait for the
 end of the block and happen together, with SIGINT and SIGTERM held: an error, a full disk or a
-stop before then leaves every output as it was, never some new and some old. A full disk is one
+stop before then leaves every output as it was, never some new and some old. No process can
+hold off SIGKILL, so the renames and removals are first written down, in order, in a journal
+(``.genlib/commit.json`` in the folder the stage runs in, the project's root), and each one done
+is logged there; the next block to open (the next stage run) completes a commit a kill cut
+short, so the outputs are all the new ones. A full disk is one
 :class:`~genlib.errors.DiskFull` line naming the file."""
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pickle
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -51,7 +56,7 @@ class _Together:
     """The renames and removals waiting for the end of :func:`outputs_together` (None: none open)."""
 
     def __init__(self) -> None:
-        self.ops: list[Callable[[], None]] | None = None
+        self.ops: list[list[str]] | None = None  # ["replace", source, target] or ["remove", path]
         self.temps: list[Path] = []
         self.aborts: list[Callable[[], None]] = []
         self.written: dict[Path, Path] = {}  # each output written in the block -> its temporary file
@@ -59,35 +64,115 @@ class _Together:
 
 _together = _Together()
 
+JOURNAL = Path(".genlib") / "commit.json"  # in the folder stages run in (the project's root)
+
 
 @contextlib.contextmanager
 def outputs_together() -> Iterator[None]:
-    """Hold the renames of :func:`atomic_path` and the removals of :func:`remove` until the block
-    ends, then do them all in order with SIGINT and SIGTERM held (renames in one folder cost no
-    space). A block left by an exception (a full disk, a Ctrl-C, a bad file) removes its
-    temporary files and changes no output. A signal held is delivered once all are done: SIGINT
-    as :class:`~genlib.errors.Stopped`, SIGTERM as itself. Nested blocks join the outer one."""
+    """Hold the renames of :func:`atomic_path` and :func:`move` and the removals of :func:`remove`
+    until the block ends, then do them all in order with SIGINT and SIGTERM held (renames in
+    one folder cost no space), logged in the :data:`JOURNAL` so that a SIGKILL among them is
+    completed by the next block (:func:`finish_commit`, first thing on entering it). A block left
+    by an exception (a full disk, a Ctrl-C, a bad file) removes its temporary files and changes
+    no output. A signal held is delivered once all are done: SIGINT as
+    :class:`~genlib.errors.Stopped`, SIGTERM as itself. Nested blocks join the outer one."""
     if _together.ops is not None:
         yield
         return
+    journal = Path.cwd() / JOURNAL
+    if finish_commit(journal):
+        print(f"genlib: completed the outputs of a stage killed while it put them in place ({JOURNAL}); they are all its new ones", file=sys.stderr)
     _together.ops, _together.temps, _together.aborts, _together.written = [], [], [], {}
     try:
-        yield
+        try:
+            yield
+        finally:
+            ops, temps, aborts = _together.ops, _together.temps, _together.aborts
+            _together.ops, _together.temps, _together.aborts, _together.written = None, [], [], {}
         with _signals_held() as held:
-            for op in _together.ops:
-                op()
+            _commit(ops, journal)
     except BaseException:
-        for undo in _together.aborts:
-            undo()
+        if not journal.exists():  # nothing was put in place: the block is undone
+            for undo in aborts:
+                undo()
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
         raise
-    finally:
-        for tmp in _together.temps:
-            tmp.unlink(missing_ok=True)
-        _together.ops, _together.temps, _together.aborts, _together.written = None, [], [], {}
     if held:
         if held[0] == signal.SIGINT:
             raise Stopped("stopped by SIGINT (Ctrl-C) while the outputs were put in place; they were all written whole")
         os.kill(os.getpid(), held[0])
+
+
+def _commit(ops: list[list[str]], journal: Path) -> None:
+    """Do ``ops`` in order, each logged in ``journal`` once done; the journal goes when all are."""
+    if not ops:
+        return
+    write_text(journal, json.dumps(ops) + "\n")  # whole or not there (the block is closed: at once)
+    with open(journal, "a") as log:
+        for i, op in enumerate(ops):
+            _apply(op)
+            log.write(f"{i}\n")
+            log.flush()  # in the kernel's hands: a SIGKILL of this process cannot lose it
+    journal.unlink()
+
+
+def finish_commit(journal: str | Path = JOURNAL) -> bool:
+    """Complete the commit that ``journal`` records, if one is there (a kill cut it short): the
+    steps after the last one logged are done again, each of which gives the same end if it was
+    done already. Returns whether there was one."""
+    journal = Path(journal)
+    remove_leftovers(journal)
+    if not journal.is_file():
+        return False
+    try:
+        first, *done = journal.read_text().splitlines()
+        ops = json.loads(first)
+        start = len([line for line in done if line.isdigit()])
+        if not isinstance(ops, list) or not all(_is_op(op) for op in ops):
+            raise ValueError("not a list of steps")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{journal}: not a commit journal genlib wrote ({err}); remove it and run the stage again (dvc repro)") from None
+    with _signals_held():
+        for op in ops[start:]:
+            _apply(op)
+        journal.unlink()
+    return True
+
+
+def _is_op(op: Any) -> bool:
+    return (isinstance(op, list) and all(isinstance(x, str) and os.path.isabs(x) for x in op[1:])
+            and ((len(op) == 3 and op[0] == "replace") or (len(op) == 2 and op[0] == "remove")))
+
+
+def _old(target: Path) -> Path:
+    """Where :func:`_apply` puts a folder it replaces, until the new one is in place."""
+    return target.with_name(f".{target.name}.old")
+
+
+def _apply(op: list[str]) -> None:
+    """One step of a commit, such that doing it again after it was done changes nothing: a
+    replace whose source is gone was done (or a later write of its target took its place)."""
+    kind, *paths = op
+    if kind == "remove":
+        _remove_now(Path(paths[0]))
+        return
+    source, target = Path(paths[0]), Path(paths[1])
+    if source.is_dir() and not source.is_symlink():  # a folder: the old one aside, the new one in
+        _remove_now(_old(target))
+        if target.exists():
+            target.rename(_old(target))
+        source.rename(target)
+    elif source.exists():
+        os.replace(source, target)
+    _remove_now(_old(target))
+
+
+def _remove_now(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -102,12 +187,17 @@ def written_now() -> Iterator[None]:
         _together.ops, _together.temps, _together.aborts, _together.written = saved
 
 
-def at_commit(op: Callable[[], None]) -> None:
-    """Run ``op`` (a rename or removal of outputs) at the end of :func:`outputs_together`, or now."""
+def _at_commit(op: list[str]) -> None:
+    """Do ``op`` (a step of :func:`_apply`) at the end of :func:`outputs_together`, or now."""
     if _together.ops is None:
-        op()
+        _apply(op)
     else:
         _together.ops.append(op)
+
+
+def move(source: str | Path, target: str | Path) -> None:
+    """Put the file or folder ``source`` in place of ``target``, at the end of :func:`outputs_together`."""
+    _at_commit(["replace", str(Path(source).resolve()), str(Path(target).resolve())])
 
 
 def latest(path: str | Path) -> Path:
@@ -126,15 +216,7 @@ def on_abort(undo: Callable[[], None]) -> None:
 
 def remove(path: str | Path) -> None:
     """Remove the file or folder ``path`` (if it exists), at the end of :func:`outputs_together`."""
-    path = Path(path)
-
-    def op() -> None:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-
-    at_commit(op)
+    _at_commit(["remove", str(Path(path).resolve())])
 
 
 @contextlib.contextmanager
@@ -202,7 +284,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         else:
             _together.temps.append(tmp_path)
             _together.written[path.resolve()] = tmp_path
-            _together.ops.append(lambda tmp=tmp_path: os.replace(tmp, path) if tmp.exists() else None)  # a later write of path removed it
+            _together.ops.append(["replace", str(tmp_path.resolve()), str(path.resolve())])
             tmp_path = None
     except (OSError, RuntimeError) as err:
         if _no_space(err, path.parent):

@@ -4,6 +4,7 @@ cases follow."""
 import contextlib
 import hashlib
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -152,6 +153,36 @@ def test_bad_image_files_stop_the_stage(image_project, monkeypatch, capsys, stag
         assert_one_line(code, err, words, name.split("/")[-1])
         assert fingerprint(root) == before
     assert not MARKER.exists(), "the crafted file ran code"
+
+
+IMAGE_BAD_PARAMS = [
+    # (stage, params changed on the tiny MNIST run, 16 GB available, words the message must hold); at the door:
+    ("train", {"training.batch_size": 1_000_000, "data.max_train": None}, "training.batch_size = 1000000 is not allowed; expected at most the 60000 training items (mnist has 60000"),
+    ("prepare_data", {"data.image_size": 100_000}, "data.image_size = 100000 is not allowed; expected a size that fits in memory: 512 training and 256 test images of 1x100000x100000"),
+    ("prepare_data", {"data.max_train": None, "data.max_test": None, "data.image_size": 1024}, "data.image_size = 1024 is not allowed; expected a size that fits in memory: 60000 training and 10000 test images of 1x1024x1024"),
+    ("generate", {"eval.nsamples": 10**10}, "eval.nsamples = 10000000000 is not allowed; expected a size that fits in memory: 10000000000 generated images of 1x16x16"),
+    # at the start of the stage, from the prepared images' shape (meta.json), before they are loaded:
+    ("train", {"data.max_train": 60_000, "training.batch_size": 60_000}, "training.batch_size = 60000 is not allowed; expected a size that fits in memory: the U-Net's activations for 60000 images of 1x16x16 in training"),
+    ("generate", {"eval.nsamples": 10**6, "eval.batch_size": 10**6}, "eval.batch_size = 1000000 is not allowed; expected a size that fits in memory: the U-Net's activations for 1000000 images of 1x16x16 in sampling"),
+]
+
+
+@pytest.mark.parametrize("stage,changes,words", IMAGE_BAD_PARAMS, ids=[w.split(" is not")[0] for _, _, w in IMAGE_BAD_PARAMS])
+def test_image_sizes_that_do_not_fit_stop_the_stage(image_project, monkeypatch, capsys, stage, changes, words):
+    """Sizes whose images or activations do not fit are refused in one line naming the key, before
+    the images are read (prepare_data), loaded (train) or the model loaded (generate)."""
+    import genlib.sizes
+
+    root, raw = image_project
+    params = raw
+    for dotted, value in changes.items():
+        params = with_change(dotted, value, base=params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(genlib.sizes, "available_memory", lambda: 16 * 10**9)
+    before = fingerprint(root)
+    code, err = run_stage(root, stage, monkeypatch, capsys)
+    assert_one_line(code, err, "params.yaml: " + words, "16 GB is available (MemAvailable)" if "fits in memory" in words else "")
+    assert fingerprint(root) == before
 
 
 class WritesMarker:
@@ -583,17 +614,22 @@ def _stage_process(root: Path, stage: str) -> "subprocess.Popen":
                             stderr=subprocess.PIPE, text=True)
 
 
+STOPPED_LINE = "error: stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was: run the stage again (dvc repro)"
 SIGINT_CASES = [
-    # (stage, params changed so that it runs a while, the stderr line after which it gets SIGINT)
-    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto"}, "generate: "),  # lines from 10 s on
-    ("evaluate", {"eval.n_exact": 600, "eval.n_projections": 20_000, "run.progress": "auto"}, "evaluate: sliced W1"),
+    # (stage, params changed so that it runs a while, the stderr line after which it gets SIGINT, the one line it ends with)
+    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto"}, "generate: ", STOPPED_LINE),  # lines from 10 s on
+    ("evaluate", {"eval.n_exact": 600, "eval.n_projections": 20_000, "run.progress": "auto"}, "evaluate: sliced W1", STOPPED_LINE),
+    # two processes (torchrun, gloo): the stage passes the SIGINT on and says the stop for all of them
+    ("generate", {"eval.nsamples": 600_000, "eval.batch_size": 300, "run.progress": "auto", "run.nproc_per_node": 2}, "generate: ",
+     "generation stopped by SIGINT; no samples were written: run `dvc repro` to continue"),
 ]
 
 
-@pytest.mark.parametrize("stage,changes,line", SIGINT_CASES, ids=[c[0] for c in SIGINT_CASES])
-def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stage, changes, line):
+@pytest.mark.parametrize("stage,changes,line,said", SIGINT_CASES, ids=[f"{c[0]}-{c[1].get('run.nproc_per_node', 1)}" for c in SIGINT_CASES])
+def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stage, changes, line, said):
     """The real stage script in a process of its own gets SIGINT (os.kill) mid-work, once its log
-    says it is working: exit code 130, one line, no KeyboardInterrupt traceback, outputs as they were."""
+    says it is working: exit code 130, one line (with several processes, no torchrun warning,
+    traceback or worker's line either), outputs as they were and nothing left over."""
     import signal
 
     root, raw = project
@@ -612,7 +648,7 @@ def test_ctrl_c_of_a_stage_process_is_one_line_and_changes_nothing(project, stag
     rest = proc.stderr.read()
     code = proc.wait(timeout=60)
     assert code == 130, (seen, rest)
-    assert rest.strip() == f"error: stopped by SIGINT (Ctrl-C) before its outputs were written; every output is as it was: run the stage again (dvc repro)", rest
+    assert rest.strip() == said, rest
     assert fingerprint(root) == before and not leftovers(root)
 
 
@@ -662,3 +698,53 @@ def test_a_full_disk_in_the_config_stage_writes_no_key(project, monkeypatch, cap
         assert fingerprint(root) == before and not leftovers(root)
     finally:
         shutil.rmtree(root / "data" / "keys", ignore_errors=True)  # the empty folder: no key checks the next tests
+
+
+KILLED_IN_COMMIT = """
+import os, signal, sys
+from genlib import io
+from genlib.pipeline.generate import generate_stage
+from genlib.pipeline.runner import stage_main
+
+real, done = io._apply, []
+
+def apply(op):
+    if len(done) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    done.append(op)
+    real(op)
+
+io._apply = apply
+stage_main("generate", generate_stage)
+"""
+
+
+@pytest.mark.parametrize("kill_at", [1, 2])
+def test_a_sigkill_among_the_renames_is_completed_by_the_next_stage(project, tmp_path, monkeypatch, capsys, kill_at):
+    """``generate`` (with other params, so every output changes) gets SIGKILL after its first or
+    second output is renamed into place; the next stage, ``evaluate``, first completes the
+    commit, then reads samples and an info.json that belong together."""
+    import shutil
+    import subprocess
+    import sys
+
+    root, raw = project
+    copy = tmp_path / "project"
+    shutil.copytree(root, copy)
+    (copy / "params.yaml").write_text(yaml.safe_dump(with_change("eval.reverse_steps", 8, base=raw)))
+    before = fingerprint(copy)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", KILLED_IN_COMMIT, str(kill_at)], cwd=copy, env=env, capture_output=True, text=True)
+    assert run.returncode == -9, run.stderr
+    mixed = fingerprint(copy)
+    changed = sorted(k for k in before if mixed[k] != before[k])
+    assert len(changed) == kill_at and (copy / ".genlib" / "commit.json").is_file()  # some new, some old, for now
+    monkeypatch.chdir(copy)
+    stage_main("evaluate", STAGES["evaluate"])
+    err = capsys.readouterr().err
+    assert "genlib: completed the outputs of a stage killed while it put them in place" in err, err
+    after = fingerprint(copy)
+    for name in ("data/samples/samples.npy", "data/samples/info.json", "plots/samples.png"):
+        assert after[name] != before[name], name  # all three the new run's
+    assert json.loads((copy / "data/samples/info.json").read_text())["reverse_steps"] == 8
+    assert not (copy / ".genlib" / "commit.json").exists() and not leftovers(copy)

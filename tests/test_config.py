@@ -298,10 +298,18 @@ IMAGES = {"data.dataset": "mnist", "data.root": "/nonexistent", "model.net": "un
     ({"data.max_test": 100, "eval.kid_subset_size": 101}, "eval.kid_subset_size = 101 is not allowed; expected null or an integer from 2 to 100"),
     ({"data.max_train": 32}, "training.batch_size = 64 is not allowed; expected at most the 32 training items (data.max_train = 32)"),
     ({"data.max_train": 640, "training.epochs": 10**8 + 1}, "training.epochs = 100000001 is not allowed; expected at most 100000000"),
-], ids=["nsamples", "max_test", "kid_subset_size", "max_train", "steps"])
+    # the built-in sets' sizes and shapes (genlib.data.images_spec.NATIVE), and the memory they take
+    ({"training.batch_size": 10**6}, "training.batch_size = 1000000 is not allowed; expected at most the 60000 training items (mnist has 60000 training images)"),
+    ({"data.max_train": 10**6, "training.epochs": 10**9}, "training.epochs = 1000000000 is not allowed; expected at most 1067235 (1000000000 epochs of 937 steps, batch 64 of 60000 items"),
+    ({"data.image_size": 100_000}, "data.image_size = 100000 is not allowed; expected a size that fits in memory: 60000 training and 10000 test images of 1x100000x100000 (uint8, 2 copies while prepared) take about 1.4 PB"),
+    ({"data.dataset": "image_folder", "data.max_train": 10**12, "data.max_test": 100, "data.image_size": 64},
+     "data.max_train = 1000000000000 is not allowed; expected a size that fits in memory: 1000000000000 training and 100 test images of 3x64x64"),
+    ({"data.dataset": "cifar10", "eval.nsamples": 10**10}, "eval.nsamples = 10000000000 is not allowed; expected a size that fits in memory: 10000000000 generated images of 3x32x32 (float32, 2 copies) take about 246 TB"),
+], ids=["nsamples", "max_test", "kid_subset_size", "max_train", "steps", "native_batch", "native_steps", "image_size", "folder_max_train", "samples"])
 def test_image_sizes_are_checked_at_the_door(changes, words):
-    """On images the door knows the sizes the params give (data.max_train, data.max_test); the
-    train stage checks the batch against the prepared set (tests/test_bad_inputs.py)."""
+    """On images the door knows the sizes the params give (data.max_train, data.max_test) and
+    those of the built-in sets, and the memory they take; the train stage checks the batch
+    against the prepared set and the U-Net's activations (tests/test_bad_inputs.py)."""
     with pytest.raises(ConfigError) as err:
         load(ROOT / "params.yaml", {**IMAGES, **changes})
     assert words in str(err.value) and "\n" not in str(err.value)

@@ -172,3 +172,100 @@ def test_other_write_errors_stay_what_they_are(tmp_path, monkeypatch):
     with pytest.raises(PermissionError):
         io._write_with(tmp_path / "x.npy", denied)
     assert not list(tmp_path.iterdir())
+
+
+# A stage's commit as the pipeline's are made of: files replaced, a folder swapped (dvclive's
+# curves), a file removed. The process SIGKILLs itself before its k-th rename, replace, unlink
+# or rmdir (the journal's own included), for every k; the next block must then find the outputs
+# all old or, once the journal is in place, complete them all new.
+KILLED_COMMIT = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from genlib import io
+
+    root, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+    os.chdir(root)
+    calls = [0]
+
+    def counted(real):
+        def call(*args, **kwargs):
+            if calls[0] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            calls[0] += 1
+            return real(*args, **kwargs)
+        return call
+
+    with io.outputs_together():
+        io.write_text(root / "out" / "a.txt", "new a")
+        io.write_text(root / "out" / "b.txt", "new b")
+        staging = root / "out" / ".curves.partial"
+        staging.mkdir()
+        (staging / "c.tsv").write_text("new c")
+        io.move(staging, root / "out" / "curves")
+        io.remove(root / "out" / "stale.txt")
+        io.write_text(root / "out" / "d.txt", "new d")
+        for name in ("replace", "rename", "unlink", "rmdir"):
+            setattr(os, name, counted(getattr(os, name)))
+    print(calls[0])
+""")
+OLD = {"a.txt": "old a", "b.txt": "old b", "curves/c.tsv": "old c", "stale.txt": "stale", "d.txt": "old d"}
+NEW = {"a.txt": "new a", "b.txt": "new b", "curves/c.tsv": "new c", "d.txt": "new d"}
+
+
+def _outputs(root) -> dict[str, str]:
+    """The outputs under ``root / out``, without the hidden leftovers beside them."""
+    return {str(p.relative_to(root / "out")): p.read_text() for p in sorted((root / "out").rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root / "out").parts)}
+
+
+def _old_outputs(root) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    for name, text in OLD.items():
+        (root / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "out" / name).write_text(text)
+
+
+def _killed_commit(root, kill_at: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", KILLED_COMMIT, str(root), str(kill_at)], capture_output=True, text=True)
+
+
+def test_a_sigkill_at_any_step_of_a_commit_leaves_all_old_or_completes_all_new(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    _old_outputs(root)
+    whole = _killed_commit(root, 10**6)  # never killed: counts the steps
+    assert whole.returncode == 0 and _outputs(root) == NEW, whole.stderr
+    steps = int(whole.stdout)
+    assert steps >= 9  # journal, 3 files, the folder's 2 renames and removal, stale.txt, the journal's removal
+    seen = []
+    for k in range(steps):
+        _old_outputs(root)
+        run = _killed_commit(root, k)
+        assert run.returncode == -signal.SIGKILL, (k, run.stderr)
+        journal = (root / io.JOURNAL).is_file()
+        monkeypatch.chdir(root)
+        with io.outputs_together():  # the next stage's block
+            pass
+        monkeypatch.chdir(tmp_path)
+        found = _outputs(root)
+        assert found == (NEW if journal else OLD), (k, found)
+        seen.append(journal)
+        left = sorted(p.name for p in root.rglob("*") if p.name.endswith((".tmp", ".old", ".partial")) or p.name == "commit.json")
+        if not journal:  # the kill's temporary files, as after a kill inside a write: they go at the next write of each
+            assert len(left) == 4 and ".curves.partial" in left, (k, left)  # the staging folder goes at the next training; the journal's temporary file is gone
+            for name in ("a.txt", "b.txt", "d.txt"):
+                io.write_text(root / "out" / name, "again")
+            left = [p.name for p in root.rglob("*.tmp")]
+        assert left == [], (k, left)
+    assert seen[0] is False and all(seen[1:])  # killed before the journal was in place: nothing done
+
+
+def test_a_bad_commit_journal_is_one_line(tmp_path, monkeypatch):
+    from genlib.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / io.JOURNAL).parent.mkdir()
+    for text in ("{not json", '[["remove", "relative/path"]]', '[["run", "/bin/sh"]]'):
+        (tmp_path / io.JOURNAL).write_text(text + "\n")
+        with pytest.raises(DataError, match=r"commit.json: not a commit journal genlib wrote .*remove it and run the stage again"):
+            with io.outputs_together():
+                pass

@@ -35,6 +35,16 @@ class ImageParams:
     dequant_std: float = spec(DEFAULT_DEQUANT_STD, positive, "a positive number")  # gaussian only
 
 
+# What the built-in sets hold, known before their files are read: the image shape (C, H, W), the
+# training and the test images (None: it follows data.imbalance, CIFAR-10-LT's long tail).
+NATIVE = {
+    "mnist": ((1, 28, 28), 60_000, 10_000),
+    "fashion_mnist": ((1, 28, 28), 60_000, 10_000),
+    "cifar10": ((3, 32, 32), 50_000, 10_000),
+    "cifar10_lt": ((3, 32, 32), None, 10_000),
+}
+
+
 class ImageSpec:
     """An image set's spec: the params built and checked (also when given as an instance), a
     root, then the set's own checks (``check``)."""

@@ -4,6 +4,7 @@ a stop: a Ctrl-C, or a training stopped with a resume checkpoint left)."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from typing import Callable
 
@@ -37,7 +38,10 @@ def stage_main(stage: str, step: Callable, params_path: str = "params.yaml") -> 
             with threads_set(n):
                 if stage != "config":
                     check_key(cfg, stage, Paths())
-                step(cfg)
+                try:
+                    step(cfg)
+                except ConfigError as err:  # a param the stage checks against what it finds (the data, the device)
+                    raise (err.in_file(params_path) if err.file == "params" else err) from None
 
     run_stage(work)
 
@@ -59,21 +63,24 @@ def _load(params_path: str, stage: str):
         raise ConfigError(err.key, err.value, f"{err.allowed} (the config stage checks the params of every stage before any runs)", err.file) from None
 
 
-def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
+def run_stage(work: Callable[[], object], quiet: bool = False, quiet_stop: bool | None = None) -> None:
     """Run ``work`` with its outputs written together (:func:`genlib.io.outputs_together`); a
     known error exits with one line, or with its exit code alone when ``quiet``. A Ctrl-C is one
-    line and exit code 130, as a stopped training is."""
+    line and exit code 130, as a stopped training is; the line is left out when ``quiet_stop``
+    (by default ``quiet``)."""
     from genlib import io
+
+    quiet_stop = quiet if quiet_stop is None else quiet_stop
 
     try:
         with io.outputs_together():
             work()
     except TrainingInterrupted as err:
-        _stop(f"{err}: run `dvc repro` to continue", quiet)
+        _stop(f"{err}: run `dvc repro` to continue", quiet_stop)
     except KeyboardInterrupt:
-        _stop(f"error: {STOPPED}", quiet)
+        _stop(f"error: {STOPPED}", quiet_stop)
     except Stopped as err:
-        _stop(f"error: {err}", quiet)
+        _stop(f"error: {err}", quiet_stop)
     except (ConfigError, DataError, DiskFull, UnknownNameError, NonFiniteLoss, WorkersFailed) as err:
         if quiet:
             raise SystemExit(2) from None
@@ -87,6 +94,14 @@ def run_stage(work: Callable[[], object], quiet: bool = False) -> None:
 
 
 def _stop(line: str, quiet: bool) -> None:
-    if not quiet:
+    if quiet:
+        silence_stderr()  # what a stopped worker's exit might still print: the stage that launched it speaks
+    else:
         print(line, file=sys.stderr)
     raise SystemExit(130) from None
+
+
+def silence_stderr() -> None:
+    """Send whatever this process writes to stderr from now on (to the end of its exit) nowhere."""
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())

@@ -7,7 +7,9 @@ its stage function: the workers run no code the stage does not import.
 
 Signals: torchrun gets a process group of its own, so a Ctrl-C or a kill of the stage reaches
 the stage alone, which passes it on once; torchrun passes it to the workers, which stop together
-at their next sync step after rank 0 saved a resume checkpoint. torchrun starts each worker in a
+at their next sync step after rank 0 saved a resume checkpoint. The stop is then one line, the
+stage's: torchrun runs through :func:`torchrun`, which leaves out its warnings and its traceback
+of the signal, and the workers print nothing of it. torchrun starts each worker in a
 session of its own, which a SIGKILL of the stage's group does not reach: a worker therefore
 exits at once when the stage is gone, as a killed single process would.
 
@@ -28,9 +30,11 @@ from typing import Callable
 
 import torch
 
-from genlib import io
-from genlib.device import check_precision, denormals_flushed, resolve_device
+from genlib import io, sizes
+from genlib.device import check_precision, denormals_flushed, free_memory, resolve_device
 from genlib.errors import TrainingInterrupted, WorkersFailed
+from genlib.pipeline.prepared import read_meta
+from genlib.registry import METHODS
 from genlib.training import distributed
 
 LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
@@ -46,7 +50,7 @@ def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> N
     """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are
     done. ``model_dir`` is the model's folder in ``data/`` (``teacher`` for the teacher's training)."""
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
+        sys.executable, "-m", "genlib.pipeline.worker", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
         "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()), model_dir,
     ]
     # The workers share the stage's threads (run.threads), which waits; OMP_NUM_THREADS keeps
@@ -72,6 +76,28 @@ def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> N
         raise WorkersFailed(f"{ACTIVITY[stage]}: torchrun exited with code {code}; the workers' errors are printed above")
 
 
+def torchrun(args: list[str]) -> None:
+    """torchrun (``torch.distributed.run``) on ``args``, quiet about a stop: its warnings (a
+    signal received, the workers sent it) are left out, and the signal exits with 128 + its
+    number, with nothing more on stderr, instead of a traceback. Its errors, a worker's failure
+    among them, are printed."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.run import main
+
+    from genlib.pipeline.runner import silence_stderr
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        main(args)
+    except SignalException as err:
+        silence_stderr()  # and its exit's: the stage says the stop
+        raise SystemExit(128 + int(err.sigval)) from None
+
+
 def _exit_without(pid: int) -> None:
     """Exit (without writing anything) as soon as process ``pid`` is gone; checked twice a second."""
 
@@ -94,22 +120,42 @@ def serve(step: Callable) -> None:
     from genlib.pipeline.threads import threads_set
 
     root, config, model_dir = sys.argv[1:4]
-    if LAUNCHER in os.environ:
+    launched = LAUNCHER in os.environ
+    if launched:
         _exit_without(int(os.environ[LAUNCHER]))
-    # Every process meets the same known errors; rank 0 alone prints them.
+    # Every process meets the same known errors; rank 0 alone prints them, and a stop is said by
+    # the stage that launched the workers (when one did), once.
+    quiet = os.environ["RANK"] != "0"
     with threads_set(int(os.environ.get(THREADS, torch.get_num_threads()))):
-        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=os.environ["RANK"] != "0")
+        run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=quiet, quiet_stop=quiet or launched)
+
+
+def check_batch_memory(stage: str, cfg, paths, device: torch.device) -> None:
+    """Before anything is loaded: the U-Net's activations for a batch of ``stage`` (a training
+    or a sampling batch, :func:`genlib.sizes.check_activations`) within the free memory of
+    ``device``, for the prepared images' shape (``meta.json``). Each GPU holds its process's
+    share of a training batch; the processes on the CPU share its memory."""
+    if METHODS.spec(cfg.method).own_networks:  # a VAE or GAN: no U-Net of model:
+        return
+    shape = tuple(read_meta(paths.prepared)["shape"])
+    sizes.check_activations(cfg, shape, stage == "train", *free_memory(device), per_process=device.type == "cuda")
 
 
 def on_processes(stage: str, cfg, paths, body: Callable, written: Path):
     """Run ``body(cfg, paths, world, device)`` as this process, or, with ``run.nproc_per_node > 1``
     and not yet under torchrun, start the stage again on that many processes and return what it
-    wrote to ``written``. Denormal floats are flushed while it runs (see genlib.device)."""
+    wrote to ``written``. The device, its precision and the batches' memory are checked first;
+    denormal floats are flushed while it runs (see genlib.device)."""
     device = resolve_device(cfg.run.device)
     check_precision(cfg.run.precision, device)
+    check_batch_memory(stage, cfg, paths, device)
     if cfg.run.nproc_per_node > 1 and not distributed.launched():
         distributed.check_processes(cfg.run, device)
         launch(cfg, paths.root, stage, paths.model_dir)
         return io.read_json(written)
     with distributed.joined(cfg.run, device) as (world, device), denormals_flushed(device):
         return body(cfg, paths, world, device)
+
+
+if __name__ == "__main__":  # how launch starts torchrun
+    torchrun(sys.argv[1:])

@@ -67,15 +67,7 @@ class CurveLogger:
             # worker of `dvc queue start -j N` shares: another worker may have removed it first.
             if Path(err.filename or "").name != STEP_SIGNAL:
                 raise
-        io.at_commit(self._swap)  # with the stage's other outputs (genlib.io.outputs_together)
-
-    def _swap(self) -> None:
-        old = self.directory.with_name(f".{self.directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.directory.exists():
-            self.directory.rename(old)
-        self.staging.rename(self.directory)
-        shutil.rmtree(old, ignore_errors=True)
+        io.move(self.staging, self.directory)  # with the stage's other outputs (genlib.io.outputs_together)
 
 
 class NullLogger:
