@@ -22,7 +22,7 @@ from genlib.data.toy2d_spec import ToyParams
 from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
-from genlib.registry import DATASETS, METHODS, NETS, load_plugins
+from genlib.registry import DATASETS, LOGGERS, METHODS, NETS, load_plugins
 
 
 def _rates_ok(rates: tuple[float, ...]) -> bool:
@@ -123,6 +123,10 @@ class RunParams:
     # Steps between resume checkpoints (0 = none). They live in .genlib/resume/, outside DVC's
     # outputs, so a killed train stage continues from the last one on the next dvc repro.
     checkpoint_freq: int = spec(200, non_negative, "a non-negative integer")
+    # The sinks of the training curves, by registry name (genlib.training.logger; a plugin may add
+    # its own). dvclive writes plots/train/plots/metrics, the curves dvc.yaml declares, so it is
+    # always one of them; tensorboard adds event files in plots/train/tensorboard.
+    loggers: tuple[str, ...] = ("dvclive",)
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,15 @@ def _check_net_fits_data(net_name: str, kind: str) -> None:
         raise ConfigError("model.net", net_name, f"a network for {kind} data: one of {', '.join(fitting)}")
 
 
+def _check_loggers(names: tuple[str, ...]) -> None:
+    """``run.loggers``: known sink names, each once, dvclive among them (its curves are the train
+    stage's declared plots)."""
+    if any(n not in LOGGERS for n in names) or len(set(names)) < len(names) or "dvclive" not in names:
+        raise ConfigError("run.loggers", list(names), f"a list of logger sinks, each once and dvclive among them; known: {', '.join(LOGGERS.names())}")
+
+
 def _cross_checks(cfg: Config) -> None:
+    _check_loggers(cfg.run.loggers)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
         raise ConfigError("eval.feature_extractor", "classifier", "'inception', or eval.classifier_epochs > 0")

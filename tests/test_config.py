@@ -69,6 +69,9 @@ BAD = [
     ("run.compile", "yes", "run.compile"),
     ("run.nproc_per_node", 0, "run.nproc_per_node"),
     ("run.backend", "mpi", "run.backend"),
+    ("run.loggers", ["dvclive", "wandb"], "run.loggers"),
+    ("run.loggers", ["tensorboard"], "run.loggers"),
+    ("run.loggers", "dvclive", "run.loggers"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
     # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY

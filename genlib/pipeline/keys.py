@@ -72,6 +72,22 @@ def train_params(cfg: Config) -> dict:
     return plain(out)
 
 
+def curve_params(cfg: Config) -> dict:
+    """What the train stage's other outputs (``plots/train``) depend on beyond the weights: the
+    sinks that write the curves (``run.loggers``; tensorboard adds its event files there). They
+    key the train stage, not the trained weights: the checkpoint's stamp and the later stages'
+    keys (``trained``) leave them out, so adding a sink reruns ``train`` and nothing after it."""
+    return {"run": {"loggers": list(cfg.run.loggers)}}
+
+
+def train_stage_params(cfg: Config) -> dict:
+    """The train stage's key: :func:`train_params` with :func:`curve_params` merged in."""
+    out = train_params(cfg)
+    for section, fields in curve_params(cfg).items():
+        out[section] = {**out.get(section, {}), **fields}
+    return out
+
+
 def stage_params(cfg: Config, stage: str) -> dict:
     """The resolved params ``stage`` reads (its key, without the plugin digests)."""
     if stage == "prepare_data":
@@ -81,9 +97,9 @@ def stage_params(cfg: Config, stage: str) -> dict:
         return plain(out)
     if stage == "train_teacher":  # the teacher's training params, or the same key for every run without one
         teacher = teacher_config(cfg)
-        return {"teacher": None} if teacher is None else train_params(teacher)
+        return {"teacher": None} if teacher is None else train_stage_params(teacher)
     if stage == "train":
-        return train_params(cfg)
+        return train_stage_params(cfg)
     # The later stages check that the checkpoint was trained with these params, and use them;
     # beside "trained", a key holds the other fields it reads, by their place in params.yaml.
     trained = train_params(cfg)

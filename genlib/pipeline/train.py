@@ -29,7 +29,7 @@ from genlib.progress import display, rate, say
 from genlib.registry import DATASETS
 from genlib.seeding import generator, stream_seed
 from genlib.training import distributed
-from genlib.training.logger import CurveLogger, NullLogger
+from genlib.training.logger import Loggers, NullLogger
 from genlib.training.trainer import new_state, train
 from genlib.weights import with_digests
 
@@ -59,7 +59,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
     if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
         torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
-    logger = CurveLogger(paths.train_log) if world.is_main else NullLogger()
+    logger = Loggers(cfg.run.loggers, paths.train_log, cfg) if world.is_main else NullLogger()
     transform = DATASETS.get(cfg.data.dataset).input_transform(cfg.data)  # e.g. uint8 -> [-1, 1], per batch
     for step, row in state.history:  # the curve so far, as the interrupted run logged it
         logger.log(step, row)
