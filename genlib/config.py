@@ -22,7 +22,7 @@ from genlib.data.toy2d_spec import ToyParams
 from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
-from genlib.registry import DATASETS, LOGGERS, METHODS, NETS, load_plugins
+from genlib.registry import CALLBACKS, DATASETS, LOGGERS, METHODS, NETS, load_plugins
 
 
 def _rates_ok(rates: tuple[float, ...]) -> bool:
@@ -40,6 +40,9 @@ class TrainingParams:
     grad_clip: float | None = spec(None, positive, "a positive number or null")  # max grad norm
     ema_rates: tuple[float, ...] = spec((0.99,), _rates_ok, "a list of numbers in (0, 1)")
     nan_retries: int = spec(3, non_negative, "a non-negative integer")  # restores before giving up
+    # Hooks into the loop, by registry name (genlib.training.callbacks; plugins register their own).
+    # They key training: a callback may stop it.
+    callbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,8 +280,15 @@ def _check_loggers(names: tuple[str, ...]) -> None:
         raise ConfigError("run.loggers", list(names), f"a list of logger sinks, each once and dvclive among them; known: {', '.join(LOGGERS.names())}")
 
 
+def _check_callbacks(names: tuple[str, ...]) -> None:
+    if any(n not in CALLBACKS for n in names) or len(set(names)) < len(names):
+        known = ", ".join(CALLBACKS.names()) or "none registered (a plugin registers its own)"
+        raise ConfigError("training.callbacks", list(names), f"a list of registered callbacks, each once; known: {known}")
+
+
 def _cross_checks(cfg: Config) -> None:
     _check_loggers(cfg.run.loggers)
+    _check_callbacks(cfg.training.callbacks)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
         raise ConfigError("eval.feature_extractor", "classifier", "'inception', or eval.classifier_epochs > 0")

@@ -1,6 +1,6 @@
 """Registries: every name a user types in ``params.yaml`` is a key in one of these.
 
-A user's own method, network, dataset or logger sink registers itself the same way from their own module,
+A user's own method, network, dataset, logger sink or training callback registers itself the same way from their own module,
 named in ``params.yaml`` under ``plugins:`` and imported before the config is checked. The
 built-in ones are declared at the end of this module by the paths of their parts, imported on
 first use: ``genlib list`` and ``genlib check`` import no torch.
@@ -80,6 +80,7 @@ METHODS: Registry = Registry("method")
 DATASETS: Registry = Registry("dataset")
 NETS: Registry = Registry("network")
 LOGGERS: Registry = Registry("logger")  # sinks of the training curves (run.loggers; genlib.training.logger)
+CALLBACKS: Registry = Registry("callback")  # hooks into the training loop (training.callbacks; genlib.training.callbacks)
 
 # The built-in entries: name, spec, implementation (in genlib.<first part>). Every implementation
 # inherits its spec; genlib.implementations imports each implementation's module, for the stages'

@@ -72,6 +72,7 @@ BAD = [
     ("run.loggers", ["dvclive", "wandb"], "run.loggers"),
     ("run.loggers", ["tensorboard"], "run.loggers"),
     ("run.loggers", "dvclive", "run.loggers"),
+    ("training.callbacks", ["unregistered"], "training.callbacks"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
     # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY

@@ -29,6 +29,7 @@ from genlib.progress import display, rate, say
 from genlib.registry import DATASETS
 from genlib.seeding import generator, stream_seed
 from genlib.training import distributed
+from genlib.training.callbacks import build_callbacks
 from genlib.training.logger import Loggers, NullLogger
 from genlib.training.trainer import new_state, train
 from genlib.weights import with_digests
@@ -74,7 +75,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
               checkpoint_every=cfg.run.checkpoint_freq, progress=display(cfg.run.progress) if world.is_main else "off",
               should_stop=stop, world=world, model=distributed.wrap(state.net, world, device, cfg.run.compile),
-              transform=transform)
+              transform=transform, callbacks=build_callbacks(cfg))
     seconds = time.perf_counter() - start
     info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
     if world.is_main:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from genlib.errors import NonFiniteLoss, TrainingInterrupted
 from genlib.methods.base import Method, StepContext
 from genlib.progress import Display, tracker
 from genlib.sizes import steps_per_epoch
+from genlib.training.callbacks import Callback
 from genlib.training.distributed import World
 from genlib.training.ema import EMA
 from genlib.training.groups import OptimizerGroup, SchedulerGroup
@@ -101,8 +102,9 @@ def train(
     world: World = World(),
     model: nn.Module | None = None,
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainState:
-    """Run (or continue) training until ``training.epochs`` epochs are done.
+    """Run (or continue) training until ``training.epochs`` epochs are done, or a callback stops it.
 
     Every ``checkpoint_every`` steps and when ``should_stop()`` turns true, ``on_checkpoint(state)``
     is called at a step boundary; a stop then raises :class:`TrainingInterrupted`. The state holds
@@ -115,7 +117,8 @@ def train(
     noise. ``model`` is the network as the forward pass calls it (DDP, compiled); ``state.net``
     is the plain module that states and checkpoints hold. ``transform(batch, generator)`` turns
     stored data into the network's input (images: uint8 to dequantized ``[-1, 1]``), drawing from
-    the training generator (the whole batch on every process, like the noise)."""
+    the training generator (the whole batch on every process, like the noise). The ``callbacks``'
+    hooks are called as :mod:`genlib.training.callbacks` says."""
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
@@ -124,6 +127,8 @@ def train(
     shard = world.shard(batch) if world.size > 1 else None
     good = _snapshot(state)
     loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
+    for cb in callbacks:
+        cb.on_train_start(state)
     with tracker(total, "train", progress, initial=state.step) as pbar:
         while state.step < total:
             pos = state.step % per_epoch
@@ -146,6 +151,9 @@ def train(
             loss_sum += loss
             state.since_log += 1
             pbar.update(1)
+            if step % per_epoch == 0:
+                for cb in callbacks:
+                    cb.on_epoch_end(step // per_epoch, state)
             if not sync:
                 continue
             # A non-finite loss since the last sync step left the running sum non-finite.
@@ -161,6 +169,8 @@ def train(
                 row.update({name: float(value) for name, value in terms.items()})  # this step's batch
                 state.history.append([state.step, row])
                 logger.log(state.step, row)
+                for cb in callbacks:
+                    cb.on_log(state.step, row, state)
                 pbar.set_postfix(loss=f"{row['loss']:.4f}")
                 loss_total, state.since_log = 0.0, 0
             state.loss_sum = loss_total
@@ -171,6 +181,10 @@ def train(
                 on_checkpoint(state)
             if stop:
                 raise TrainingInterrupted(f"training stopped at step {state.step} of {total}; a resume checkpoint is saved")
+            if log_now and any([cb.should_stop(state) for cb in callbacks]):  # every one is asked
+                break
+    for cb in callbacks:
+        cb.on_train_end(state)
     return state
 
 
