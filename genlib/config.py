@@ -23,6 +23,7 @@ from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
 from genlib.registry import CALLBACKS, DATASETS, LOGGERS, METHODS, NETS, load_plugins
+from genlib.training.validation_metrics import allowed_metrics
 
 
 def _rates_ok(rates: tuple[float, ...]) -> bool:
@@ -43,6 +44,17 @@ class TrainingParams:
     # Hooks into the loop, by registry name (genlib.training.callbacks; plugins register their own).
     # They key training: a callback may stop it.
     callbacks: tuple[str, ...] = ()
+    # The evaluation during training (genlib.training.evaluation), on the data.nval held-out items:
+    # every eval_every steps (0 = off; a multiple of run.log_every) and at the last step, of the
+    # eval.ema weights, eval_nsamples samples in eval_reverse_steps steps of the default sampler.
+    eval_every: int = spec(0, non_negative, "a non-negative integer (0 = off)")
+    eval_nsamples: int = spec(2000, lambda n: n >= 2, "an integer >= 2")
+    eval_reverse_steps: int = spec(20, positive, "a positive integer")
+    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd (2D points); elbo (vae, hvae)
+    # Early stopping: stop after `patience` evaluations in a row without a better `monitor`
+    # (one of eval_metrics); 0 = off.
+    patience: int = spec(0, non_negative, "a non-negative integer (0 = off)")
+    monitor: str = "w1_sliced"
 
 
 @dataclass(frozen=True)
@@ -286,9 +298,37 @@ def _check_callbacks(names: tuple[str, ...]) -> None:
         raise ConfigError("training.callbacks", list(names), f"a list of registered callbacks, each once; known: {known}")
 
 
+def _check_evaluation(cfg: Config) -> None:
+    """The evaluation during training and early stopping: settings that can run (README, training)."""
+    t = cfg.training
+    if t.patience > 0 and t.eval_every == 0:
+        raise ConfigError("training.patience", t.patience, "0 while training.eval_every = 0 (it stops on the evaluation's metric)")
+    if t.eval_every == 0:
+        return
+    if t.eval_every % cfg.run.log_every:
+        raise ConfigError("training.eval_every", t.eval_every, f"0 (off) or a multiple of run.log_every = {cfg.run.log_every} (it evaluates at logged steps)")
+    if cfg.data.nval == 0:
+        raise ConfigError("data.nval", 0, "a positive number of held-out training items when training.eval_every > 0")
+    method = METHODS.spec(cfg.method)
+    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family)
+    if not t.eval_metrics or any(m not in allowed for m in t.eval_metrics) or len(set(t.eval_metrics)) < len(t.eval_metrics):
+        known = ", ".join(allowed) or "none yet"
+        raise ConfigError("training.eval_metrics", list(t.eval_metrics), f"a non-empty list, each once, of the metrics for {cfg.method} on {cfg.data_kind}: {known}")
+    if t.patience > 0 and t.monitor not in t.eval_metrics:
+        raise ConfigError("training.monitor", t.monitor, f"one of training.eval_metrics ({', '.join(t.eval_metrics)})")
+    if any(m != "elbo" for m in t.eval_metrics):
+        try:
+            method(cfg.method_params).check_sampling(SampleOptions(), t.eval_reverse_steps)
+        except ConfigError as err:
+            if err.key != "eval.reverse_steps":
+                raise
+            raise ConfigError("training.eval_reverse_steps", err.value, err.allowed) from None
+
+
 def _cross_checks(cfg: Config) -> None:
     _check_loggers(cfg.run.loggers)
     _check_callbacks(cfg.training.callbacks)
+    _check_evaluation(cfg)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
         raise ConfigError("eval.feature_extractor", "classifier", "'inception', or eval.classifier_epochs > 0")
@@ -327,10 +367,17 @@ def _size_checks(cfg: Config) -> None:
         nref = d.nsamples if e.reference == "train" else d.ntest
         m, w1_bytes = sizes.exact_w1_bytes(e.n_exact, e.nsamples, nref)
         sizes.check_fits("eval.n_exact", e.n_exact, w1_bytes, f"the exact W1 of {m}-point sets ({sizes.EMD_MATRICES} float64 {m} x {m} matrices)", free)
-        n, where = d.nsamples, f"data.nsamples = {d.nsamples}"
+        if d.nval >= d.nsamples:
+            raise ConfigError("data.nval", d.nval, f"fewer than data.nsamples = {d.nsamples} (they are held out of the training points)")
+        n = d.nsamples - d.nval
+        where = f"data.nsamples = {n}" if d.nval == 0 else f"data.nsamples - data.nval = {n}"
     else:
         sizes.check_image_metrics(e.nsamples, cfg.data.max_test, e.kid_subset_size)
-        n, where = cfg.data.max_train, f"data.max_train = {cfg.data.max_train}"
+        mt, nval = cfg.data.max_train, cfg.data.nval
+        if mt is not None and nval >= mt:
+            raise ConfigError("data.nval", nval, f"fewer than data.max_train = {mt} (they are held out of the training images)")
+        n = None if mt is None else mt - nval
+        where = f"data.max_train = {mt}" if nval == 0 else f"data.max_train - data.nval = {n}"
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)
         sizes.check_steps(t.epochs, n, t.batch_size)

@@ -73,6 +73,10 @@ BAD = [
     ("run.loggers", ["tensorboard"], "run.loggers"),
     ("run.loggers", "dvclive", "run.loggers"),
     ("training.callbacks", ["unregistered"], "training.callbacks"),
+    ("training.eval_every", -20, "training.eval_every"),
+    ("training.eval_metrics", "w1_sliced", "training.eval_metrics"),
+    ("training.patience", -1, "training.patience"),
+    ("data.nval", 1.5, "data.nval"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
     # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY

@@ -21,7 +21,10 @@ process calls the callbacks alike, so a stop must follow from what every process
 """
 from __future__ import annotations
 
+import math
+
 from genlib.registry import CALLBACKS
+from genlib.training.validation_metrics import DIRECTION
 
 
 class Callback:
@@ -45,5 +48,40 @@ class Callback:
 
 
 def build_callbacks(cfg) -> list[Callback]:
-    """The callbacks ``training.callbacks`` names."""
-    return [CALLBACKS.get(name)(cfg) for name in cfg.training.callbacks]
+    """The callbacks ``training.callbacks`` names, then early stopping when ``training.patience`` is set."""
+    out = [CALLBACKS.get(name)(cfg) for name in cfg.training.callbacks]
+    if cfg.training.patience > 0:
+        out.append(EarlyStopping(cfg.training.monitor, cfg.training.patience))
+    return out
+
+
+# The badness of a value for each way a metric is better (validation_metrics.DIRECTION): smaller is better.
+BADNESS = {"lower": lambda v: v, "higher": lambda v: -v, "near 0": abs}
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation metric ``monitor`` (a column of the logged rows, ``val_<metric>``)
+    has not improved on its best for ``patience`` evaluations in a row. Computed from the state's
+    history alone, so a resumed run stops where an uninterrupted one would."""
+
+    def __init__(self, monitor: str, patience: int, direction: str = "") -> None:
+        self.column, self.patience = f"val_{monitor}", patience
+        self.badness = BADNESS[direction or DIRECTION[monitor]]
+
+    def _scores(self, state) -> list[tuple[int, float]]:
+        """(step, badness) of every evaluation logged so far; a non-finite value is the worst."""
+        rows = [(step, self.badness(row[self.column])) for step, row in state.history if self.column in row]
+        return [(step, s if math.isfinite(s) else math.inf) for step, s in rows]
+
+    def best_step(self, state) -> int | None:
+        """The step of the best evaluation so far (the first of equal bests), None before any."""
+        scores = self._scores(state)
+        return min(scores, key=lambda r: r[1])[0] if scores else None
+
+    def should_stop(self, state) -> bool:
+        scores = self._scores(state)
+        if len(scores) <= self.patience:
+            return False
+        best = min(range(len(scores)), key=lambda i: scores[i][1])  # the first of equal bests
+        return len(scores) - 1 - best >= self.patience
+

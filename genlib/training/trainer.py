@@ -103,6 +103,7 @@ def train(
     model: nn.Module | None = None,
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     callbacks: Sequence[Callback] = (),
+    evaluate: Callable[[TrainState], dict[str, float]] | None = None,
 ) -> TrainState:
     """Run (or continue) training until ``training.epochs`` epochs are done, or a callback stops it.
 
@@ -118,7 +119,9 @@ def train(
     is the plain module that states and checkpoints hold. ``transform(batch, generator)`` turns
     stored data into the network's input (images: uint8 to dequantized ``[-1, 1]``), drawing from
     the training generator (the whole batch on every process, like the noise). The ``callbacks``'
-    hooks are called as :mod:`genlib.training.callbacks` says."""
+    hooks are called as :mod:`genlib.training.callbacks` says. ``evaluate(state)``, the evaluation
+    during training (:mod:`genlib.training.evaluation`), runs every ``training.eval_every`` steps
+    and at the last one, at a logged step: its metrics join that step's row."""
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
@@ -167,10 +170,14 @@ def train(
             if log_now:
                 row = {"loss": loss_total / state.since_log, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
                 row.update({name: float(value) for name, value in terms.items()})  # this step's batch
+                scores = evaluate(state) if evaluate is not None and (state.step % tc.eval_every == 0 or state.step == total) else {}
+                row.update(scores)
                 state.history.append([state.step, row])
                 logger.log(state.step, row)
                 for cb in callbacks:
                     cb.on_log(state.step, row, state)
+                    if scores:
+                        cb.on_eval(state.step, scores, state)
                 pbar.set_postfix(loss=f"{row['loss']:.4f}")
                 loss_total, state.since_log = 0.0, 0
             state.loss_sum = loss_total
