@@ -55,6 +55,11 @@ class TrainingParams:
     # (one of eval_metrics); 0 = off.
     patience: int = spec(0, non_negative, "a non-negative integer (0 = off)")
     monitor: str = "w1_sliced"
+    # Weights kept besides the last (data/model/kept/, for eval.checkpoint): those of every
+    # keep_every steps (0 = none; a multiple of run.log_every), and with select (one of
+    # eval_metrics, or null) those of the evaluation that scored best on it.
+    keep_every: int = spec(0, non_negative, "a non-negative integer (0 = none)")
+    select: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class EvalParams:
     # x0 implies (Ho et al. 2020's clip_denoised); 1 for images in [-1, 1], null = off.
     clip_x0: float | None = spec(None, positive, "a positive number or null")
     ema: float | None = 0.99  # sample from this EMA rate (one of training.ema_rates); null = raw
+    # The weights generate samples from: the last step's, the best by training.select, or those
+    # kept at a step (training.keep_every).
+    checkpoint: Literal["last", "best"] | int = spec("last", lambda c: c in ("last", "best") or c > 0, "last, best or a positive step")
     n_exact: int = spec(4000, positive, "a positive integer")  # subsample for exact W1
     n_mmd: int = spec(4000, positive, "a positive integer")
     n_projections: int = spec(500, positive, "a positive integer")  # sliced W1
@@ -298,9 +306,24 @@ def _check_callbacks(names: tuple[str, ...]) -> None:
         raise ConfigError("training.callbacks", list(names), f"a list of registered callbacks, each once; known: {known}")
 
 
+def _check_kept(cfg: Config) -> None:
+    """``training.keep_every``, ``training.select`` and the ``eval.checkpoint`` that reads them."""
+    t, chosen = cfg.training, cfg.eval.checkpoint
+    if t.keep_every % cfg.run.log_every:
+        raise ConfigError("training.keep_every", t.keep_every, f"0 (none) or a multiple of run.log_every = {cfg.run.log_every} (weights are kept at logged steps)")
+    if t.select is not None and (t.eval_every == 0 or t.select not in t.eval_metrics):
+        raise ConfigError("training.select", t.select, f"null, or one of training.eval_metrics ({', '.join(t.eval_metrics)}) with training.eval_every > 0")
+    if chosen == "best" and t.select is None:
+        raise ConfigError("eval.checkpoint", chosen, "last, or a kept step: best needs training.select (the metric that picks it)")
+    if isinstance(chosen, int) and (t.keep_every == 0 or chosen % t.keep_every):
+        kept = f"a multiple of training.keep_every = {t.keep_every}" if t.keep_every else "none: training.keep_every = 0"
+        raise ConfigError("eval.checkpoint", chosen, f"last, best or a kept step ({kept})")
+
+
 def _check_evaluation(cfg: Config) -> None:
     """The evaluation during training and early stopping: settings that can run (README, training)."""
     t = cfg.training
+    _check_kept(cfg)
     if t.patience > 0 and t.eval_every == 0:
         raise ConfigError("training.patience", t.patience, "0 while training.eval_every = 0 (it stops on the evaluation's metric)")
     if t.eval_every == 0:
@@ -380,7 +403,9 @@ def _size_checks(cfg: Config) -> None:
         where = f"data.max_train = {mt}" if nval == 0 else f"data.max_train - data.nval = {n}"
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)
-        sizes.check_steps(t.epochs, n, t.batch_size)
+        total = sizes.check_steps(t.epochs, n, t.batch_size)
+        if isinstance(e.checkpoint, int) and e.checkpoint > total:
+            raise ConfigError("eval.checkpoint", e.checkpoint, f"last, best or a kept step of the {total} steps training takes")
 
 
 def build_method(cfg: Config):

@@ -77,6 +77,9 @@ BAD = [
     ("training.eval_metrics", "w1_sliced", "training.eval_metrics"),
     ("training.patience", -1, "training.patience"),
     ("data.nval", 1.5, "data.nval"),
+    ("eval.checkpoint", "first", "eval.checkpoint"),
+    ("eval.checkpoint", "best", "eval.checkpoint"),  # without training.select
+    ("training.keep_every", 7, "training.keep_every"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
     # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY

@@ -37,7 +37,8 @@ RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "
 # The training fields of the evaluation during training: they shape its curves alone, unless
 # early stopping (training.patience > 0) reads them.
 WATCH = ("eval_every", "eval_nsamples", "eval_reverse_steps", "eval_metrics")
-SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "clip_x0", "ema")
+SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "clip_x0", "ema", "checkpoint")
+KEPT = ("keep_every", "select")  # training fields of the weights kept besides the last: train's outputs, not its weights
 
 
 def _fields(params, names: tuple[str, ...]) -> dict:
@@ -65,7 +66,7 @@ def train_params(cfg: Config) -> dict:
         out["model"] = {"net": cfg.model_net, **dataclasses.asdict(cfg.model)}
     data_cls = DATASETS.get(cfg.data.dataset)
     out["data"] = {"dataset": cfg.data.dataset, **_fields(cfg.data, data_cls.model_keys)}
-    training = {k: v for k, v in dataclasses.asdict(cfg.training).items() if k not in WATCH + ("monitor",)}
+    training = {k: v for k, v in dataclasses.asdict(cfg.training).items() if k not in WATCH + KEPT + ("monitor",)}
     out["training"] = training if cfg.training.patience == 0 else {**training, "monitor": cfg.training.monitor}
     out["optim"] = {f.name: getattr(cfg.optim, f.name) for f in dataclasses.fields(cfg.optim)
                     if f.name not in method.replaces_optim}
@@ -89,11 +90,13 @@ def evaluation_params(cfg: Config) -> dict:
 
 def curve_params(cfg: Config) -> dict:
     """What the train stage's other outputs (``plots/train``) depend on beyond the weights: the
-    sinks that write the curves (``run.loggers``; tensorboard adds its event files there) and
-    the evaluation during training (its ``val_*`` curves). They key the train stage, not the
-    trained weights (unless early stopping reads the evaluation): the checkpoint's stamp and the
-    later stages' keys (``trained``) leave them out, so they rerun ``train`` and nothing after it."""
-    return plain(_merged(evaluation_params(cfg), {"run": {"loggers": cfg.run.loggers}}))
+    sinks that write the curves (``run.loggers``; tensorboard adds its event files there), the
+    evaluation during training (its ``val_*`` curves) and the weights kept besides the last
+    (``data/model/kept``). They key the train stage, not the trained weights (unless early
+    stopping reads the evaluation): the checkpoint's stamp and the later stages' keys
+    (``trained``) leave them out, so the checkpoint stays the same bytes and a later stage reruns
+    only where a file it reads changed (``data/model`` holds the kept weights)."""
+    return plain(_merged(evaluation_params(cfg), {"training": _fields(cfg.training, KEPT), "run": {"loggers": cfg.run.loggers}}))
 
 
 def _merged(a: dict, b: dict) -> dict:

@@ -88,9 +88,11 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         trained_with = train_params(cfg)
         # The validation metrics live in plots/train: without them the checkpoint is the same bytes
         # with the evaluation during training on or off, so generate and evaluate do not rerun.
-        body = {"state": {**state.state_dict(), "history": _training_rows(state.history)}, "config": trained_with,
+        last = {k: v for k, v in state.state_dict().items() if k != "kept"}  # the kept weights: files of their own
+        body = {"state": {**last, "history": _training_rows(state.history)}, "config": trained_with,
                 "data_shape": list(data.shape[1:])}
         io.save_torch(paths.checkpoint, with_digests(body))
+        save_kept(state.kept, paths, trained_with, list(data.shape[1:]))
         io.write_json(paths.model / "config.json", trained_with)
         rates = cfg.training.ema_rates  # a self-contained model file (hvae.pt), the first EMA's weights
         method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
@@ -98,6 +100,17 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         io.remove(resume_file)  # once the outputs are in place
         say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first))
     return info
+
+
+def save_kept(kept: dict, paths: Paths, trained_with: dict, data_shape: list) -> None:
+    """``data/model/kept/<name>.pt`` for each of the weights kept (``step_<n>``, ``best``), stamped
+    as the checkpoint is; the files of an earlier run that this one did not keep are removed."""
+    folder = paths.model / "kept"
+    for old in folder.glob("*.pt") if folder.is_dir() else ():
+        if old.stem not in kept:
+            io.remove(old)
+    for name, weights in kept.items():
+        io.save_torch(folder / f"{name}.pt", with_digests({"weights": weights, "config": trained_with, "data_shape": data_shape}))
 
 
 def _training_rows(history: list) -> list:

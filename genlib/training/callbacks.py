@@ -48,10 +48,14 @@ class Callback:
 
 
 def build_callbacks(cfg) -> list[Callback]:
-    """The callbacks ``training.callbacks`` names, then early stopping when ``training.patience`` is set."""
-    out = [CALLBACKS.get(name)(cfg) for name in cfg.training.callbacks]
-    if cfg.training.patience > 0:
-        out.append(EarlyStopping(cfg.training.monitor, cfg.training.patience))
+    """The callbacks ``training.callbacks`` names, then the kept weights (``training.keep_every``,
+    ``training.select``) and early stopping (``training.patience``) when they are set."""
+    t = cfg.training
+    out = [CALLBACKS.get(name)(cfg) for name in t.callbacks]
+    if t.keep_every > 0 or t.select is not None:
+        out.append(KeepWeights(t.keep_every, t.select))
+    if t.patience > 0:
+        out.append(EarlyStopping(t.monitor, t.patience))
     return out
 
 
@@ -85,3 +89,28 @@ class EarlyStopping(Callback):
         best = min(range(len(scores)), key=lambda i: scores[i][1])  # the first of equal bests
         return len(scores) - 1 - best >= self.patience
 
+
+class KeepWeights(Callback):
+    """Keep the weights (raw and every EMA) in ``state.kept``: as ``step_<n>`` every ``keep_every``
+    steps (0 = none), and as ``best`` those of the evaluation that scored best on ``select`` (the
+    first of equal bests). The state carries them, so a resumed run keeps what an uninterrupted
+    one would; the train stage writes each to ``data/model/kept/<name>.pt``."""
+
+    def __init__(self, keep_every: int, select: str | None) -> None:
+        self.keep_every = keep_every
+        self.best = EarlyStopping(select, 0) if select is not None else None
+
+    def on_log(self, step: int, row: dict[str, float], state) -> None:
+        if self.keep_every and step % self.keep_every == 0:
+            state.kept[f"step_{step}"] = _weights(state)
+
+    def on_eval(self, step: int, metrics: dict[str, float], state) -> None:
+        if self.best is not None and self.best.best_step(state) == step:
+            state.kept["best"] = _weights(state)
+
+
+def _weights(state) -> dict:
+    """A copy of the state's weights now: ``{"step", "net", "ema"}``."""
+    copy = lambda sd: {k: v.detach().clone() for k, v in sd.items()}
+    return {"step": state.step, "net": copy(state.net.state_dict()),
+            "ema": {rate: copy(sd) for rate, sd in state.ema.state_dict().items()}}

@@ -45,6 +45,7 @@ class TrainState:
     perm: torch.Tensor | None = None  # this epoch's data order, for an exact resume
     restores: int = 0
     history: list = field(default_factory=list)  # logged (step, values) rows, replayed on resume
+    kept: dict = field(default_factory=dict)  # weights kept besides the last (genlib.training.callbacks.KeepWeights)
     loss_sum: float = 0.0  # loss summed since the last logged row, and over how many steps
     since_log: int = 0
 
@@ -59,6 +60,7 @@ class TrainState:
             "perm": self.perm,
             "restores": self.restores,
             "history": self.history,
+            "kept": self.kept,
             "loss_sum": self.loss_sum,
             "since_log": self.since_log,
             "torch_rng": torch.get_rng_state(),  # dropout draws from the global generator
@@ -72,6 +74,7 @@ class TrainState:
         self.generator.set_state(state["generator"])
         self.step, self.perm, self.restores = state["step"], state["perm"], state["restores"]
         self.history = [list(row) for row in state["history"]]
+        self.kept = dict(state["kept"])
         self.loss_sum, self.since_log = state["loss_sum"], state["since_log"]
         torch.set_rng_state(state["torch_rng"])
 
