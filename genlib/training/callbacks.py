@@ -15,8 +15,13 @@ calls, in order of the list:
 - ``on_train_end(state)`` once, when training ends (at its last step or stopped by a callback;
   not when it is interrupted).
 
+Two built-in callbacks follow the named ones, added from params rather than by name:
+:class:`KeepWeights` (``training.keep_every``, ``training.select``) and :class:`EarlyStopping`
+(``training.patience``).
+
 A callback should keep no state of its own that a resumed run needs: the state's ``history``
-(every logged row, replayed on resume) holds what the loop logged. Under several processes every
+(every logged row, replayed on resume) holds what the loop logged, and ``state.kept`` the
+weights kept. Under several processes every
 process calls the callbacks alike, so a stop must follow from what every process sees.
 """
 from __future__ import annotations
