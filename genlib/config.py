@@ -23,7 +23,8 @@ from genlib.data.toy2d_spec import ToyParams
 from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
-from genlib.registry import DATASETS, METHODS, NETS, load_plugins
+from genlib.registry import CALLBACKS, DATASETS, LOGGERS, METHODS, NETS, load_plugins
+from genlib.training.validation_metrics import allowed_metrics
 
 
 def _rates_ok(rates: tuple[float, ...]) -> bool:
@@ -41,6 +42,25 @@ class TrainingParams:
     grad_clip: float | None = spec(None, positive, "a positive number or null")  # max grad norm
     ema_rates: tuple[float, ...] = spec((0.99,), _rates_ok, "a list of numbers in (0, 1)")
     nan_retries: int = spec(3, non_negative, "a non-negative integer")  # restores before giving up
+    # Hooks into the loop, by registry name (genlib.training.callbacks; plugins register their own).
+    # They key training: a callback may stop it.
+    callbacks: tuple[str, ...] = ()
+    # The evaluation during training (genlib.training.evaluation), on the data.nval held-out items:
+    # every eval_every steps (0 = off; a multiple of run.log_every) and at the last step, of the
+    # eval.ema weights, eval_nsamples samples in eval_reverse_steps steps of the default sampler.
+    eval_every: int = spec(0, non_negative, "a non-negative integer (0 = off)")
+    eval_nsamples: int = spec(2000, lambda n: n >= 2, "an integer >= 2")
+    eval_reverse_steps: int = spec(20, positive, "a positive integer")
+    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd (2D points); elbo (vae, hvae)
+    # Early stopping: stop after `patience` evaluations in a row without a better `monitor`
+    # (one of eval_metrics); 0 = off.
+    patience: int = spec(0, non_negative, "a non-negative integer (0 = off)")
+    monitor: str = "w1_sliced"
+    # Weights kept besides the last (data/model/kept/, for eval.checkpoint): those of every
+    # keep_every steps (0 = none; a multiple of run.log_every), and with select (one of
+    # eval_metrics, or null) those of the evaluation that scored best on it.
+    keep_every: int = spec(0, non_negative, "a non-negative integer (0 = none)")
+    select: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,9 @@ class EvalParams:
     # x0 implies (Ho et al. 2020's clip_denoised); 1 for images in [-1, 1], null = off.
     clip_x0: float | None = spec(None, positive, "a positive number or null")
     ema: float | None = 0.99  # sample from this EMA rate (one of training.ema_rates); null = raw
+    # The weights generate samples from: the last step's, the best by training.select, or those
+    # kept at a step (training.keep_every).
+    checkpoint: Literal["last", "best"] | int = spec("last", lambda c: c in ("last", "best") or c > 0, "last, best or a positive step")
     n_exact: int = spec(4000, positive, "a positive integer")  # subsample for exact W1
     n_mmd: int = spec(4000, positive, "a positive integer")
     n_projections: int = spec(500, positive, "a positive integer")  # sliced W1
@@ -124,6 +147,10 @@ class RunParams:
     # Steps between resume checkpoints (0 = none). They live in .genlib/resume/, outside DVC's
     # outputs, so a killed train stage continues from the last one on the next dvc repro.
     checkpoint_freq: int = spec(200, non_negative, "a non-negative integer")
+    # The sinks of the training curves, by registry name (genlib.training.logger; a plugin may add
+    # its own). dvclive writes plots/train/plots/metrics, the curves dvc.yaml declares, so it is
+    # always one of them; tensorboard adds event files in plots/train/tensorboard.
+    loggers: tuple[str, ...] = ("dvclive",)
 
 
 @dataclass(frozen=True)
@@ -267,7 +294,65 @@ def _check_net_fits_data(net_name: str, kind: str) -> None:
         raise ConfigError("model.net", net_name, f"a network for {kind} data: one of {', '.join(fitting)}")
 
 
+def _check_loggers(names: tuple[str, ...]) -> None:
+    """``run.loggers``: known sink names, each once, dvclive among them (its curves are the train
+    stage's declared plots)."""
+    if any(n not in LOGGERS for n in names) or len(set(names)) < len(names) or "dvclive" not in names:
+        raise ConfigError("run.loggers", list(names), f"a list of logger sinks, each once and dvclive among them; known: {', '.join(LOGGERS.names())}")
+
+
+def _check_callbacks(names: tuple[str, ...]) -> None:
+    if any(n not in CALLBACKS for n in names) or len(set(names)) < len(names):
+        known = ", ".join(CALLBACKS.names()) or "none registered (a plugin registers its own)"
+        raise ConfigError("training.callbacks", list(names), f"a list of registered callbacks, each once; known: {known}")
+
+
+def _check_kept(cfg: Config) -> None:
+    """``training.keep_every``, ``training.select`` and the ``eval.checkpoint`` that reads them."""
+    t, chosen = cfg.training, cfg.eval.checkpoint
+    if t.keep_every % cfg.run.log_every:
+        raise ConfigError("training.keep_every", t.keep_every, f"0 (none) or a multiple of run.log_every = {cfg.run.log_every} (weights are kept at logged steps)")
+    if t.select is not None and (t.eval_every == 0 or t.select not in t.eval_metrics):
+        raise ConfigError("training.select", t.select, f"null, or one of training.eval_metrics ({', '.join(t.eval_metrics)}) with training.eval_every > 0")
+    if chosen == "best" and t.select is None:
+        raise ConfigError("eval.checkpoint", chosen, "last, or a kept step: best needs training.select (the metric that picks it)")
+    if isinstance(chosen, int) and (t.keep_every == 0 or chosen % t.keep_every):
+        kept = f"a multiple of training.keep_every = {t.keep_every}" if t.keep_every else "none: training.keep_every = 0"
+        raise ConfigError("eval.checkpoint", chosen, f"last, best or a kept step ({kept})")
+
+
+def _check_evaluation(cfg: Config) -> None:
+    """The evaluation during training and early stopping: settings that can run (README, training)."""
+    t = cfg.training
+    _check_kept(cfg)
+    if t.patience > 0 and t.eval_every == 0:
+        raise ConfigError("training.patience", t.patience, "0 while training.eval_every = 0 (it stops on the evaluation's metric)")
+    if t.eval_every == 0:
+        return
+    if t.eval_every % cfg.run.log_every:
+        raise ConfigError("training.eval_every", t.eval_every, f"0 (off) or a multiple of run.log_every = {cfg.run.log_every} (it evaluates at logged steps)")
+    if cfg.data.nval == 0:
+        raise ConfigError("data.nval", 0, "a positive number of held-out training items when training.eval_every > 0")
+    method = METHODS.spec(cfg.method)
+    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family)
+    if not t.eval_metrics or any(m not in allowed for m in t.eval_metrics) or len(set(t.eval_metrics)) < len(t.eval_metrics):
+        known = ", ".join(allowed) or "none yet"
+        raise ConfigError("training.eval_metrics", list(t.eval_metrics), f"a non-empty list, each once, of the metrics for {cfg.method} on {cfg.data_kind}: {known}")
+    if t.patience > 0 and t.monitor not in t.eval_metrics:
+        raise ConfigError("training.monitor", t.monitor, f"one of training.eval_metrics ({', '.join(t.eval_metrics)})")
+    if any(m != "elbo" for m in t.eval_metrics):
+        try:
+            method(cfg.method_params).check_sampling(SampleOptions(), t.eval_reverse_steps)
+        except ConfigError as err:
+            if err.key != "eval.reverse_steps":
+                raise
+            raise ConfigError("training.eval_reverse_steps", err.value, err.allowed) from None
+
+
 def _cross_checks(cfg: Config) -> None:
+    _check_loggers(cfg.run.loggers)
+    _check_callbacks(cfg.training.callbacks)
+    _check_evaluation(cfg)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
         raise ConfigError("eval.feature_extractor", "classifier", "'inception', or eval.classifier_epochs > 0")
@@ -309,16 +394,25 @@ def _size_checks(cfg: Config) -> None:
         nref = d.nsamples if e.reference == "train" else d.ntest
         m, w1_bytes = sizes.exact_w1_bytes(e.n_exact, e.nsamples, nref)
         sizes.check_fits("eval.n_exact", e.n_exact, w1_bytes, f"the exact W1 of {m}-point sets ({sizes.EMD_MATRICES} float64 {m} x {m} matrices)", free)
-        n, where = d.nsamples, f"data.nsamples = {d.nsamples}"
+        if d.nval >= d.nsamples:
+            raise ConfigError("data.nval", d.nval, f"fewer than data.nsamples = {d.nsamples} (they are held out of the training points)")
+        n = d.nsamples - d.nval
+        where = f"data.nsamples = {n}" if d.nval == 0 else f"data.nsamples - data.nval = {n}"
     else:
         d = cfg.data
         sizes.check_image_metrics(e.nsamples, d.max_test, e.kid_subset_size)
         sizes.check_image_memory(d, NATIVE, e.nsamples, sizes.available_memory())
-        n = sizes.image_set(d, NATIVE)[1]
-        where = f"data.max_train = {d.max_train}" if n == d.max_train else f"{d.dataset} has {n} training images"
+        full = sizes.image_set(d, NATIVE)[1]
+        if full is not None and d.nval >= full:
+            raise ConfigError("data.nval", d.nval, f"fewer than the {full} training images (they are held out of them)")
+        n = None if full is None else full - d.nval
+        named = f"data.max_train = {d.max_train}" if full == d.max_train else f"{d.dataset} has {full} training images"
+        where = named if d.nval == 0 else f"{named}, less data.nval = {d.nval}: {n}"
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)
-        sizes.check_steps(t.epochs, n, t.batch_size)
+        total = sizes.check_steps(t.epochs, n, t.batch_size)
+        if isinstance(e.checkpoint, int) and e.checkpoint > total:
+            raise ConfigError("eval.checkpoint", e.checkpoint, f"last, best or a kept step of the {total} steps training takes")
 
 
 def build_method(cfg: Config):

@@ -1,6 +1,6 @@
 """Registries: every name a user types in ``params.yaml`` is a key in one of these.
 
-A user's own method, network or dataset registers itself the same way from their own module,
+A user's own method, network, dataset, logger sink or training callback registers itself the same way from their own module,
 named in ``params.yaml`` under ``plugins:`` and imported before the config is checked. The
 built-in ones are declared at the end of this module by the paths of their parts, imported on
 first use: ``genlib list`` and ``genlib check`` import no torch.
@@ -79,6 +79,8 @@ def _resolve(entries: dict, name: str):
 METHODS: Registry = Registry("method")
 DATASETS: Registry = Registry("dataset")
 NETS: Registry = Registry("network")
+LOGGERS: Registry = Registry("logger")  # sinks of the training curves (run.loggers; genlib.training.logger)
+CALLBACKS: Registry = Registry("callback")  # hooks into the training loop (training.callbacks; genlib.training.callbacks)
 
 # The built-in entries: name, spec, implementation (in genlib.<first part>). Every implementation
 # inherits its spec; genlib.implementations imports each implementation's module, for the stages'
@@ -120,6 +122,12 @@ _BUILTIN = {
     NETS: [
         ("mlp", "nets.spec:MLPSpec", "nets.mlp:MLP"),
         ("unet", "nets.spec:UNetSpec", "nets.unet:UNet"),
+    ],
+    # A sink is checked by its name alone: its spec is its class, which imports its writer on use.
+    # The train stage imports genlib.training.logger itself, so it is in that stage's code deps.
+    LOGGERS: [
+        ("dvclive", "training.logger:CurveLogger", "training.logger:CurveLogger"),
+        ("tensorboard", "training.logger:TensorBoardLogger", "training.logger:TensorBoardLogger"),
     ],
 }
 for _registry, _entries in _BUILTIN.items():

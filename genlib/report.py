@@ -39,6 +39,7 @@ def metric_docs(kind: str = "points", num_classes: int = 0) -> dict[str, str]:
         "train_steps": "optimiser steps taken",
         "nan_restores": "times a non-finite loss restored the last good state",
         "final_loss": "training loss averaged over the last logging interval",
+        "stopped_early": "whether early stopping (training.patience) ended training before its last step",
     }
 
 

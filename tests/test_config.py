@@ -69,6 +69,17 @@ BAD = [
     ("run.compile", "yes", "run.compile"),
     ("run.nproc_per_node", 0, "run.nproc_per_node"),
     ("run.backend", "mpi", "run.backend"),
+    ("run.loggers", ["dvclive", "wandb"], "run.loggers"),
+    ("run.loggers", ["tensorboard"], "run.loggers"),
+    ("run.loggers", "dvclive", "run.loggers"),
+    ("training.callbacks", ["unregistered"], "training.callbacks"),
+    ("training.eval_every", -20, "training.eval_every"),
+    ("training.eval_metrics", "w1_sliced", "training.eval_metrics"),
+    ("training.patience", -1, "training.patience"),
+    ("data.nval", 1.5, "data.nval"),
+    ("eval.checkpoint", "first", "eval.checkpoint"),
+    ("eval.checkpoint", "best", "eval.checkpoint"),  # without training.select
+    ("training.keep_every", 7, "training.keep_every"),
     ("trainig", {}, "trainig"),
     ("data", [1, 2], "data"),
     # what the sizes imply (genlib/sizes.py); the base's sizes are those of params.yaml or TINY

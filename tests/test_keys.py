@@ -155,10 +155,17 @@ def stage_reads(request, tmp_path_factory):
         with current[-1].paused():
             return teacher_config(*args)
 
+    stage_key = genlib.pipeline.resume.train_stage_params
+
+    def stage_key_uncounted(*args):  # the resume file's name
+        with current[-1].paused():
+            return stage_key(*args)
+
     out = {}
     with pytest.MonkeyPatch.context() as mp:
-        for module in (genlib.pipeline.train, genlib.pipeline.resume, genlib.pipeline.trained):
+        for module in (genlib.pipeline.train, genlib.pipeline.trained):
             mp.setattr(module, "train_params", uncounted)
+        mp.setattr(genlib.pipeline.resume, "train_stage_params", stage_key_uncounted)
         for module in (genlib.config, genlib.pipeline.trained, genlib.pipeline.keys, genlib.pipeline.train_teacher):
             mp.setattr(module, "teacher_config", teacher_uncounted)
         for stage, run in STAGE_FUNCTIONS.items():
@@ -215,7 +222,7 @@ def test_every_field_of_the_train_key_is_read_by_train(stage_reads):
     exceptions = {**NOT_READ_BY_TRAIN, **NOT_READ_BY_TRAIN_FOR.get(run, {})}
     # A mapping-valued field read whole counts for its leaves. The "teacher" part is the teacher's
     # training params: train reads them through the checked teacher checkpoint (data/teacher).
-    unread = {leaf for leaf in _leaves(train_params(cfg)) if reads["train"].isdisjoint(_prefixes(leaf))
+    unread = {leaf for leaf in _leaves(stage_params(cfg, "train")) if reads["train"].isdisjoint(_prefixes(leaf))
               and not leaf.startswith("teacher.")}
     needless = sorted(unread - set(exceptions))
     assert not needless, f"stage train never reads {', '.join(needless)} of its key: a change reruns it for nothing"
@@ -240,6 +247,7 @@ def _train_key(overrides: dict, base: dict) -> dict:
     ({"optim.lr": 1e-3}, True),
     ({"seed": 1}, True),
     ({"run.precision": "bf16"}, True),
+    ({"run.loggers": ["dvclive", "tensorboard"]}, True),  # files in plots/train (not the weights: test_loggers.py)
 ])
 def test_the_train_key_changes_with_what_train_reads_only(override, changes):
     base = {"method": "ddpm"}

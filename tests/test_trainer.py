@@ -175,13 +175,13 @@ def test_grad_clip_caps_the_logged_update_norm():
 def test_curve_logger_survives_a_queue_neighbour_removing_the_signal_file(tmp_path, monkeypatch):
     # Two `dvc queue` workers share DVC_ROOT and so dvclive's step signal file; the one that
     # closes second used to crash on removing a file the first had already removed.
-    from genlib.training.logger import CurveLogger
+    from genlib.training.logger import Loggers
 
     def removed_by_neighbour():
         raise FileNotFoundError(2, "No such file or directory", str(tmp_path / ".dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED"))
 
     monkeypatch.setattr("dvclive.live.cleanup_dvclive_step_completed", removed_by_neighbour)
-    logger = CurveLogger(tmp_path / "train")
+    logger = Loggers(["dvclive"], tmp_path / "train")
     logger.log(1, {"loss": 1.0})
     logger.close()
     assert (tmp_path / "train" / "plots" / "metrics" / "loss.tsv").is_file()
@@ -211,10 +211,10 @@ def _rows(path):
 def test_curves_can_be_read_while_training_runs_and_stay_whole(tmp_path):
     # The curves are copied into place as training runs (not only at the end), each file whole:
     # a reader (dvc plots show, a notebook) sees every row logged before the last publish.
-    from genlib.training.logger import CurveLogger
+    from genlib.training.logger import CurveLogger, LogFolder
 
     out = tmp_path / "plots" / "train"
-    logger = CurveLogger(out, publish_every=0.0)
+    logger = CurveLogger(LogFolder(out), publish_every=0.0)
     for step in range(1, 6):
         logger.log(step * 10, {"loss": 1.0 / step, "lr": 0.1})
         loss = out / "plots" / "metrics" / "loss.tsv"
@@ -223,19 +223,21 @@ def test_curves_can_be_read_while_training_runs_and_stay_whole(tmp_path):
         assert float(rows[-1][1]) == 1.0 / step
     # Killed here (no close): what is in place is whole; a later run replaces it entirely.
     assert not list(out.rglob("*.tmp"))
-    again = CurveLogger(out, publish_every=0.0)
+    again = CurveLogger(LogFolder(out), publish_every=0.0)
     again.log(10, {"loss": 2.0})
     again.close()
+    again.folder.commit()
     assert sorted(p.name for p in (out / "plots" / "metrics").glob("*.tsv")) == ["loss.tsv"]
     assert [float(r[1]) for r in _rows(out / "plots" / "metrics" / "loss.tsv")] == [2.0]
 
 
 def test_curves_are_not_copied_more_often_than_asked(tmp_path):
-    from genlib.training.logger import CurveLogger
+    from genlib.training.logger import CurveLogger, LogFolder
 
     out = tmp_path / "train"
-    logger = CurveLogger(out, publish_every=3600.0)
+    logger = CurveLogger(LogFolder(out), publish_every=3600.0)
     logger.log(1, {"loss": 1.0})
     assert not (out / "plots" / "metrics" / "loss.tsv").exists()  # the first copy waits an hour
     logger.close()
+    logger.folder.commit()
     assert len(_rows(out / "plots" / "metrics" / "loss.tsv")) == 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from genlib.errors import ConfigError
-from genlib.params import build, positive, spec
+from genlib.params import build, non_negative, positive, spec
 
 # Gaussian dequantization defaults to the standard deviation of U[0, 1)/256, the uniform one's.
 DEFAULT_DEQUANT_STD = 1.0 / (256.0 * math.sqrt(12.0))
@@ -29,6 +29,8 @@ class ImageParams:
     image_size: int | None = spec(None, positive, "a positive integer or null (native size)")
     max_train: int | None = spec(None, positive, "a positive integer or null (all training images)")
     max_test: int | None = spec(None, positive, "a positive integer or null (all test images)")
+    # Validation images held out of the training images (seeded) for the evaluation during training.
+    nval: int = spec(0, non_negative, "a non-negative integer")
     imbalance: float | None = spec(None, _at_least_one, "a number >= 1 or null (balanced)")
     flip: bool = False  # random horizontal flips at training time
     dequantization: Literal["none", "uniform", "gaussian"] = "uniform"

@@ -7,6 +7,7 @@ normalised per batch by the dataset's ``to_model``) and describes itself in ``me
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,3 +35,16 @@ class Splits:
     @property
     def labelled(self) -> bool:
         return self.train_labels is not None and self.num_classes is not None
+
+
+def hold_out(splits: Splits, nval: int, generator: torch.Generator) -> tuple[Splits, torch.Tensor]:
+    """``nval`` items drawn at random (``generator``) out of the training set: the splits with
+    the rest of it, in their order, and the held-out items, in the order drawn. ``nval = 0``
+    leaves the training set as it is."""
+    n = splits.train.shape[0]
+    if nval >= n:
+        raise ValueError(f"data.nval = {nval} leaves no training items of the {n} there are")
+    order = torch.randperm(n, generator=generator)
+    keep = order[nval:].sort().values
+    labels = splits.train_labels[keep] if splits.train_labels is not None else None
+    return dataclasses.replace(splits, train=splits.train[keep], train_labels=labels), splits.train[order[:nval]]

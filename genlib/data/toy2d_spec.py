@@ -11,6 +11,7 @@ from numbers import Real
 from typing import Sequence
 
 from genlib.errors import ConfigError
+from genlib.params import non_negative, spec
 from genlib.registry import DATASETS
 
 WEIGHT_SUM_TOL = 1e-6
@@ -23,6 +24,8 @@ class ToyParams:
     dataset: str = "sas_grid"
     nsamples: int = 32000  # training points (used by the pipeline, not by the class)
     ntest: int = 15000  # held-out points (used by the pipeline)
+    # Validation points held out of the nsamples (seeded) for the evaluation during training.
+    nval: int = spec(0, non_negative, "a non-negative integer")
     n_mixture: int = 9  # number of components; must be a perfect square for grids
     std: float = 0.1  # component scale (Gaussian std, or alpha-stable scale)
     theta: float = 3.0  # distance of the two gmm_2 modes from the origin (+-theta on x)

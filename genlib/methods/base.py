@@ -85,6 +85,11 @@ class Method(MethodSpec):
         """Metrics the method computes on the test set itself (``evaluates_networks``); none."""
         return {}
 
+    def elbo(self, nets, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per point of ``x`` (the network's input), the ELBO at beta = 1 with one draw of the
+        latents: a likelihood family's (``likelihood_family``) validation metric during training."""
+        raise NotImplementedError(f"method {self.name} has no ELBO")
+
     @property
     def metric_docs(self) -> dict[str, str]:
         """One line of meaning per metric ``extra_metrics`` writes (the report's meaning column)."""

@@ -62,6 +62,7 @@ class VAEParams:
 
 class VAESpec(OwnNetworksSpec):
     evaluates_networks = True  # extra_metrics: the likelihoods on the test set
+    likelihood_family = True
     name = "vae"
     Params = VAEParams
     samplers = ("prior",)

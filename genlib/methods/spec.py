@@ -34,6 +34,8 @@ class MethodSpec:
     own_networks: ClassVar[bool] = False
     # True: evaluate loads the trained networks for ``extra_metrics`` and ``analysis``.
     evaluates_networks: ClassVar[bool] = False
+    # True: a likelihood family (VAE, hVAE), whose ELBO the evaluation during training may score.
+    likelihood_family: ClassVar[bool] = False
     # The ``optim:`` keys the method's own settings replace (the GAN's lr_g, lr_d and betas):
     # they do not key its training.
     replaces_optim: ClassVar[tuple[str, ...]] = ()

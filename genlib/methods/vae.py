@@ -119,6 +119,11 @@ class VAE(VAESpec, OwnNetworksMethod):
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 
     @torch.inference_mode()
+    def elbo(self, nets, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        recon, kl = self.terms(nets, x, generator)
+        return -(recon + kl.sum(-1))
+
+    @torch.inference_mode()
     def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
         """On the test set (in nats per point): the ELBO (beta = 1, one sample of z), the IWAE NLL
         estimate with ``eval.n_importance`` samples, the squared error of the reconstruction

@@ -34,7 +34,11 @@ STAGES = ("prepare_data", "train_teacher", "train", "generate", "evaluate", "rep
 # 1 and N processes, and as do 1 and N threads on the CPU), the threads, progress, the distributed
 # backend, and resume checkpoints (exact).
 RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
-SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "clip_x0", "ema")
+# The training fields of the evaluation during training: they shape its curves alone, unless
+# early stopping (training.patience > 0) reads them.
+WATCH = ("eval_every", "eval_nsamples", "eval_reverse_steps", "eval_metrics")
+SAMPLING = ("nsamples", "batch_size", "reverse_steps", "sampler", "eta", "clamp_a", "clamp_eps", "clip_x0", "ema", "checkpoint")
+KEPT = ("keep_every", "select")  # training fields of the weights kept besides the last: train's outputs, not its weights
 
 
 def _fields(params, names: tuple[str, ...]) -> dict:
@@ -62,14 +66,47 @@ def train_params(cfg: Config) -> dict:
         out["model"] = {"net": cfg.model_net, **dataclasses.asdict(cfg.model)}
     data_cls = DATASETS.get(cfg.data.dataset)
     out["data"] = {"dataset": cfg.data.dataset, **_fields(cfg.data, data_cls.model_keys)}
-    out["training"] = dataclasses.asdict(cfg.training)
+    training = {k: v for k, v in dataclasses.asdict(cfg.training).items() if k not in WATCH + KEPT + ("monitor",)}
+    out["training"] = training if cfg.training.patience == 0 else {**training, "monitor": cfg.training.monitor}
     out["optim"] = {f.name: getattr(cfg.optim, f.name) for f in dataclasses.fields(cfg.optim)
                     if f.name not in method.replaces_optim}
     out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
+    if cfg.training.patience > 0:  # early stopping: the evaluation's metric decides where training ends
+        out = _merged(out, evaluation_params(cfg))  # (plain below)
     teacher = teacher_config(cfg, method)
     if teacher is not None:  # what the method learns from, and the architecture of its copies (ScoreGAN)
         out["teacher"] = train_params(teacher)
     return plain(out)
+
+
+def evaluation_params(cfg: Config) -> dict:
+    """What the evaluation during training computes from: off, or its settings and the weights
+    ``eval.ema`` names (the validation set is a file the train stage depends on)."""
+    t = cfg.training
+    if t.eval_every == 0:
+        return {"training": {"eval_every": 0}}
+    return {"training": _fields(t, WATCH), "eval": {"ema": cfg.eval.ema}}
+
+
+def curve_params(cfg: Config) -> dict:
+    """What the train stage's other outputs (``plots/train``) depend on beyond the weights: the
+    sinks that write the curves (``run.loggers``; tensorboard adds its event files there), the
+    evaluation during training (its ``val_*`` curves) and the weights kept besides the last
+    (``data/model/kept``). They key the train stage, not the trained weights (unless early
+    stopping reads the evaluation): the checkpoint's stamp and the later stages' keys
+    (``trained``) leave them out, so the checkpoint stays the same bytes and a later stage reruns
+    only where a file it reads changed (``data/model`` holds the kept weights)."""
+    return plain(_merged(evaluation_params(cfg), {"training": _fields(cfg.training, KEPT), "run": {"loggers": cfg.run.loggers}}))
+
+
+def _merged(a: dict, b: dict) -> dict:
+    """``a`` with ``b``'s sections merged in, field by field."""
+    return {**a, **{section: {**a.get(section, {}), **fields} for section, fields in b.items()}}
+
+
+def train_stage_params(cfg: Config) -> dict:
+    """The train stage's key: :func:`train_params` with :func:`curve_params` merged in."""
+    return plain(_merged(train_params(cfg), curve_params(cfg)))
 
 
 def stage_params(cfg: Config, stage: str) -> dict:
@@ -81,9 +118,9 @@ def stage_params(cfg: Config, stage: str) -> dict:
         return plain(out)
     if stage == "train_teacher":  # the teacher's training params, or the same key for every run without one
         teacher = teacher_config(cfg)
-        return {"teacher": None} if teacher is None else train_params(teacher)
+        return {"teacher": None} if teacher is None else train_stage_params(teacher)
     if stage == "train":
-        return train_params(cfg)
+        return train_stage_params(cfg)
     # The later stages check that the checkpoint was trained with these params, and use them;
     # beside "trained", a key holds the other fields it reads, by their place in params.yaml.
     trained = train_params(cfg)

@@ -12,6 +12,8 @@ import time
 
 from genlib import io
 from genlib.config import Config
+from genlib.data.splits import hold_out
+from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
 from genlib.progress import display, say
 from genlib.registry import DATASETS
@@ -19,11 +21,18 @@ from genlib.seeding import generator
 
 
 def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
-    """Write ``data/prepared/{train,test}.npy``, the labels, ``meta.json`` and the classifier."""
+    """Write ``data/prepared/{train,val,test}.npy``, the labels, ``meta.json`` and the classifier.
+    The ``data.nval`` validation items are held out of the training set drawn (``val.npy``, empty
+    when 0): the evaluation during training scores on them, ``evaluate`` never does."""
     start = time.perf_counter()
     splits = DATASETS.get(cfg.data.dataset)(cfg.data).load(generator(cfg.seed, "data"))
+    try:
+        splits, val = hold_out(splits, cfg.data.nval, generator(cfg.seed, "data/validation"))
+    except ValueError as err:  # images: the set's size is known here
+        raise DataError(f"{cfg.data.dataset}: {err}; lower data.nval") from None
     prepared, meta = paths.prepared, dict(splits.meta)
     io.save_array(prepared / "train.npy", splits.train.numpy())
+    io.save_array(prepared / "val.npy", val.numpy())
     io.save_array(prepared / "test.npy", splits.test.numpy())
     for name, labels in (("train_labels.npy", splits.train_labels), ("test_labels.npy", splits.test_labels)):
         if labels is not None:
@@ -35,8 +44,8 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     else:
         io.remove(paths.classifier)
     io.write_json(prepared / "meta.json", meta)
-    say(cfg.run.progress, f"prepare_data: {cfg.data.dataset}, {splits.train.shape[0]} training and {splits.test.shape[0]} "
-                          f"test items in {time.perf_counter() - start:.1f} s")
+    say(cfg.run.progress, f"prepare_data: {cfg.data.dataset}, {splits.train.shape[0]} training, {val.shape[0]} validation "
+                          f"and {splits.test.shape[0]} test items in {time.perf_counter() - start:.1f} s")
     return meta
 
 

@@ -14,6 +14,7 @@ from genlib.pipeline.prepared import read_meta
 from genlib.progress import say
 from genlib.provenance import experiment_name, git_revision, written_at
 from genlib.report import fmt, metric_docs, metric_order, params_text, read_curve, write_report
+from genlib.training.validation_metrics import VALIDATION_PREFIX
 
 
 def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
@@ -39,6 +40,10 @@ def report_stage(cfg: Config, paths: Paths = Paths()) -> Path:
     if loss_tsv.is_file():
         plots.curves(out / "loss.png", {cfg.method: read_curve(loss_tsv, "loss")}, "training loss")
         figures.append(("Training loss", "loss.png"))
+    for tsv in sorted((paths.train_log / "plots" / "metrics").glob(f"{VALIDATION_PREFIX}*.tsv")):  # training.eval_every
+        metric = tsv.stem.removeprefix(VALIDATION_PREFIX)
+        plots.curves(out / f"{tsv.stem}.png", {cfg.method: read_curve(tsv, tsv.stem)}, f"validation {metric}", log=False)
+        figures.append((f"Validation {metric} during training", f"{tsv.stem}.png"))
     for fig in analysis:
         io.copy_file(paths.analysis / fig["file"], out / fig["file"])
         figures.append((fig["caption"], fig["file"]))

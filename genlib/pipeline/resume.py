@@ -20,7 +20,7 @@ from genlib import io
 from genlib.config import Config
 from genlib.errors import DataError
 from genlib.pipeline.code import SOURCE_ROOT, digest, digests, module_closure
-from genlib.pipeline.keys import plugin_digests, train_params
+from genlib.pipeline.keys import plugin_digests, train_stage_params
 from genlib.pipeline.paths import Paths
 from genlib.weights import digest_problem, misfit
 
@@ -28,8 +28,9 @@ STAGE_MODULES = ("genlib.pipeline.train", "genlib.pipeline.runner")  # what `pyt
 
 
 def training_key(cfg: Config) -> str:
-    """A digest of the training params (names the resume file)."""
-    return hashlib.sha256(json.dumps(train_params(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    """A digest of the train stage's params (names the resume file): the training params, and
+    what the curves the state's history replays depend on (the evaluation during training)."""
+    return hashlib.sha256(json.dumps(train_stage_params(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def identity(cfg: Config, paths: Paths) -> dict:

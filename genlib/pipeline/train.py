@@ -1,7 +1,8 @@
 """The ``train`` stage: train ``cfg.method`` on the prepared training set.
 
 It writes the checkpoint (``data/model/checkpoint.pt``, with the training params it was trained
-with), ``config.json`` beside it, the curves (``plots/train``) and ``metrics/train.json``. A
+with), ``config.json`` beside it, the curves (``plots/train``: the loss terms and, with
+``training.eval_every``, the validation metrics) and ``metrics/train.json``. A
 resume checkpoint of this exact training (:mod:`genlib.pipeline.resume`) is picked up and
 training continues from it; SIGINT and SIGTERM save one before exiting. With
 ``run.nproc_per_node > 1`` the stage starts itself again under torchrun
@@ -19,6 +20,7 @@ import torch
 
 from genlib import io, sizes
 from genlib.config import Config, build_method
+from genlib.data.image_transforms import to_model
 from genlib.pipeline import resume
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
@@ -29,8 +31,11 @@ from genlib.progress import display, rate, say
 from genlib.registry import DATASETS
 from genlib.seeding import generator, stream_seed
 from genlib.training import distributed
-from genlib.training.logger import CurveLogger, NullLogger
+from genlib.training.callbacks import build_callbacks
+from genlib.training.evaluation import ValidationEvaluation
+from genlib.training.logger import Loggers, NullLogger
 from genlib.training.trainer import new_state, train
+from genlib.training.validation_metrics import VALIDATION_PREFIX
 from genlib.weights import with_digests
 
 
@@ -59,7 +64,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
     if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
         torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
-    logger = CurveLogger(paths.train_log) if world.is_main else NullLogger()
+    logger = Loggers(cfg.run.loggers, paths.train_log, cfg) if world.is_main else NullLogger()
     transform = DATASETS.get(cfg.data.dataset).input_transform(cfg.data)  # e.g. uint8 -> [-1, 1], per batch
     for step, row in state.history:  # the curve so far, as the interrupted run logged it
         logger.log(step, row)
@@ -74,14 +79,20 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
               checkpoint_every=cfg.run.checkpoint_freq, progress=display(cfg.run.progress) if world.is_main else "off",
               should_stop=stop, world=world, model=distributed.wrap(state.net, world, device, cfg.run.compile),
-              transform=transform)
+              transform=transform, callbacks=build_callbacks(cfg), evaluate=validation(cfg, paths, method, device))
     seconds = time.perf_counter() - start
-    info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss")}
+    info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss"),
+            "stopped_early": state.step < total}
     if world.is_main:
         logger.close()
         trained_with = train_params(cfg)
-        body = {"state": state.state_dict(), "config": trained_with, "data_shape": list(data.shape[1:])}
+        # The validation metrics live in plots/train: without them the checkpoint is the same bytes
+        # with the evaluation during training on or off, so generate and evaluate do not rerun.
+        last = {k: v for k, v in state.state_dict().items() if k != "kept"}  # the kept weights: files of their own
+        body = {"state": {**last, "history": _training_rows(state.history)}, "config": trained_with,
+                "data_shape": list(data.shape[1:])}
         io.save_torch(paths.checkpoint, with_digests(body))
+        save_kept(state.kept, paths, trained_with, list(data.shape[1:]))
         io.write_json(paths.model / "config.json", trained_with)
         rates = cfg.training.ema_rates  # a self-contained model file (hvae.pt), the first EMA's weights
         method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
@@ -89,6 +100,34 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         io.remove(resume_file)  # once the outputs are in place
         say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first))
     return info
+
+
+def save_kept(kept: dict, paths: Paths, trained_with: dict, data_shape: list) -> None:
+    """``data/model/kept/<name>.pt`` for each of the weights kept (``step_<n>``, ``best``), stamped
+    as the checkpoint is; the files of an earlier run that this one did not keep are removed."""
+    folder = paths.model / "kept"
+    for old in folder.glob("*.pt") if folder.is_dir() else ():
+        if old.stem not in kept:
+            io.remove(old)
+    for name, weights in kept.items():
+        io.save_torch(folder / f"{name}.pt", with_digests({"weights": weights, "config": trained_with, "data_shape": data_shape}))
+
+
+def _training_rows(history: list) -> list:
+    """The logged rows less the evaluation's ``val_*`` columns."""
+    return [[step, {k: v for k, v in row.items() if not k.startswith(VALIDATION_PREFIX)}] for step, row in history]
+
+
+def validation(cfg: Config, paths: Paths, method, device: torch.device) -> ValidationEvaluation | None:
+    """The evaluation during training on ``val.npy`` (``training.eval_every``), or None when off.
+    Images are scored as the likelihood metrics score them: in [-1, 1], dequantized uniformly from
+    a stream of their own, never flipped."""
+    if cfg.training.eval_every == 0:
+        return None
+    val = load_points(paths.prepared / "val.npy").to(device)
+    if cfg.data_kind == "images":
+        val = to_model(val, generator(cfg.seed, "train_eval/dequantize", device), "uniform", flip=False)
+    return ValidationEvaluation(method, val, cfg, device)
 
 
 def summary(steps: int, seconds: float, final_loss: float | None, resumed_at: int = 0) -> str:

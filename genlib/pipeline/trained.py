@@ -1,6 +1,8 @@
 """Building the networks a run trains, and loading them back from its checkpoint."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from genlib import io
@@ -22,11 +24,12 @@ def build_net(cfg: Config, data_shape: tuple[int, ...]) -> torch.nn.Module:
     return own if own is not None else NETS.get(cfg.model_net)(data_shape, cfg.model)
 
 
-def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, dict]:
-    """The trained network (raw or the EMA chosen by ``eval.ema``) and the checkpoint body; for a
-    method with several networks, the ``nn.ModuleDict`` of them all (the EMA covers each). A
-    checkpoint trained with other params than ``cfg``'s training params is refused, and so is
-    one whose structure or tensors do not fit the network ``cfg`` builds."""
+def load_trained(cfg: Config, paths: Paths = Paths(), checkpoint: str | int | None = None) -> tuple[torch.nn.Module, dict]:
+    """The trained network (raw or the EMA chosen by ``eval.ema``) at ``checkpoint`` (by default
+    ``eval.checkpoint``: the last step's, ``best`` or a kept step's, ``data/model/kept``) and the
+    checkpoint body; for a method with several networks, the ``nn.ModuleDict`` of them all (the
+    EMA covers each). A checkpoint trained with other params than ``cfg``'s training params is
+    refused, and so is one whose structure or tensors do not fit the network ``cfg`` builds."""
     file = paths.checkpoint
     ckpt = io.load_torch(file, "checkpoint", REMAKE)
     problem = _malformed(ckpt, cfg)
@@ -37,15 +40,44 @@ def load_trained(cfg: Config, paths: Paths = Paths()) -> tuple[torch.nn.Module, 
     if stale:
         raise DataError(f"{file}: trained with other params ({', '.join(stale)} differ); rerun training (dvc repro)")
     net = build_net(cfg, tuple(ckpt["data_shape"]))
-    state = ckpt["state"]
+    state, where = ckpt["state"], file
+    which = cfg.eval.checkpoint if checkpoint is None else checkpoint
+    if which != "last":  # the checkpoint checked the params and shape; the kept file has the weights
+        state, where = _kept(cfg, paths, which), kept_file(paths, which)
     if cfg.eval.ema is None:
-        load_into(net, state["net"], file, "the raw weights ('net')", REMAKE)
+        load_into(net, state["net"], where, "the raw weights ('net')", REMAKE)
     else:
-        load_into(net, state["ema"][str(cfg.eval.ema)], file, f"the EMA weights of rate {cfg.eval.ema}", REMAKE)
+        load_into(net, state["ema"][str(cfg.eval.ema)], where, f"the EMA weights of rate {cfg.eval.ema}", REMAKE)
     problem = digest_problem(ckpt)  # last: the checks above name what is wrong more plainly
     if problem:
         raise DataError(f"{file}: {problem}; {REMAKE}")
     return net.eval(), ckpt
+
+
+def kept_file(paths: Paths, which: str | int) -> Path:
+    """The file of the weights kept as ``which`` (``best`` or a step) in ``data/model/kept``."""
+    return paths.model / "kept" / ("best.pt" if which == "best" else f"step_{which}.pt")
+
+
+def _kept(cfg: Config, paths: Paths, which: str | int) -> dict:
+    """The weights kept as ``which`` (``{"step", "net", "ema"}``), checked: there, trained with
+    ``cfg``'s training params, holding what ``eval.ema`` asks for, its tensors as written."""
+    file = kept_file(paths, which)
+    if not file.is_file():
+        raise DataError(f"{file}: no weights kept as {which} (eval.checkpoint; training.keep_every and training.select "
+                        f"say what training keeps); rerun training (dvc repro)")
+    body = io.load_torch(file, "kept weights", REMAKE)
+    weights = body.get("weights") if isinstance(body, dict) else None
+    if not isinstance(weights, dict) or not isinstance(weights.get("ema"), dict) or "net" not in weights:
+        raise DataError(f"{file}: not the kept weights genlib writes (no weights with net and ema); {REMAKE}")
+    if body.get("config") != train_params(cfg):
+        raise DataError(f"{file}: trained with other params than the checkpoint's; {REMAKE}")
+    if cfg.eval.ema is not None and str(cfg.eval.ema) not in weights["ema"]:
+        raise DataError(f"{file}: holds no EMA weights of rate {cfg.eval.ema} (eval.ema); {REMAKE}")
+    problem = digest_problem(body)
+    if problem:
+        raise DataError(f"{file}: {problem}; {REMAKE}")
+    return weights
 
 
 def _malformed(ckpt, cfg: Config) -> str:
@@ -84,4 +116,4 @@ def load_teacher(cfg: Config, paths: Paths, data_shape: tuple[int, ...]) -> torc
     if isinstance(shape, list) and shape != list(data_shape):  # before its weights meet a network of another shape
         raise DataError(f"{where.checkpoint}: a teacher of data shape {shape}, not this data's {list(data_shape)}; "
                         "rerun its training (dvc repro)")
-    return load_trained(teacher, where)[0]
+    return load_trained(teacher, where, "last")[0]  # the teacher's training keeps no other weights

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from genlib.errors import NonFiniteLoss, TrainingInterrupted
 from genlib.methods.base import Method, StepContext
 from genlib.progress import Display, tracker
 from genlib.sizes import steps_per_epoch
+from genlib.training.callbacks import Callback
 from genlib.training.distributed import World
 from genlib.training.ema import EMA
 from genlib.training.groups import OptimizerGroup, SchedulerGroup
@@ -44,6 +45,7 @@ class TrainState:
     perm: torch.Tensor | None = None  # this epoch's data order, for an exact resume
     restores: int = 0
     history: list = field(default_factory=list)  # logged (step, values) rows, replayed on resume
+    kept: dict = field(default_factory=dict)  # weights kept besides the last (genlib.training.callbacks.KeepWeights)
     loss_sum: float = 0.0  # loss summed since the last logged row, and over how many steps
     since_log: int = 0
 
@@ -58,6 +60,7 @@ class TrainState:
             "perm": self.perm,
             "restores": self.restores,
             "history": self.history,
+            "kept": self.kept,
             "loss_sum": self.loss_sum,
             "since_log": self.since_log,
             "torch_rng": torch.get_rng_state(),  # dropout draws from the global generator
@@ -71,6 +74,7 @@ class TrainState:
         self.generator.set_state(state["generator"])
         self.step, self.perm, self.restores = state["step"], state["perm"], state["restores"]
         self.history = [list(row) for row in state["history"]]
+        self.kept = dict(state["kept"])
         self.loss_sum, self.since_log = state["loss_sum"], state["since_log"]
         torch.set_rng_state(state["torch_rng"])
 
@@ -101,8 +105,10 @@ def train(
     world: World = World(),
     model: nn.Module | None = None,
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    callbacks: Sequence[Callback] = (),
+    evaluate: Callable[[TrainState], dict[str, float]] | None = None,
 ) -> TrainState:
-    """Run (or continue) training until ``training.epochs`` epochs are done.
+    """Run (or continue) training until ``training.epochs`` epochs are done, or a callback stops it.
 
     Every ``checkpoint_every`` steps and when ``should_stop()`` turns true, ``on_checkpoint(state)``
     is called at a step boundary; a stop then raises :class:`TrainingInterrupted`. The state holds
@@ -115,7 +121,10 @@ def train(
     noise. ``model`` is the network as the forward pass calls it (DDP, compiled); ``state.net``
     is the plain module that states and checkpoints hold. ``transform(batch, generator)`` turns
     stored data into the network's input (images: uint8 to dequantized ``[-1, 1]``), drawing from
-    the training generator (the whole batch on every process, like the noise)."""
+    the training generator (the whole batch on every process, like the noise). The ``callbacks``'
+    hooks are called as :mod:`genlib.training.callbacks` says. ``evaluate(state)``, the evaluation
+    during training (:mod:`genlib.training.evaluation`), runs every ``training.eval_every`` steps
+    and at the last one, at a logged step: its metrics join that step's row."""
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
@@ -124,6 +133,8 @@ def train(
     shard = world.shard(batch) if world.size > 1 else None
     good = _snapshot(state)
     loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
+    for cb in callbacks:
+        cb.on_train_start(state)
     with tracker(total, "train", progress, initial=state.step) as pbar:
         while state.step < total:
             pos = state.step % per_epoch
@@ -146,6 +157,9 @@ def train(
             loss_sum += loss
             state.since_log += 1
             pbar.update(1)
+            if step % per_epoch == 0:
+                for cb in callbacks:
+                    cb.on_epoch_end(step // per_epoch, state)
             if not sync:
                 continue
             # A non-finite loss since the last sync step left the running sum non-finite.
@@ -159,8 +173,14 @@ def train(
             if log_now:
                 row = {"loss": loss_total / state.since_log, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
                 row.update({name: float(value) for name, value in terms.items()})  # this step's batch
+                scores = evaluate(state) if evaluate is not None and (state.step % tc.eval_every == 0 or state.step == total) else {}
+                row.update(scores)
                 state.history.append([state.step, row])
                 logger.log(state.step, row)
+                for cb in callbacks:
+                    cb.on_log(state.step, row, state)
+                    if scores:
+                        cb.on_eval(state.step, scores, state)
                 pbar.set_postfix(loss=f"{row['loss']:.4f}")
                 loss_total, state.since_log = 0.0, 0
             state.loss_sum = loss_total
@@ -171,6 +191,10 @@ def train(
                 on_checkpoint(state)
             if stop:
                 raise TrainingInterrupted(f"training stopped at step {state.step} of {total}; a resume checkpoint is saved")
+            if log_now and any([cb.should_stop(state) for cb in callbacks]):  # every one is asked
+                break
+    for cb in callbacks:
+        cb.on_train_end(state)
     return state
 
 

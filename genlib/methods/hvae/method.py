@@ -159,6 +159,11 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         return px.mu
 
     @torch.inference_mode()
+    def elbo(self, nets, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        recon, kl = self.terms(nets, x, generator)
+        return -(recon + kl.sum(-1))
+
+    @torch.inference_mode()
     def extra_metrics(self, nets, test: torch.Tensor, generator: torch.Generator, eval_params) -> dict[str, float]:
         """On the test set (nats per point): the ELBO (beta = 1, one draw), the IWAE NLL estimate
         with ``eval.n_importance`` samples, the squared error of the reconstruction through the

@@ -1,0 +1,68 @@
+"""The evaluation during training: a light score of the weights on the held-out validation set.
+
+Every ``training.eval_every`` steps (and at the last step) the loop calls a
+:class:`ValidationEvaluation` on its state: ``training.eval_nsamples`` samples drawn with the
+method's default sampler in ``training.eval_reverse_steps`` steps from the weights ``eval.ema``
+names, compared with the validation set (``data.nval``, held out by ``prepare_data``), and, for a
+likelihood family, the validation ELBO. Each metric is logged as ``val_<name>``, a step curve.
+
+Its draws come from generators of its own, made afresh at each evaluation (the same noise every
+time, so two steps differ by their weights alone), and the global generator's state (dropout's)
+is restored after it: turning it on or off leaves the trained weights bit-identical. Under
+several processes each one evaluates alike (the same weights, the same draws), so a stop that
+follows from the metrics (early stopping) comes on every process at the same step.
+"""
+from __future__ import annotations
+
+import torch
+
+from genlib.device import autocast
+from genlib.methods.spec import SampleOptions
+from genlib.seeding import generator
+from genlib.training.validation_metrics import SAMPLE_METRICS, VALIDATION_PREFIX
+
+N_PROJECTIONS = 200  # sliced W1's directions: its standard error is a few % of the value at 2,000 points
+ELBO_BATCH = 4096  # validation points per batch of the ELBO
+
+
+class ValidationEvaluation:
+    """``__call__(state)``: ``{"val_<metric>": value}`` for the metrics ``training.eval_metrics`` names.
+    ``val`` is the validation set as the network takes it (points; images transformed)."""
+
+    def __init__(self, method, val: torch.Tensor, cfg, device: torch.device) -> None:
+        t = cfg.training
+        self.method, self.val, self.device = method, val.to(device), device
+        self.metrics, self.n, self.steps = t.eval_metrics, t.eval_nsamples, t.eval_reverse_steps
+        self.ema, self.seed, self.precision = cfg.eval.ema, cfg.seed, cfg.run.precision
+
+    def __call__(self, state) -> dict[str, float]:
+        net = state.net if self.ema is None else state.ema.models[self.ema]
+        was_training = net.training
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            net.eval()
+            try:
+                out = self._scores(net)
+            finally:
+                net.train(was_training)
+        return {f"{VALIDATION_PREFIX}{name}": value for name, value in out.items()}
+
+    def _scores(self, net) -> dict[str, float]:
+        from genlib.metrics.mmd import mmd_rbf
+        from genlib.metrics.wasserstein import sliced_wasserstein
+
+        out: dict[str, float] = {}
+        if any(m in SAMPLE_METRICS for m in self.metrics):
+            g = generator(self.seed, "train_eval/sample", self.device)
+            with autocast(self.device, self.precision):
+                samples = self.method.sample(net, (self.n, *self.val.shape[1:]), self.steps, g, SampleOptions())
+            samples, ref = samples.float().cpu(), self.val.cpu()
+            samples = samples[torch.isfinite(samples).all(1)]  # heavy tails may overflow; scored without them
+            scores = {"w1_sliced": lambda g: sliced_wasserstein(samples, ref, g, N_PROJECTIONS),
+                      "mmd": lambda g: mmd_rbf(samples, ref, g)}
+            for name in (m for m in self.metrics if m in SAMPLE_METRICS):
+                out[name] = scores[name](generator(self.seed, f"train_eval/{name}")) if samples.shape[0] >= 2 else float("nan")
+        if "elbo" in self.metrics:
+            g = generator(self.seed, "train_eval/elbo", self.device)
+            out["elbo"] = float(torch.cat([self.method.elbo(net, x, g) for x in self.val.split(ELBO_BATCH)]).mean())
+        return {name: out[name] for name in self.metrics}
