@@ -112,6 +112,15 @@ def _exit_without(pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _silent_interrupt(signum, frame) -> None:
+    """A worker whose stop the stage says: stderr goes nowhere before the interrupt is raised, so
+    that not even an "Exception ignored in ..." of a finaliser it lands in reaches the terminal."""
+    from genlib.pipeline.runner import silence_stderr
+
+    silence_stderr()
+    raise KeyboardInterrupt
+
+
 def serve(step: Callable) -> None:
     """A worker: run ``step`` on the config and project root the stage passed on."""
     from genlib.config import from_dict
@@ -126,6 +135,8 @@ def serve(step: Callable) -> None:
     # Every process meets the same known errors; rank 0 alone prints them, and a stop is said by
     # the stage that launched the workers (when one did), once.
     quiet = os.environ["RANK"] != "0"
+    if quiet or launched:
+        signal.signal(signal.SIGINT, _silent_interrupt)
     with threads_set(int(os.environ.get(THREADS, torch.get_num_threads()))):
         run_stage(lambda: step(from_dict(json.loads(config)), Paths(Path(root), model_dir)), quiet=quiet, quiet_stop=quiet or launched)
 
