@@ -15,6 +15,7 @@ LAYERS = [
     {"training", "config"},
     {"report", "compare"},
     {"pipeline"},
+    {"sweep"},
     {"cli", "api"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
