@@ -41,17 +41,20 @@ class DDPM(DDPMSpec, Method):
         theta = torch.atan(torch.sqrt(s**2 + math.sin(th0) ** 2) / math.cos(th0))
         return ((theta * 2 / math.pi * (1 + cosine.COSINE_OFFSET) - cosine.COSINE_OFFSET) / cosine.COSINE_END).float()
 
+    def vp_input(self, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's input ``x_t = x / sqrt(1 + sigma^2)`` and time ``t(sigma)`` for ``x = x0 + sigma eps``
+        (EDM, Table 1, "VP": ``c_in``)."""
+        return per_sample(torch.rsqrt(1 + sigma**2), x.shape) * x, self.time_of_sigma(sigma).to(x.device)
+
     def denoising_pair(self, x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For clean ``x0``, its noisy ``x = x0 + sigma eps`` and the per-sample ``sigma``: the network's
         input ``x_t``, its time and its target ``eps`` (DDPM's own loss, written on these)."""
-        c_in = per_sample(torch.rsqrt(1 + sigma**2), x.shape)
-        return c_in * x, self.time_of_sigma(sigma).to(x.device), (x - x0) / per_sample(sigma, x.shape)
+        return (*self.vp_input(x, sigma), (x - x0) / per_sample(sigma, x.shape))
 
     def denoise(self, net: Net, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """``D(x; sigma) = x - sigma eps_theta(x / sqrt(1 + sigma^2), t(sigma))``, one level or one per sample."""
         s = sigma if torch.is_tensor(sigma) else torch.full((x.shape[0],), sigma, device=x.device, dtype=x.dtype)
-        net_in, t, _ = self.denoising_pair(x, x, s)
-        return x - per_sample(s, x.shape) * net(net_in, t)
+        return x - per_sample(s, x.shape) * net(*self.vp_input(x, s))
 
     @torch.inference_mode()
     def sample(
