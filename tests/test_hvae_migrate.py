@@ -11,8 +11,8 @@ from genlib.cli import main
 from genlib.config import load
 from genlib.errors import DataError
 from genlib.methods.hvae import HVAE
-from genlib.methods.hvae.migrate import ADAPTERS, export_weights, migrate_weights
-from genlib.pipeline.migrate import migrate_checkpoint
+from genlib.migrate import ADAPTERS, export_weights, migrate_weights
+from genlib.migrate import migrate_checkpoint
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.trained import load_trained
 from genlib.seeding import generator

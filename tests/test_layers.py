@@ -15,7 +15,7 @@ LAYERS = [
     {"training", "config"},
     {"report", "compare"},
     {"pipeline"},
-    {"sweep"},
+    {"sweep", "migrate"},
     {"cli", "api"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}

@@ -1,4 +1,5 @@
-"""Weights of a hierarchical VAE trained elsewhere, mapped onto the named blocks of a genlib graph.
+"""Models trained elsewhere brought into genlib: a hierarchical VAE's weights, mapped onto the
+named blocks of a genlib graph and written as a genlib checkpoint (``genlib migrate``).
 
 A migration adapter is a function ``(weights, graph) -> weights`` from the tensors of another
 framework's state dict (any names) to genlib's, ``"<block>.<tensor>"`` as in
@@ -8,19 +9,28 @@ keys: a plugin adds one with ``@ADAPTERS.register("name")``. The built-in ``inde
 framework that numbers its layers names them. :func:`migrate_weights` checks every tensor the
 graph needs before loading any: a missing name or a wrong shape is one line naming the block and
 the tensor.
+
+:func:`migrate_checkpoint` writes the model folder as the ``train`` stage does: ``checkpoint.pt``
+(the weights as the raw and as every EMA's, stamped with the training params of the config),
+``config.json`` and ``hvae.pt``. ``genlib.load`` samples from it, and ``generate`` / ``evaluate``
+load it as a trained one. No stage imports this module: it sits above the pipeline, beside the
+command line.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from genlib.errors import DataError
+from genlib import io
+from genlib.config import Config, build_method
+from genlib.errors import ConfigError, DataError
+from genlib.pipeline.keys import train_params
 from genlib.registry import Registry
-from genlib.weights import listing
+from genlib.weights import listing, with_digests
 
-Adapter = Callable[[Mapping[str, torch.Tensor], object], dict[str, torch.Tensor]]
 ADAPTERS: Registry = Registry("migration adapter")
 
 
@@ -73,3 +83,23 @@ def migrate_weights(method, data_shape: tuple[int, ...], weights: Mapping[str, t
         raise DataError(f"{source}: {listing(extra)} through {via} match no block's tensor of this graph")
     nets.load_state_dict({k: v.to(nets.state_dict()[k].dtype) for k, v in mapped.items()})
     return nets
+
+
+def migrate_checkpoint(cfg: Config, weights_file: str | Path, adapter: str, data_shape: tuple[int, ...],
+                       out: str | Path) -> Path:
+    """Write ``out/checkpoint.pt`` (with ``config.json`` and ``hvae.pt``) from ``weights_file``;
+    returns the checkpoint's path."""
+    if cfg.method != "hvae":
+        raise ConfigError("method", cfg.method, "hvae: migration adapters map weights onto an hvae block graph")
+    method = build_method(cfg)
+    weights = io.load_torch(weights_file, "state dict to migrate", "")
+    nets = migrate_weights(method, data_shape, weights, adapter, str(weights_file))
+    state = nets.state_dict()
+    trained_with = train_params(cfg)
+    body = {"state": {"net": state, "ema": {str(rate): state for rate in cfg.training.ema_rates}, "step": 0, "history": []},
+            "config": trained_with, "data_shape": list(data_shape), "migrated_from": {"file": str(weights_file), "adapter": adapter}}
+    folder = Path(out)
+    io.save_torch(folder / "checkpoint.pt", with_digests(body))
+    io.write_json(folder / "config.json", trained_with)
+    method.export(nets, folder, tuple(data_shape))
+    return folder / "checkpoint.pt"
