@@ -13,7 +13,8 @@ def main(argv: list[str] | None = None) -> None:
     ``genlib list``: the registered methods, datasets and networks;
     ``genlib compare``: one offline report across the DVC experiments;
     ``genlib sweep``: a grid of experiments as one SLURM job array sharing one DVC cache;
-    ``genlib migrate``: an hvae's weights from elsewhere, through an adapter, as a genlib checkpoint."""
+    ``genlib migrate``: an hvae's weights from elsewhere, through an adapter, as a genlib checkpoint;
+    ``genlib new``: a ready plugin file (a method, a network or a dataset) from a template."""
     import argparse
     import json
 
@@ -36,7 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     cmp.add_argument("--all-commits", action="store_true", help="experiments of every commit, not just HEAD")
     _sweep_parser(sub)
     _migrate_parser(sub)
+    new = sub.add_parser("new", help="a ready plugin file in plugin_modules/ from a template (README, \"Plugins\")")
+    new.add_argument("kind", choices=("method", "model", "dataset"))
+    new.add_argument("name", help="the plugin's module and registry name, e.g. my_flow")
+    new.add_argument("--dir", default="plugin_modules", help="where to write NAME.py (default: plugin_modules)")
     args = parser.parse_args(argv)
+    if args.command == "new":
+        _new(args)
+        return
     if args.command == "migrate":
         _migrate(args)
         return
@@ -94,6 +102,23 @@ def _compare(args) -> None:
     print(f"\nreport: {Path(args.out) / 'compare.html'} (and compare.md)")
 
 
+USE = {  # what params.yaml needs to use a new plugin
+    "method": "plugins: [{n}], method: {n} and a section {n}: {{noise_scale: 1.0}}",
+    "model": "plugins: [{n}] and model: {{net: {n}}}",
+    "dataset": "plugins: [{n}] and data: {{dataset: {n}}}",
+}
+
+
+def _new(args) -> None:
+    from genlib.templates import TemplateError, write_plugin
+
+    try:
+        path = write_plugin(args.kind, args.name, args.dir)
+    except TemplateError as err:
+        fail(f"new: {err}")
+    print(f"new: {args.kind} {args.name} written to {path}; use it with {USE[args.kind].format(n=args.name)} in params.yaml")
+
+
 def _migrate_parser(sub) -> None:
     mig = sub.add_parser("migrate", help="an hvae's weights trained elsewhere as a genlib checkpoint (README, \"Migration\")")
     mig.add_argument("weights", help="a torch state dict (a mapping of names to tensors)")
@@ -106,7 +131,7 @@ def _migrate_parser(sub) -> None:
 def _migrate(args) -> None:
     from genlib.config import load
     from genlib.errors import DataError
-    from genlib.pipeline.migrate import migrate_checkpoint
+    from genlib.migrate import migrate_checkpoint
 
     try:
         shape = tuple(int(d) for d in args.data_shape.split(","))

@@ -46,8 +46,10 @@ def test_round_trip_samples_bit_for_bit(original, tmp_path):
         assert torch.equal(model.net.state_dict()[key], tensor) and torch.equal(staged.state_dict()[key], tensor), key
 
 
-def test_a_plugin_adapter_through_the_command(original, tmp_path, capsys):
+def test_a_plugin_adapter_through_the_command(original, tmp_path, capsys, monkeypatch):
     cfg, method, nets = original
+    monkeypatch.setattr(ADAPTERS, "_impls", dict(ADAPTERS._impls))  # the registration goes with the test
+    monkeypatch.setattr(ADAPTERS, "_specs", dict(ADAPTERS._specs))
 
     @ADAPTERS.register("test_prefixed")
     def prefixed(weights, graph):  # another framework's names: "model.<block>/<tensor>"

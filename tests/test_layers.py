@@ -16,7 +16,7 @@ LAYERS = [
     {"report", "compare"},
     {"pipeline"},
     {"sweep", "migrate"},
-    {"cli", "api"},
+    {"cli", "api", "templates"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
