@@ -3,9 +3,13 @@ fields, the most exciting inputs and the traversals of every layer."""
 import math
 from types import SimpleNamespace
 
+import pytest
 import torch
 from torch import nn
 
+from genlib.config import load
+from genlib.data.splits import Splits
+from genlib.errors import ConfigError
 from genlib.methods.hvae import HVAE, HVAEParams
 from genlib.methods.hvae.analysis import N_PATHS, TRAVERSAL, traversals
 from genlib.methods.hvae.blocks import Gaussian
@@ -13,6 +17,7 @@ from genlib.methods.hvae.method import Layer
 from genlib.methods.hvae.probes import decodability, probe_accuracy, probe_r2
 from genlib.methods.hvae.receptive import N_NOISE, most_exciting, receptive_fields
 
+from family_helpers import ROOT
 from test_hvae import SMALL
 
 
@@ -91,3 +96,27 @@ def test_traversals_of_a_lower_layer_pass_through_its_prior_mean():
         assert curves.shape == (N_PATHS, len(TRAVERSAL), 2) and values[middle] == 0
         assert torch.allclose(torch.from_numpy(curves[0, middle]), px.mu[0], atol=1e-6)  # every layer at its prior mean
         assert (abs(curves[0, -1] - curves[0, 0]) > 0).any()  # moving z_low moves x
+
+
+@pytest.mark.parametrize("method, value, allowed", [
+    ("hvae", ["traversals", "nonesuch"], "null (all) or a list of decodability, traversals, receptive_fields, most_exciting"),
+    ("hvae", ["traversals", "traversals"], "null or a list of analyses, each once"),
+    ("ddpm", ["traversals"], "null: method ddpm has no analyses to choose"),
+])
+def test_eval_analysis_is_checked_at_the_door(method, value, allowed):
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": method, "eval.analysis": value})
+    assert info.value.key == "eval.analysis" and info.value.allowed == allowed
+
+
+def test_eval_analysis_chooses_the_figures_and_the_numbers(tmp_path):
+    method = HVAE(HVAEParams(blocks=tuple(SMALL)))
+    torch.manual_seed(0)
+    nets = method.networks((2,)).eval()
+    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
+    only = SimpleNamespace(analysis=("most_exciting",))
+    assert method.representation_metrics(nets, Splits(x, x), torch.Generator(), only) == {}
+    metrics = {f"kl_layer{i}": 0.5 for i in range(3)}
+    figures = method.analysis(nets, x, torch.Generator().manual_seed(0), tmp_path, only, {}, metrics)
+    assert [f for _, f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "most_exciting.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f for _, f in figures)

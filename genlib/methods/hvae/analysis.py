@@ -27,9 +27,10 @@ N_EXCITING_IMAGES = 8
 
 @torch.inference_mode()
 def write_figures(method, nets, test: torch.Tensor, generator: torch.Generator, out: Path,
-                  metrics: dict) -> list[tuple[str, str]]:
+                  metrics: dict, chosen: set[str]) -> list[tuple[str, str]]:
     """The figures, given the metrics of the test set (``kl_layer{i}`` from ``extra_metrics``,
-    ``decodability_layer{i}`` from ``representation_metrics``)."""
+    ``decodability_layer{i}`` from ``representation_metrics``), the traversals, receptive fields
+    and most exciting inputs where ``chosen`` (``eval.analysis``) names them."""
     device = next(nets.parameters()).device
     images = test.dtype == torch.uint8
     test = (to_model(test, generator, "none") if images else test).to(device)  # images: x / 255 in [-1, 1]
@@ -48,11 +49,11 @@ def write_figures(method, nets, test: torch.Tensor, generator: torch.Generator, 
         figures.append((f"Decodability: {what} by a linear probe of each layer's posterior means (fitted on the training set){chance}",
                         "decodability.png"))
     draw = _image_figures if images else _point_figures
-    figures += draw(method, nets, test, generator, out, names)
-    return figures + _receptive_figures(method, nets, test, generator, out, names, images)
+    figures += draw(method, nets, test, generator, out, names, "traversals" in chosen)
+    return figures + _receptive_figures(method, nets, test, generator, out, names, images, chosen)
 
 
-def _point_figures(method, nets, test, generator, out, names) -> list[tuple[str, str]]:
+def _point_figures(method, nets, test, generator, out, names, traverse: bool) -> list[tuple[str, str]]:
     data = test.cpu().numpy()
     figures = []
     x = test[:N_RECON]
@@ -70,7 +71,7 @@ def _point_figures(method, nets, test, generator, out, names) -> list[tuple[str,
     ])
     figures.append(("Samples from the prior, with and without the output noise", "prior_samples.png"))
 
-    for i, name in enumerate(names):
+    for i, name in enumerate(names if traverse else ()):
         file = f"traversals_layer{i}.png"
         plots.path_panels(out / file, data, traversals(method, nets, generator, i), "prior std from its mean")
         figures.append((f"Latent traversals of layer {i} ({name}): each dimension from -3 to 3 prior std, the layers above "
@@ -79,7 +80,7 @@ def _point_figures(method, nets, test, generator, out, names) -> list[tuple[str,
     return figures
 
 
-def _image_figures(method, nets, test, generator, out, names) -> list[tuple[str, str]]:
+def _image_figures(method, nets, test, generator, out, names, traverse: bool) -> list[tuple[str, str]]:
     x = test[:N_IMAGES]
     rows = [("data", x)]
     for k in range(1, len(names) + 1):
@@ -95,7 +96,7 @@ def _image_figures(method, nets, test, generator, out, names) -> list[tuple[str,
     ]
     t = IMAGE_TRAVERSAL.to(test.device).view(-1, 1, 1)
     layers, _ = method.top_down(nets, len(IMAGE_TRAVERSAL), generator, mean=True)
-    for i, name in enumerate(names):
+    for i, name in enumerate(names if traverse else ()):
         prior = layers[i].p  # given the layers above at their prior means
         std = (0.5 * prior.logvar).exp()
         rows = []
@@ -111,35 +112,39 @@ def _image_figures(method, nets, test, generator, out, names) -> list[tuple[str,
     return figures
 
 
-def _receptive_figures(method, nets, test, generator, out, names, images) -> list[tuple[str, str]]:
+def _receptive_figures(method, nets, test, generator, out, names, images, chosen) -> list[tuple[str, str]]:
     """White-noise receptive fields and the most exciting test inputs of each layer's first
-    dimensions (image channels at the centre of their grid)."""
-    fields = receptive_fields(method, nets, test, generator)
-    z_test = posterior_means(method, nets, test, generator)
+    dimensions (image channels at the centre of their grid), as ``chosen`` names them."""
+    figures = []
     data = test.cpu()
-    if images:
-        rows = []
-        for name, field, z in zip(names, fields, z_test):
-            scaled = field / field.flatten(1).abs().amax(1).clamp(min=1e-12).view(-1, *([1] * (field.dim() - 1)))
-            rows.append((f"{name}: channels 0-{len(field) - 1}", _pixels(scaled)))  # grey: 0, white: +, black: -
-        plots.image_rows(out / "receptive_fields.png", rows)
-        rows = [(f"{name}[{k}]", _pixels(data[idx]))
-                for name, z in zip(names, z_test) for (k, _), idx in zip(units(z), most_exciting(z, N_EXCITING_IMAGES))]
-        plots.image_rows(out / "most_exciting.png", rows)
-    else:
-        dims = [f"x[{j}]" for j in range(data.shape[1])]
-        plots.heatmaps(out / "receptive_fields.png", [
-            (f"layer {i} ({name})", field.numpy(), [f"{name}[{k}]" for k, _ in units(z)], dims)
-            for i, (name, field, z) in enumerate(zip(names, fields, z_test))], "correlation with the input")
-        panels = [(f"{name}[{k}]", data[idx].numpy(), None)
-                  for name, z in zip(names, z_test) for (k, _), idx in zip(units(z), most_exciting(z, N_EXCITING))]
-        plots.point_panels(out / "most_exciting.png", data.numpy(), panels, label=f"the {N_EXCITING} largest posterior means")
-    return [
-        ("White-noise receptive fields: the correlation of each latent dimension's posterior mean with the input over "
-         "white-noise inputs (images: per pixel, each channel read at the centre of its grid; grey 0, white positive)",
-         "receptive_fields.png"),
-        ("Most exciting inputs: the test inputs with the largest posterior mean of each latent dimension", "most_exciting.png"),
-    ]
+    if "receptive_fields" in chosen:
+        fields = receptive_fields(method, nets, test, generator)
+        if images:
+            rows = []
+            for name, field in zip(names, fields):
+                peak = field.flatten(1).abs().amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)
+                rows.append((f"{name}: channels 0-{len(field) - 1}", _pixels(field / peak)))  # grey: 0, white: +, black: -
+            plots.image_rows(out / "receptive_fields.png", rows)
+        else:
+            dims = [f"x[{j}]" for j in range(data.shape[1])]
+            plots.heatmaps(out / "receptive_fields.png", [
+                (f"layer {i} ({name})", field.numpy(), [f"{name}[{k}]" for k in range(len(field))], dims)
+                for i, (name, field) in enumerate(zip(names, fields))], "correlation with the input")
+        figures.append(("White-noise receptive fields: the correlation of each latent dimension's posterior mean with the "
+                        "input over white-noise inputs (images: per pixel, each channel read at the centre of its grid; "
+                        "grey 0, white positive)", "receptive_fields.png"))
+    if "most_exciting" in chosen:
+        z_test = posterior_means(method, nets, test, generator)
+        picked = [(f"{name}[{k}]", idx) for name, z in zip(names, z_test)
+                  for (k, _), idx in zip(units(z), most_exciting(z, N_EXCITING_IMAGES if images else N_EXCITING))]
+        if images:
+            plots.image_rows(out / "most_exciting.png", [(label, _pixels(data[idx])) for label, idx in picked])
+        else:
+            plots.point_panels(out / "most_exciting.png", data.numpy(), [(label, data[idx].numpy(), None) for label, idx in picked],
+                               label=f"the {N_EXCITING} largest posterior means")
+        figures.append(("Most exciting inputs: the test inputs with the largest posterior mean of each latent dimension",
+                        "most_exciting.png"))
+    return figures
 
 
 def _pixels(x: torch.Tensor):

@@ -197,19 +197,27 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         training split and scored on the test split."""
         from genlib.methods.hvae.probes import decodability
 
+        if not _runs("decodability", eval_params):
+            return {}
         return decodability(self, nets, splits.train, splits.test, splits.train_labels, splits.test_labels, generator)
 
     def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta,
                  metrics: dict) -> list[tuple[str, str]]:
         from genlib.methods.hvae.analysis import write_figures  # matplotlib: only when evaluating
 
-        return write_figures(self, nets, test, generator, out_dir, metrics)  # kl_layer{i}, decodability_layer{i}
+        chosen = {a for a in self.analyses if _runs(a, eval_params)}
+        return write_figures(self, nets, test, generator, out_dir, metrics, chosen)  # kl_layer{i}, decodability_layer{i}
 
     def export(self, nets: nn.ModuleDict, folder: Path, data_shape: tuple[int, ...]) -> None:
         """The whole model in one file, ``folder/hvae.pt``: graph, params and weights."""
         from genlib.methods.hvae.serialise import save_model
 
         save_model(folder / "hvae.pt", nets, self.params, data_shape)
+
+
+def _runs(analysis: str, eval_params) -> bool:
+    """Whether ``eval.analysis`` (null: all) asks for ``analysis``."""
+    return eval_params.analysis is None or analysis in eval_params.analysis
 
 
 def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
