@@ -1,5 +1,6 @@
 """my_method: a method of your own (written by `genlib new method my_method`): flow matching with
-straight paths (Lipman et al., ICLR 2023, Sec. 4.1, its optimal-transport path with time reversed; Liu et al., ICLR 2023, rectified flow).
+straight paths (Lipman et al., ICLR 2023, Sec. 4.1, the optimal-transport path with time reversed;
+Liu et al., ICLR 2023, rectified flow).
 
 The network ``v(x_t, t)`` learns the velocity ``eps - x0`` of ``x_t = (1 - t) x0 + t eps``, and
 sampling integrates ``dx/dt = v`` from noise at ``t = 1`` to data at ``t = 0`` with Euler steps.
