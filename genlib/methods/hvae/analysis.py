@@ -10,7 +10,7 @@ import torch
 
 from genlib import plots
 from genlib.data.image_transforms import to_model, to_uint8
-from genlib.methods.hvae.probes import posterior_means
+from genlib.methods.hvae.probes import N_TEST, posterior_means
 from genlib.methods.hvae.receptive import most_exciting, receptive_fields, units
 
 N_RECON = 200  # test points shown with their reconstructions
@@ -134,7 +134,8 @@ def _receptive_figures(method, nets, test, generator, out, names, images, chosen
                         "input over white-noise inputs (images: per pixel, each channel read at the centre of its grid; "
                         "grey 0, white positive)", "receptive_fields.png"))
     if "most_exciting" in chosen:
-        z_test = posterior_means(method, nets, test, generator)
+        data = data[:N_TEST]  # the decodability probe's test items: one top-down pass of each
+        z_test = posterior_means(method, nets, test[:N_TEST], generator)
         picked = [(f"{name}[{k}]", idx) for name, z in zip(names, z_test)
                   for (k, _), idx in zip(units(z), most_exciting(z, N_EXCITING_IMAGES if images else N_EXCITING))]
         if images:
@@ -142,7 +143,7 @@ def _receptive_figures(method, nets, test, generator, out, names, images, chosen
         else:
             plots.point_panels(out / "most_exciting.png", data.numpy(), [(label, data[idx].numpy(), None) for label, idx in picked],
                                label=f"the {N_EXCITING} largest posterior means")
-        figures.append(("Most exciting inputs: the test inputs with the largest posterior mean of each latent dimension",
+        figures.append((f"Most exciting inputs: of the first {N_TEST} test inputs, those with the largest posterior mean of each latent dimension",
                         "most_exciting.png"))
     return figures
 
