@@ -140,7 +140,8 @@ def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta:
         io.remove(old)
     figures: list[dict] = []
     if nets is not None:
-        made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)
+        device = next(nets.parameters()).device  # the networks' (extra_metrics moved them): the figures draw there
+        made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis", device), out, cfg.eval, meta, metrics)
         figures = [{"caption": c, "file": f} for c, f in made]
     io.write_json(paths.analysis_index, figures)
     return figures
