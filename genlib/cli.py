@@ -1,4 +1,5 @@
-"""The ``genlib`` command: what DVC does not do (check, list, compare, sweep on SLURM). It sits on
+"""The ``genlib`` command: what DVC does not do (check, list, compare, sweep on SLURM, migrate a
+model trained elsewhere, new plugin files from a template). It sits on
 the top layer beside the stages (:mod:`genlib.pipeline.runner`)."""
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ def main(argv: list[str] | None = None) -> None:
     """``genlib check``: validate params.yaml and print the resolved config;
     ``genlib list``: the registered methods, datasets and networks;
     ``genlib compare``: one offline report across the DVC experiments;
-    ``genlib sweep``: a grid of experiments as one SLURM job array sharing one DVC cache."""
+    ``genlib sweep``: a grid of experiments as one SLURM job array sharing one DVC cache;
+    ``genlib migrate``: an hvae's weights from elsewhere, through an adapter, as a genlib checkpoint;
+    ``genlib new``: a ready plugin file (a method, a network or a dataset) from a template."""
     import argparse
     import json
 
@@ -33,7 +36,18 @@ def main(argv: list[str] | None = None) -> None:
                      help="include the workspace row (by default it is listed when its results are in no other row)")
     cmp.add_argument("--all-commits", action="store_true", help="experiments of every commit, not just HEAD")
     _sweep_parser(sub)
+    _migrate_parser(sub)
+    new = sub.add_parser("new", help="a ready plugin file in plugin_modules/ from a template (README, \"Plugins\")")
+    new.add_argument("kind", choices=("method", "model", "dataset"))
+    new.add_argument("name", help="the plugin's module and registry name, e.g. my_flow")
+    new.add_argument("--dir", default="plugin_modules", help="where to write NAME.py (default: plugin_modules)")
     args = parser.parse_args(argv)
+    if args.command == "new":
+        _new(args)
+        return
+    if args.command == "migrate":
+        _migrate(args)
+        return
     if args.command == "sweep":
         _sweep(args)
         return
@@ -86,6 +100,50 @@ def _compare(args) -> None:
         fail(f"compare: cannot write the report in {args.out} ({err.strerror or err})")
     print("\n".join(lines))
     print(f"\nreport: {Path(args.out) / 'compare.html'} (and compare.md)")
+
+
+USE = {  # what params.yaml needs to use a new plugin
+    "method": "plugins: [{n}], method: {n} and a section {n}: {{noise_scale: 1.0}}",
+    "model": "plugins: [{n}] and model: {{net: {n}}}",
+    "dataset": "plugins: [{n}] and data: {{dataset: {n}}}",
+}
+
+
+def _new(args) -> None:
+    from genlib.templates import TemplateError, write_plugin
+
+    try:
+        path = write_plugin(args.kind, args.name, args.dir)
+    except TemplateError as err:
+        fail(f"new: {err}")
+    print(f"new: {args.kind} {args.name} written to {path}; use it with {USE[args.kind].format(n=args.name)} in params.yaml")
+
+
+def _migrate_parser(sub) -> None:
+    mig = sub.add_parser("migrate", help="an hvae's weights trained elsewhere as a genlib checkpoint (README, \"Migration\")")
+    mig.add_argument("weights", help="a torch state dict (a mapping of names to tensors)")
+    mig.add_argument("--adapter", default="indexed", help="the migration adapter mapping its names onto the blocks (default: indexed)")
+    mig.add_argument("--data-shape", required=True, help="the shape of one item, e.g. 2 or 1,28,28")
+    mig.add_argument("--params", default="params.yaml", help="the params whose hvae section is the graph (default: params.yaml)")
+    mig.add_argument("--out", default="data/model", help="the model folder to write (default: data/model)")
+
+
+def _migrate(args) -> None:
+    from genlib.config import load
+    from genlib.errors import DataError
+    from genlib.migrate import migrate_checkpoint
+
+    try:
+        shape = tuple(int(d) for d in args.data_shape.split(","))
+    except ValueError:
+        fail(f"migrate: --data-shape {args.data_shape!r} is not a comma list of positive integers")
+    if not all(d > 0 for d in shape):
+        fail(f"migrate: --data-shape {args.data_shape!r} is not a comma list of positive integers")
+    try:
+        written = migrate_checkpoint(load(args.params), args.weights, args.adapter, shape, args.out)
+    except (ConfigError, DataError, UnknownNameError) as err:
+        fail(f"migrate: {err}")
+    print(f"migrate: {args.weights} through adapter {args.adapter} written to {written}")
 
 
 def _sweep_parser(sub) -> None:

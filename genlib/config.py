@@ -110,6 +110,9 @@ class EvalParams:
     # set (Burda et al. 2016), and test points per batch of it.
     n_importance: int = spec(64, positive, "a positive integer")
     likelihood_batch: int = spec(1000, positive, "a positive integer")
+    # The method's own analyses evaluate runs (hvae: decodability, traversals, receptive_fields,
+    # most_exciting; README, "Hierarchical VAE"); null: all of them. An evaluation setting.
+    analysis: tuple[str, ...] | None = spec(None, lambda a: len(set(a)) == len(a), "null or a list of analyses, each once")
     # Labelled image sets only: epochs of the small classifier behind the *_clf metrics and the
     # class balance, trained by prepare_data; 0 = none. An evaluation setting: it never retrains.
     classifier_epochs: int = spec(2, non_negative, "a non-negative integer")
@@ -366,6 +369,7 @@ def _cross_checks(cfg: Config) -> None:
     _size_checks(cfg)
     method = METHODS.spec(cfg.method)(cfg.method_params)
     method.check_sampling(cfg.eval.sample_options(), cfg.eval.reverse_steps)
+    method.check_analysis(cfg.eval.analysis)
     method.check_config(cfg)
     teacher = teacher_config(cfg, method)  # the teacher's params, checked as this file's are
     if teacher is not None:

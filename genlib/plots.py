@@ -109,9 +109,11 @@ def _frame(ax, data: np.ndarray) -> None:
     ax.set_aspect("equal", adjustable="box")
 
 
-def point_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
+def point_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarray, np.ndarray | None]],
+                 label: str = "generated") -> None:
     """One 2D panel per ``(title, points, origins)`` over the held-out data (grey): the points in
-    red and, where ``origins`` is given, each joined to its origin (blue) by a segment."""
+    red (``label`` in the legend) and, where ``origins`` is given, each joined to its origin
+    (blue) by a segment."""
     from matplotlib.collections import LineCollection
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
@@ -121,7 +123,7 @@ def point_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarra
             ax.add_collection(LineCollection(np.stack([origins, points], axis=1), colors="0.3", linewidths=0.5, alpha=0.6))
             ax.scatter(origins[:, 0], origins[:, 1], s=4, c="tab:blue", label="data point")
         ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:red", alpha=0.6 if origins is None else 1.0,
-                   label="reconstruction" if origins is not None else "generated", rasterized=True)
+                   label="reconstruction" if origins is not None else label, rasterized=True)
         ax.legend(loc="upper left", markerscale=3, fontsize=8)
         ax.set_title(title, fontsize=10)
     _save(fig, path)
@@ -138,6 +140,22 @@ def path_panels(path: Path, data: np.ndarray, panels: list[tuple[str, np.ndarray
             dots = ax.scatter(curve[:, 0], curve[:, 1], c=values, cmap="coolwarm", s=10, zorder=3)
         fig.colorbar(dots, ax=ax, shrink=0.75, label=value_label)
         ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def heatmaps(path: Path, panels: list[tuple[str, np.ndarray, list[str], list[str]]], value_label: str) -> None:
+    """One panel per ``(title, matrix, row labels, column labels)``, values in [-1, 1] on a
+    diverging scale (e.g. correlations), each written in its cell."""
+    height = 0.5 * max(matrix.shape[0] for _, matrix, _, _ in panels) + 1.6
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), height), squeeze=False)
+    for ax, (title, matrix, rows, cols) in zip(axes[0], panels):
+        shown = ax.imshow(matrix, cmap="coolwarm", vmin=-1, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(rows)), rows)
+        for (r, c), v in np.ndenumerate(matrix):
+            ax.annotate(f"{v:.2f}", (c, r), ha="center", va="center", fontsize=7)
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(shown, ax=list(axes[0]), shrink=0.8, label=value_label)
     _save(fig, path)
 
 

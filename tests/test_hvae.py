@@ -213,8 +213,10 @@ def test_pipeline_writes_the_model_file_and_analysis(tmp_path):
     assert np.load(paths.samples / "samples.npy").shape == (400, 2)
     assert {"w1_exact", "elbo", "nll_iwae", "recon_mse", "kl", "kl_layer0", "kl_layer2"} <= set(metrics)
     assert all(np.isfinite(metrics[k]) for k in ("elbo", "nll_iwae", "recon_mse"))
+    assert {f"decodability_layer{i}" for i in range(3)} <= set(metrics) and "decodability_chance" not in metrics  # no labels: R^2
     figures = json.loads((paths.analysis / "index.json").read_text())
-    assert [f["file"] for f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "traversals.png"]
+    assert [f["file"] for f in figures] == ["kl_layers.png", "decodability.png", "reconstructions.png", "prior_samples.png",
+                                            *(f"traversals_layer{i}.png" for i in range(3)), "receptive_fields.png", "most_exciting.png"]
     report = (paths.report / "report.md").read_text()
     assert all(f"## {f['caption']}" in report and (paths.report / f["file"]).is_file() for f in figures)
     assert "| kl_layer1 |" in report and "KL of latent layer 1 (mid; 0 is the top)" in report
@@ -315,8 +317,10 @@ def test_tiny_mnist_pipeline_writes_image_figures(tmp_path):
     # likelihoods on images too: a density on dequantized pixels, so bits/dim = nll / (D ln 2) + 7
     assert metrics["bits_per_dim"] == pytest.approx(metrics["nll_iwae"] / (256 * math.log(2)) + 7)
     assert metrics["nll_iwae"] <= -metrics["elbo"] + 1.0
+    assert 0 <= metrics["decodability_chance"] < 1 and 0 <= metrics["decodability_layer1"] <= 1  # MNIST has labels
     figures = json.loads((paths.analysis / "index.json").read_text())
-    assert [f["file"] for f in figures] == ["kl_layers.png", "reconstructions.png", "prior_samples.png", "traversals.png"]
+    assert [f["file"] for f in figures] == ["kl_layers.png", "decodability.png", "reconstructions.png", "prior_samples.png",
+                                            *(f"traversals_layer{i}.png" for i in range(2)), "receptive_fields.png", "most_exciting.png"]
     assert all((paths.report / f["file"]).is_file() for f in figures)
 
 

@@ -15,8 +15,8 @@ LAYERS = [
     {"training", "config"},
     {"report", "compare"},
     {"pipeline"},
-    {"sweep"},
-    {"cli", "api"},
+    {"sweep", "migrate"},
+    {"cli", "api", "templates"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 

@@ -95,6 +95,12 @@ class Method(MethodSpec):
         """One line of meaning per metric ``extra_metrics`` writes (the report's meaning column)."""
         return {}
 
+    def representation_metrics(self, nets, splits, generator: torch.Generator, eval_params) -> dict[str, float]:
+        """Metrics of what the method's latents hold, from the prepared ``splits``
+        (:class:`genlib.data.splits.Splits`, uint8 images as stored, labels where the set has
+        them; ``evaluates_networks``): none."""
+        return {}
+
     def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir, eval_params, meta,
                  metrics: dict) -> list[tuple[str, str]]:
         """Figures of the method's own in ``out_dir`` (``evaluates_networks``), as (caption, file name)."""

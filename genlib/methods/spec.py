@@ -40,6 +40,9 @@ class MethodSpec:
     # they do not key its training.
     replaces_optim: ClassVar[tuple[str, ...]] = ()
 
+    # The analyses of its own that evaluate may run (``eval.analysis`` chooses among them).
+    analyses: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, params) -> None:
         self.params = params
 
@@ -65,6 +68,13 @@ class MethodSpec:
             raise ConfigError(
                 "eval.reverse_steps", steps, f"an integer in [1, {trained}] ({self.name}.diffusion_steps)"
             )
+
+    def check_analysis(self, chosen: tuple[str, ...] | None) -> None:
+        """``eval.analysis``: null, or a list of this method's analyses."""
+        unknown = [a for a in chosen or () if a not in self.analyses]
+        if unknown:
+            allowed = f"null (all) or a list of {', '.join(self.analyses)}" if self.analyses else f"null: method {self.name} has no analyses to choose"
+            raise ConfigError("eval.analysis", list(chosen), allowed)
 
     def sampler_name(self, options: SampleOptions) -> str:
         return self.samplers[0] if options.sampler == "default" else options.sampler

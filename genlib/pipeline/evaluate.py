@@ -4,8 +4,9 @@ The reference is the held-out test set or the training set (``eval.reference``).
 
 The sample metrics depend on the kind of data (``SCORES``: distances, tails and modes on points;
 FID, KID, precision, recall and the class balance on images). A method may also score the test
-set itself (``extra_metrics``: the likelihood families' ELBO, NLL, bits per dimension) and draw
-figures of its own (``analysis``, in ``plots/analysis/``); both get the trained networks, loaded
+set itself (``extra_metrics``: the likelihood families' ELBO, NLL, bits per dimension), what its
+latents hold (``representation_metrics``: the hierarchical VAE's decodability per layer) and draw
+figures of its own (``analysis``, in ``plots/analysis/``); each gets the trained networks, loaded
 once, and only for a method that declares it uses them (``Method.evaluates_networks``).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from genlib import io
 from genlib.config import Config, build_method
+from genlib.data.splits import Splits
 from genlib.device import resolve_device
 from genlib.errors import ConfigError
 from genlib.pipeline.kinds import kind_of
@@ -47,6 +49,8 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         x = kind.likelihood_input(test, cfg.seed, device)
         group(f"the {cfg.method} model's own metrics on the test set")
         metrics.update(method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval))
+        splits = Splits(kind.load_train(paths, meta), test, _labels(paths, "train"), _labels(paths, "test"))
+        metrics.update(method.representation_metrics(nets, splits, generator(cfg.seed, "eval/representation", device), cfg.eval))
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics["network_evals"] = info["network_evals"]
     metrics = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
@@ -56,6 +60,12 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     io.write_json(paths.metrics, metrics)
     say(cfg.run.progress, f"evaluate: {len(metrics)} metrics in {time.perf_counter() - start:.1f} s, written to {paths.metrics}")
     return metrics
+
+
+def _labels(paths: Paths, split: str) -> torch.Tensor | None:
+    """The prepared labels of ``split`` (``train`` or ``test``), or None for a set without them."""
+    file = paths.prepared / f"{split}_labels.npy"
+    return torch.from_numpy(io.load_array(file)).long() if file.is_file() else None
 
 
 def _announcer(setting: str) -> Callable[[str], None]:
@@ -130,7 +140,8 @@ def write_analysis(cfg: Config, paths: Paths, method, nets, metrics: dict, meta:
         io.remove(old)
     figures: list[dict] = []
     if nets is not None:
-        made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis"), out, cfg.eval, meta, metrics)
+        device = next(nets.parameters()).device  # the networks' (extra_metrics moved them): the figures draw there
+        made = method.analysis(nets, test, generator(cfg.seed, "eval/analysis", device), out, cfg.eval, meta, metrics)
         figures = [{"caption": c, "file": f} for c, f in made]
     io.write_json(paths.analysis_index, figures)
     return figures

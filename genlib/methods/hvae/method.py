@@ -49,13 +49,17 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         """The meaning of :meth:`extra_metrics`' keys, for the report."""
         layers = {f"kl_layer{i}": f"KL of latent layer {i} ({b.name}; 0 is the top) on the test set; near 0: unused"
                   for i, b in enumerate(self.graph.latents)}
+        probes = {f"decodability_layer{i}": f"test accuracy of a linear probe of the labels from layer {i}'s ({b.name}) "
+                                            "posterior means (without labels: R^2 of the input); README, Hierarchical VAE"
+                  for i, b in enumerate(self.graph.latents)}
         return {
             "elbo": "ELBO on the test set (beta = 1, one draw of every layer), nats per point; higher is better",
             "nll_iwae": "importance-weighted NLL bound on the test set (eval.n_importance draws), nats per point",
             "recon_mse": "squared error of the test points' reconstructions through the posterior means",
             "kl": "KL(q || p) summed over the latent layers on the test set, nats per point",
             "bits_per_dim": "images: nll_iwae in bits per dimension of the 8-bit data (an upper bound, README)",
-            **layers,
+            "decodability_chance": "the share of the commonest test label: a probe's accuracy that says nothing",
+            **layers, **probes,
         }
 
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
@@ -187,18 +191,33 @@ class HVAE(HVAESpec, OwnNetworksMethod):
             out["bits_per_dim"] = bits_per_dim(out["nll_iwae"], test[0].numel(), discrete=False)
         return out
 
+    def representation_metrics(self, nets, splits, generator: torch.Generator, eval_params) -> dict[str, float]:
+        """The decodability of each layer (:mod:`genlib.methods.hvae.probes`): a linear probe of
+        the labels (or, without them, of the input) from its posterior means, fitted on the
+        training split and scored on the test split."""
+        from genlib.methods.hvae.probes import decodability
+
+        if not _runs("decodability", eval_params):
+            return {}
+        return decodability(self, nets, splits.train, splits.test, splits.train_labels, splits.test_labels, generator)
+
     def analysis(self, nets, test: torch.Tensor, generator: torch.Generator, out_dir: Path, eval_params, meta,
                  metrics: dict) -> list[tuple[str, str]]:
         from genlib.methods.hvae.analysis import write_figures  # matplotlib: only when evaluating
 
-        kl_layers = [metrics[f"kl_layer{i}"] for i in range(len(self.graph.latents))]  # from extra_metrics
-        return write_figures(self, nets, test, generator, out_dir, kl_layers)
+        chosen = {a for a in self.analyses if _runs(a, eval_params)}
+        return write_figures(self, nets, test, generator, out_dir, metrics, chosen)  # kl_layer{i}, decodability_layer{i}
 
     def export(self, nets: nn.ModuleDict, folder: Path, data_shape: tuple[int, ...]) -> None:
         """The whole model in one file, ``folder/hvae.pt``: graph, params and weights."""
         from genlib.methods.hvae.serialise import save_model
 
         save_model(folder / "hvae.pt", nets, self.params, data_shape)
+
+
+def _runs(analysis: str, eval_params) -> bool:
+    """Whether ``eval.analysis`` (null: all) asks for ``analysis``."""
+    return eval_params.analysis is None or analysis in eval_params.analysis
 
 
 def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:

@@ -49,3 +49,4 @@ class HVAESpec(OwnNetworksSpec):
     Params = HVAEParams
     samplers = ("prior",)
     data_kinds = ("points", "images")
+    analyses = ("decodability", "traversals", "receptive_fields", "most_exciting")  # eval.analysis
