@@ -61,6 +61,10 @@ class TrainingParams:
     # eval_metrics, or null) those of the evaluation that scored best on it.
     keep_every: int = spec(0, non_negative, "a non-negative integer (0 = none)")
     select: str | None = None
+    # Continuing a run (README, "Continuing a run"): null, or a checkpoint in init/ (a copy of an
+    # experiment's data/model folder, or of its checkpoint.pt) whose weights, EMAs, optimizer
+    # state, step and generators training starts from, to train `epochs` more epochs.
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,27 @@ def plain(obj: Any) -> Any:
 
 
 PLUGIN_DIR = "plugin_modules"  # a project's own methods, networks and datasets (README, "Plugins")
+# The checkpoints runs continue from (training.init_from): a dependency of the config stage, which
+# puts the named checkpoint's digest in train's key, so its content keys the run.
+INIT_DIR = "init"
+INIT_ALLOWED = f"null, or a checkpoint.pt or a folder holding one (a copy of an experiment's data/model) in {INIT_DIR}/, relative to the project root"
+
+
+def init_checkpoint(init_from: str) -> Path:
+    """The checkpoint file ``training.init_from`` names: the file itself, or ``checkpoint.pt`` in the folder."""
+    path = Path(init_from)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
+def _check_init(init_from: str | None) -> None:
+    """``training.init_from``: a checkpoint that is there, inside ``init/`` (whose content the config stage sees)."""
+    if init_from is None:
+        return
+    parts = Path(init_from).parts
+    if Path(init_from).is_absolute() or len(parts) < 2 or parts[0] != INIT_DIR or ".." in parts:
+        raise ConfigError("training.init_from", init_from, INIT_ALLOWED)
+    if not init_checkpoint(init_from).is_file():
+        raise ConfigError("training.init_from", init_from, f"{INIT_ALLOWED}; {init_checkpoint(init_from)} is not there")
 SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
 
 
@@ -352,6 +377,7 @@ def _check_evaluation(cfg: Config) -> None:
 def _cross_checks(cfg: Config) -> None:
     _check_loggers(cfg.run.loggers)
     _check_callbacks(cfg.training.callbacks)
+    _check_init(cfg.training.init_from)
     _check_evaluation(cfg)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
@@ -411,7 +437,7 @@ def _size_checks(cfg: Config) -> None:
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)
         total = sizes.check_steps(t.epochs, n, t.batch_size)
-        if isinstance(e.checkpoint, int) and e.checkpoint > total:
+        if isinstance(e.checkpoint, int) and e.checkpoint > total and t.init_from is None:  # a continued run's steps follow the init's
             raise ConfigError("eval.checkpoint", e.checkpoint, f"last, best or a kept step of the {total} steps training takes")
 
 
@@ -434,6 +460,7 @@ def teacher_config(cfg: Config, method=None) -> Config | None:
     if overrides is None:
         return None
     raw = cfg.to_dict()
+    raw["training"]["init_from"] = None  # training.init_from continues the student; the teacher is trained afresh
     for dotted, value in overrides.items():
         *parents, last = dotted.split(".")
         node = raw

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from genlib import io
-from genlib.config import PLUGIN_DIR, Config, build_method, plain, teacher_config
+from genlib.config import PLUGIN_DIR, Config, build_method, init_checkpoint, plain, teacher_config
 from genlib.errors import ConfigError
 from genlib.params import applies
-from genlib.pipeline.code import closure, digests
+from genlib.pipeline.code import closure, digest, digests
 from genlib.pipeline.paths import Paths
 from genlib.registry import DATASETS
 
@@ -58,8 +58,9 @@ def train_params(cfg: Config) -> dict:
     """What the trained weights and curves depend on: the seed, the method and the fields of its
     section that shape training, the network (a method with its own networks ignores
     ``model:``), the training section, the ``optim`` keys the method uses, the data keys the
-    network's input depends on, three ``run`` settings, and the teacher's training params when
-    the method learns from one."""
+    network's input depends on, three ``run`` settings, the teacher's training params when
+    the method learns from one, and the SHA-256 of the checkpoint training continues from
+    (``training.init_from``): its content keys the run, as a DVC dependency's would."""
     method = build_method(cfg)
     out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: method_section(cfg, sampling=False)}
     if not method.own_networks:
@@ -71,6 +72,8 @@ def train_params(cfg: Config) -> dict:
     out["optim"] = {f.name: getattr(cfg.optim, f.name) for f in dataclasses.fields(cfg.optim)
                     if f.name not in method.replaces_optim}
     out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
+    if cfg.training.init_from is not None:
+        out["init_sha256"] = digest(init_checkpoint(cfg.training.init_from))
     if cfg.training.patience > 0:  # early stopping: the evaluation's metric decides where training ends
         out = _merged(out, evaluation_params(cfg))  # (plain below)
     teacher = teacher_config(cfg, method)

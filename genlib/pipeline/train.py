@@ -22,6 +22,7 @@ from genlib import io, sizes
 from genlib.config import Config, build_method
 from genlib.data.image_transforms import to_model
 from genlib.pipeline import resume
+from genlib.pipeline.continued import load_init, start_from
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import load_points
@@ -51,17 +52,24 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         method.bind_teacher(load_teacher(cfg, paths, tuple(data.shape[1:])).to(device))
     n = data.shape[0]  # the door knows it only for points and data.max_train; checked again here
     sizes.check_batch(cfg.training.batch_size, n, f"{paths.prepared / 'train.npy'} holds {n}")
-    total = sizes.check_steps(cfg.training.epochs, n, cfg.training.batch_size)
+    init = load_init(cfg, tuple(data.shape[1:])) if cfg.training.init_from is not None else None
+    origin = init["state"]["step"] if init is not None else 0  # a continued run's steps go on from its init's
+    total = origin + sizes.check_steps(cfg.training.epochs, n, cfg.training.batch_size)
 
     def fresh_state():
         net = build_net(cfg, tuple(data.shape[1:])).to(device)
-        return new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+        state = new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+        if init is not None:
+            start_from(state, init, cfg, total)
+        return state
 
     resume_file = paths.resume / f"train-{resume.training_key(cfg)}.pt"
     ident = resume.identity(cfg, paths)
     state, resumed = resume.restore(resume_file, ident, fresh_state, world.is_main)
     if resumed and world.is_main:
         print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+    elif origin and world.is_main:
+        print(f"training continues from {cfg.training.init_from} at step {origin}, to step {total}", file=sys.stderr)
     if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
         torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
     logger = Loggers(cfg.run.loggers, paths.train_log, cfg) if world.is_main else NullLogger()
@@ -98,7 +106,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
         io.write_json(paths.train_metrics, info)
         io.remove(resume_file)  # once the outputs are in place
-        say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first))
+        say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first if resumed else 0))
     return info
 
 

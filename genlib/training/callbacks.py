@@ -5,7 +5,8 @@ built as ``cls(cfg)``; a plugin registers its own with ``@CALLBACKS.register("na
 calls, in order of the list:
 
 - ``on_train_start(state)`` once, before the first step (``state.step`` > 0 on a resumed run);
-- ``on_epoch_end(epoch, state)`` after the last step of each epoch (1 for the first). After a
+- ``on_epoch_end(epoch, state)`` after the last step of each epoch (1 for the first, also in a run
+  continued from another, ``training.init_from``). After a
   non-finite loss the loop rolls back and redoes steps, so an epoch may end twice;
 - ``on_log(step, row, state)`` at every logged step, with the row the sinks received;
 - ``on_eval(step, metrics, state)`` after each evaluation during training (``training.eval_every``),
