@@ -51,7 +51,7 @@ class TrainingParams:
     eval_every: int = spec(0, non_negative, "a non-negative integer (0 = off)")
     eval_nsamples: int = spec(2000, lambda n: n >= 2, "an integer >= 2")
     eval_reverse_steps: int = spec(20, positive, "a positive integer")
-    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd (2D points); elbo (vae, hvae)
+    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd, tail_error, mode_ratio_worst (2D points); elbo (vae, hvae)
     # Early stopping: stop after `patience` evaluations in a row without a better `monitor`
     # (one of eval_metrics); 0 = off.
     patience: int = spec(0, non_negative, "a non-negative integer (0 = off)")
@@ -359,7 +359,7 @@ def _check_evaluation(cfg: Config) -> None:
     if cfg.data.nval == 0:
         raise ConfigError("data.nval", 0, "a positive number of held-out training items when training.eval_every > 0")
     method = METHODS.spec(cfg.method)
-    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family)
+    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family, getattr(DATASETS.spec(cfg.data.dataset), "has_modes", False))
     if not t.eval_metrics or any(m not in allowed for m in t.eval_metrics) or len(set(t.eval_metrics)) < len(t.eval_metrics):
         known = ", ".join(allowed) or "none yet"
         raise ConfigError("training.eval_metrics", list(t.eval_metrics), f"a non-empty list, each once, of the metrics for {cfg.method} on {cfg.data_kind}: {known}")

@@ -135,7 +135,8 @@ def validation(cfg: Config, paths: Paths, method, device: torch.device) -> Valid
     val = load_points(paths.prepared / "val.npy").to(device)
     if cfg.data_kind == "images":
         val = to_model(val, generator(cfg.seed, "train_eval/dequantize", device), "uniform", flip=False)
-    return ValidationEvaluation(method, val, cfg, device)
+    modes = io.read_record(paths.prepared / "modes.json", ("modes",))["modes"]
+    return ValidationEvaluation(method, val, cfg, device, None if modes is None else torch.tensor(modes, dtype=torch.float64))
 
 
 def summary(steps: int, seconds: float, final_loss: float | None, resumed_at: int = 0) -> str:

@@ -66,7 +66,8 @@ def build_callbacks(cfg) -> list[Callback]:
 
 
 # The badness of a value for each way a metric is better (validation_metrics.DIRECTION): smaller is better.
-BADNESS = {"lower": lambda v: v, "higher": lambda v: -v, "near 0": abs}
+BADNESS = {"lower": lambda v: v, "higher": lambda v: -v, "near 0": abs,
+           "near 1": lambda v: abs(math.log(v)) if v > 0 else math.inf}  # a ratio: 0 is the worst
 
 
 class EarlyStopping(Callback):

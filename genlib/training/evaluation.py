@@ -3,8 +3,11 @@
 Every ``training.eval_every`` steps (and at the last step) the loop calls a
 :class:`ValidationEvaluation` on its state: ``training.eval_nsamples`` samples drawn with the
 method's default sampler in ``training.eval_reverse_steps`` steps from the weights ``eval.ema``
-names, compared with the validation set (``data.nval``, held out by ``prepare_data``), and, for a
-likelihood family, the validation ELBO. Each metric is logged as ``val_<name>``, a step curve.
+names, compared with the validation set (``data.nval``, held out by ``prepare_data``): sliced W1,
+MMD, the tail error and the worst mode-weight ratio on 2D points, as ``evaluate`` computes them
+(:mod:`genlib.metrics.modes`: the quantiles of the distance to the nearest of the set's modes, and
+the weights the nearest-mode rule gives the validation points), and, for a likelihood family, the
+validation ELBO. Each metric is logged as ``val_<name>``, a step curve.
 
 Its draws come from generators of its own, made afresh at each evaluation (the same noise every
 time, so two steps differ by their weights alone), and the global generator's state (dropout's)
@@ -27,11 +30,13 @@ ELBO_BATCH = 4096  # validation points per batch of the ELBO
 
 class ValidationEvaluation:
     """``__call__(state)``: ``{"val_<metric>": value}`` for the metrics ``training.eval_metrics`` names.
-    ``val`` is the validation set as the network takes it (points; images transformed)."""
+    ``val`` is the validation set as the network takes it (points; images transformed), ``modes``
+    its set's modes (a (K, 2) tensor; None for a set without, whose tail error is measured from
+    the validation points' mean)."""
 
-    def __init__(self, method, val: torch.Tensor, cfg, device: torch.device) -> None:
+    def __init__(self, method, val: torch.Tensor, cfg, device: torch.device, modes: torch.Tensor | None = None) -> None:
         t = cfg.training
-        self.method, self.val, self.device = method, val.to(device), device
+        self.method, self.val, self.device, self.modes = method, val.to(device), device, modes
         self.metrics, self.n, self.steps = t.eval_metrics, t.eval_nsamples, t.eval_reverse_steps
         self.ema, self.seed, self.precision = cfg.eval.ema, cfg.seed, cfg.run.precision
 
@@ -49,6 +54,7 @@ class ValidationEvaluation:
 
     def _scores(self, net) -> dict[str, float]:
         from genlib.metrics.mmd import mmd_rbf
+        from genlib.metrics.modes import assigned_weights, mode_weight_error, tail_error
         from genlib.metrics.wasserstein import sliced_wasserstein
 
         out: dict[str, float] = {}
@@ -58,8 +64,11 @@ class ValidationEvaluation:
                 samples = self.method.sample(net, (self.n, *self.val.shape[1:]), self.steps, g, SampleOptions())
             samples, ref = samples.float().cpu(), self.val.cpu()
             samples = samples[torch.isfinite(samples).all(1)]  # heavy tails may overflow; scored without them
+            modes = self.modes
             scores = {"w1_sliced": lambda g: sliced_wasserstein(samples, ref, g, N_PROJECTIONS),
-                      "mmd": lambda g: mmd_rbf(samples, ref, g)}
+                      "mmd": lambda g: mmd_rbf(samples, ref, g),
+                      "tail_error": lambda g: tail_error(samples, ref, modes)["tail_error"],
+                      "mode_ratio_worst": lambda g: mode_weight_error(samples, modes, assigned_weights(ref, modes))["mode_ratio_worst"]}
             for name in (m for m in self.metrics if m in SAMPLE_METRICS):
                 out[name] = scores[name](generator(self.seed, f"train_eval/{name}")) if samples.shape[0] >= 2 else float("nan")
         if "elbo" in self.metrics:
