@@ -5,6 +5,8 @@ with), ``config.json`` beside it, the curves (``plots/train``: the loss terms an
 ``training.eval_every``, the validation metrics) and ``metrics/train.json``. A
 resume checkpoint of this exact training (:mod:`genlib.pipeline.resume`) is picked up and
 training continues from it; SIGINT and SIGTERM save one before exiting. With
+``training.init_from`` training starts where another run's checkpoint ended
+(:mod:`genlib.pipeline.continued`). With
 ``run.nproc_per_node > 1`` the stage starts itself again under torchrun
 (:mod:`genlib.pipeline.worker`); each process then trains on its share of every batch
 (:mod:`genlib.training.distributed`) and only rank 0 writes.
