@@ -24,7 +24,7 @@ from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
 from genlib.registry import CALLBACKS, DATASETS, LOGGERS, METHODS, NETS, load_plugins
-from genlib.training.validation_metrics import allowed_metrics
+from genlib.training.validation_metrics import IMAGE_METRICS, allowed_metrics
 
 
 def _rates_ok(rates: tuple[float, ...]) -> bool:
@@ -51,7 +51,7 @@ class TrainingParams:
     eval_every: int = spec(0, non_negative, "a non-negative integer (0 = off)")
     eval_nsamples: int = spec(2000, lambda n: n >= 2, "an integer >= 2")
     eval_reverse_steps: int = spec(20, positive, "a positive integer")
-    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd, tail_error, mode_ratio_worst (2D points); elbo (vae, hvae)
+    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd, tail_error, mode_ratio_worst (2D points); fid_clf, kid_clf (images); elbo (vae, hvae)
     # Early stopping: stop after `patience` evaluations in a row without a better `monitor`
     # (one of eval_metrics); 0 = off.
     patience: int = spec(0, non_negative, "a non-negative integer (0 = off)")
@@ -359,10 +359,14 @@ def _check_evaluation(cfg: Config) -> None:
     if cfg.data.nval == 0:
         raise ConfigError("data.nval", 0, "a positive number of held-out training items when training.eval_every > 0")
     method = METHODS.spec(cfg.method)
-    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family, getattr(DATASETS.spec(cfg.data.dataset), "has_modes", False))
+    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family, getattr(DATASETS.spec(cfg.data.dataset), "has_modes", False),
+                              classifier=cfg.eval.classifier_epochs > 0)
     if not t.eval_metrics or any(m not in allowed for m in t.eval_metrics) or len(set(t.eval_metrics)) < len(t.eval_metrics):
         known = ", ".join(allowed) or "none yet"
         raise ConfigError("training.eval_metrics", list(t.eval_metrics), f"a non-empty list, each once, of the metrics for {cfg.method} on {cfg.data_kind}: {known}")
+    if any(m in IMAGE_METRICS for m in t.eval_metrics) and min(t.eval_nsamples, cfg.data.nval) < sizes.IMAGE_PRC_K + 1:
+        key, value = ("training.eval_nsamples", t.eval_nsamples) if t.eval_nsamples <= cfg.data.nval else ("data.nval", cfg.data.nval)
+        raise ConfigError(key, value, f"at least {sizes.IMAGE_PRC_K + 1} images for fid_clf and kid_clf (torch-fidelity's precision takes k = {sizes.IMAGE_PRC_K} neighbours)")
     if t.patience > 0 and t.monitor not in t.eval_metrics:
         raise ConfigError("training.monitor", t.monitor, f"one of training.eval_metrics ({', '.join(t.eval_metrics)})")
     if any(m != "elbo" for m in t.eval_metrics):

@@ -28,6 +28,7 @@ from genlib.params import applies
 from genlib.pipeline.code import closure, digest, digests
 from genlib.pipeline.paths import Paths
 from genlib.registry import DATASETS
+from genlib.training.validation_metrics import IMAGE_METRICS
 
 STAGES = ("prepare_data", "train_teacher", "train", "generate", "evaluate", "report")
 # How a stage runs, not what it computes: the device (CPU and GPU agree only to rounding, as do
@@ -84,10 +85,15 @@ def train_params(cfg: Config) -> dict:
 
 def evaluation_params(cfg: Config) -> dict:
     """What the evaluation during training computes from: off, or its settings and the weights
-    ``eval.ema`` names (the validation set is a file the train stage depends on)."""
+    ``eval.ema`` names (the validation set is a file the train stage depends on), and for
+    ``fid_clf`` or ``kid_clf`` what makes the classifier besides ``train.npy``,
+    ``eval.classifier_epochs`` (``data/prepared/classifier.pt`` is no dependency of ``train``:
+    not every set has one)."""
     t = cfg.training
     if t.eval_every == 0:
         return {"training": {"eval_every": 0}}
+    if any(m in IMAGE_METRICS for m in t.eval_metrics):  # the classifier prepare_data trains on train.npy
+        return {"training": _fields(t, WATCH), "eval": {"ema": cfg.eval.ema, "classifier_epochs": cfg.eval.classifier_epochs}}
     return {"training": _fields(t, WATCH), "eval": {"ema": cfg.eval.ema}}
 
 

@@ -23,6 +23,7 @@ import torch
 from genlib import io, sizes
 from genlib.config import Config, build_method
 from genlib.data.image_transforms import to_model
+from genlib.errors import DataError
 from genlib.pipeline import resume
 from genlib.pipeline.continued import load_init, start_from
 from genlib.pipeline.keys import train_params
@@ -38,7 +39,7 @@ from genlib.training.callbacks import build_callbacks
 from genlib.training.evaluation import ValidationEvaluation
 from genlib.training.logger import Loggers, NullLogger
 from genlib.training.trainer import new_state, train
-from genlib.training.validation_metrics import VALIDATION_PREFIX
+from genlib.training.validation_metrics import IMAGE_METRICS, VALIDATION_PREFIX
 from genlib.weights import with_digests
 
 
@@ -134,11 +135,16 @@ def validation(cfg: Config, paths: Paths, method, device: torch.device) -> Valid
     a stream of their own, never flipped."""
     if cfg.training.eval_every == 0:
         return None
-    val = load_points(paths.prepared / "val.npy").to(device)
+    stored = load_points(paths.prepared / "val.npy")
+    val = stored.to(device)
     if cfg.data_kind == "images":
         val = to_model(val, generator(cfg.seed, "train_eval/dequantize", device), "uniform", flip=False)
+    if any(m in IMAGE_METRICS for m in cfg.training.eval_metrics) and not paths.classifier.is_file():
+        raise DataError(f"{paths.classifier}: no evaluation classifier, which training.eval_metrics {', '.join(IMAGE_METRICS)} "
+                        "score with (prepare_data trains it on a labelled image set); choose other metrics")
     modes = io.read_record(paths.prepared / "modes.json", ("modes",))["modes"]
-    return ValidationEvaluation(method, val, cfg, device, None if modes is None else torch.tensor(modes, dtype=torch.float64))
+    modes = None if modes is None else torch.tensor(modes, dtype=torch.float64)
+    return ValidationEvaluation(method, val, cfg, device, modes, images=stored, classifier=paths.classifier)
 
 
 def summary(steps: int, seconds: float, final_loss: float | None, resumed_at: int = 0) -> str:
