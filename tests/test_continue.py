@@ -89,3 +89,10 @@ def test_a_continued_run_takes_its_lr_and_the_schedule_over_the_whole_length_fro
     assert sorted(rows) == [10, 12, 14, 16]
     for step, lr in rows.items():
         assert lr == pytest.approx(0.001 * 0.5 * (1 + math.cos(math.pi * step / 16)), rel=1e-12)
+
+
+def test_a_kept_step_beyond_this_runs_own_steps_is_not_refused_at_the_door(at_root):
+    """A continued run's steps go on from its checkpoint's, which the door does not read."""
+    assert config(training__init_from="init/a", training__keep_every=4, eval__checkpoint=12).eval.checkpoint == 12
+    with pytest.raises(ConfigError, match="eval.checkpoint = 12"):
+        config(training__keep_every=4, eval__checkpoint=12)
