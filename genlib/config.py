@@ -24,7 +24,7 @@ from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.methods.spec import SampleOptions
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, non_negative, positive, spec, unit_interval, unknown_key
 from genlib.registry import CALLBACKS, DATASETS, LOGGERS, METHODS, NETS, load_plugins
-from genlib.training.validation_metrics import allowed_metrics
+from genlib.training.validation_metrics import IMAGE_METRICS, allowed_metrics
 
 
 def _rates_ok(rates: tuple[float, ...]) -> bool:
@@ -51,7 +51,7 @@ class TrainingParams:
     eval_every: int = spec(0, non_negative, "a non-negative integer (0 = off)")
     eval_nsamples: int = spec(2000, lambda n: n >= 2, "an integer >= 2")
     eval_reverse_steps: int = spec(20, positive, "a positive integer")
-    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd (2D points); elbo (vae, hvae)
+    eval_metrics: tuple[str, ...] = ("w1_sliced",)  # w1_sliced, mmd, tail_error, mode_ratio_worst (2D points); fid_clf, kid_clf (images); elbo (vae, hvae)
     # Early stopping: stop after `patience` evaluations in a row without a better `monitor`
     # (one of eval_metrics); 0 = off.
     patience: int = spec(0, non_negative, "a non-negative integer (0 = off)")
@@ -61,6 +61,10 @@ class TrainingParams:
     # eval_metrics, or null) those of the evaluation that scored best on it.
     keep_every: int = spec(0, non_negative, "a non-negative integer (0 = none)")
     select: str | None = None
+    # Continuing a run (README, "Continuing a run"): null, or a checkpoint in init/ (a copy of an
+    # experiment's data/model folder, or of its checkpoint.pt) whose weights, EMAs, optimizer
+    # state, step and generators training starts from, to train `epochs` more epochs.
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,27 @@ def plain(obj: Any) -> Any:
 
 
 PLUGIN_DIR = "plugin_modules"  # a project's own methods, networks and datasets (README, "Plugins")
+# The checkpoints runs continue from (training.init_from): a dependency of the config stage, which
+# puts the named checkpoint's digest in train's key, so its content keys the run.
+INIT_DIR = "init"
+INIT_ALLOWED = f"null, or a checkpoint.pt or a folder holding one (a copy of an experiment's data/model) in {INIT_DIR}/, relative to the project root"
+
+
+def init_checkpoint(init_from: str) -> Path:
+    """The checkpoint file ``training.init_from`` names: the file itself, or ``checkpoint.pt`` in the folder."""
+    path = Path(init_from)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
+def _check_init(init_from: str | None) -> None:
+    """``training.init_from``: a checkpoint that is there, inside ``init/`` (whose content the config stage sees)."""
+    if init_from is None:
+        return
+    parts = Path(init_from).parts
+    if Path(init_from).is_absolute() or len(parts) < 2 or parts[0] != INIT_DIR or ".." in parts:
+        raise ConfigError("training.init_from", init_from, INIT_ALLOWED)
+    if not init_checkpoint(init_from).is_file():
+        raise ConfigError("training.init_from", init_from, f"{INIT_ALLOWED}; {init_checkpoint(init_from)} is not there")
 SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
 
 
@@ -337,10 +362,14 @@ def _check_evaluation(cfg: Config) -> None:
     if cfg.data.nval == 0:
         raise ConfigError("data.nval", 0, "a positive number of held-out training items when training.eval_every > 0")
     method = METHODS.spec(cfg.method)
-    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family)
+    allowed = allowed_metrics(cfg.data_kind, method.likelihood_family, getattr(DATASETS.spec(cfg.data.dataset), "has_modes", False),
+                              classifier=cfg.eval.classifier_epochs > 0)
     if not t.eval_metrics or any(m not in allowed for m in t.eval_metrics) or len(set(t.eval_metrics)) < len(t.eval_metrics):
         known = ", ".join(allowed) or "none yet"
         raise ConfigError("training.eval_metrics", list(t.eval_metrics), f"a non-empty list, each once, of the metrics for {cfg.method} on {cfg.data_kind}: {known}")
+    if any(m in IMAGE_METRICS for m in t.eval_metrics) and min(t.eval_nsamples, cfg.data.nval) < sizes.IMAGE_PRC_K + 1:
+        key, value = ("training.eval_nsamples", t.eval_nsamples) if t.eval_nsamples <= cfg.data.nval else ("data.nval", cfg.data.nval)
+        raise ConfigError(key, value, f"at least {sizes.IMAGE_PRC_K + 1} images for fid_clf and kid_clf (torch-fidelity's precision takes k = {sizes.IMAGE_PRC_K} neighbours)")
     if t.patience > 0 and t.monitor not in t.eval_metrics:
         raise ConfigError("training.monitor", t.monitor, f"one of training.eval_metrics ({', '.join(t.eval_metrics)})")
     if any(m != "elbo" for m in t.eval_metrics):
@@ -355,6 +384,7 @@ def _check_evaluation(cfg: Config) -> None:
 def _cross_checks(cfg: Config) -> None:
     _check_loggers(cfg.run.loggers)
     _check_callbacks(cfg.training.callbacks)
+    _check_init(cfg.training.init_from)
     _check_evaluation(cfg)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:
@@ -415,7 +445,7 @@ def _size_checks(cfg: Config) -> None:
     if n is not None:
         sizes.check_batch(t.batch_size, n, where)
         total = sizes.check_steps(t.epochs, n, t.batch_size)
-        if isinstance(e.checkpoint, int) and e.checkpoint > total:
+        if isinstance(e.checkpoint, int) and e.checkpoint > total and t.init_from is None:  # a continued run's steps follow the init's
             raise ConfigError("eval.checkpoint", e.checkpoint, f"last, best or a kept step of the {total} steps training takes")
 
 
@@ -438,6 +468,7 @@ def teacher_config(cfg: Config, method=None) -> Config | None:
     if overrides is None:
         return None
     raw = cfg.to_dict()
+    raw["training"]["init_from"] = None  # training.init_from continues the student; the teacher is trained afresh
     for dotted, value in overrides.items():
         *parents, last = dotted.split(".")
         node = raw

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-COPY = ["genlib", "stages", "configs", "plugin_modules", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+COPY = ["genlib", "stages", "configs", "plugin_modules", "init", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
 TINY = {
     "data": {"nsamples": 2048, "ntest": 1000},
     "training": {"epochs": 3, "batch_size": 256},

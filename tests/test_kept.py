@@ -120,3 +120,14 @@ def test_a_resumed_run_keeps_what_an_uninterrupted_one_would(tmp_path):
     for name, weights in ref.kept.items():
         assert weights["step"] == resumed.kept[name]["step"]
         assert all(torch.equal(v, resumed.kept[name]["net"][k]) for k, v in weights["net"].items())
+
+
+@pytest.mark.parametrize("data, total", [
+    ({"data.max_train": 512, "data.nval": 128}, 6),  # 384 images in batches of 64
+    ({"data.nval": 128}, 935),                       # MNIST's 60,000 less 128, by the built-in size
+])
+def test_a_kept_step_beyond_an_image_runs_length_is_one_line_at_the_door(data, total):
+    images = {"method": "ddpm", "data.dataset": "mnist", "data.root": "/nonexistent", "data.image_size": 16, "model.net": "unet",
+              "training.batch_size": 64, "training.epochs": 1, "training.keep_every": 2, "run.log_every": 2, **data}
+    with pytest.raises(ConfigError, match=rf"eval.checkpoint = {2 * total} is not allowed; .* of the {total} steps training takes$"):
+        load(ROOT / "params.yaml", {**images, "eval.checkpoint": 2 * total})

@@ -121,6 +121,7 @@ class ToySpec:
     # The data keys the network's input depends on beyond the prepared files (none: points are
     # stored as the network sees them).
     model_keys: tuple[str, ...] = ()
+    has_modes = False  # a mixture around modes (meta.json's modes; the mode metrics need them)
 
     def __init__(self, p: ToyParams) -> None:
         check_params(p, type(self))
@@ -132,6 +133,8 @@ class ToySpec:
 
 
 class Gmm2Spec(ToySpec):
+    has_modes = True
+
     @classmethod
     def check(cls, p: ToyParams) -> None:
         """theta > 0 and two weights (or None)."""
@@ -141,6 +144,8 @@ class Gmm2Spec(ToySpec):
 
 
 class GridSpec(ToySpec):
+    has_modes = True
+
     @classmethod
     def check(cls, p: ToyParams) -> None:
         """n_mixture a perfect square and weights one per component."""
@@ -157,6 +162,8 @@ class SasGridSpec(GridSpec):
 
 
 class SasSpec(ToySpec):
+    has_modes = True
+
     @classmethod
     def check(cls, p: ToyParams) -> None:
         """A data_alpha whose draws stay finite."""

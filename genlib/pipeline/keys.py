@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from genlib import io
-from genlib.config import PLUGIN_DIR, Config, build_method, plain, teacher_config
+from genlib.config import PLUGIN_DIR, Config, build_method, init_checkpoint, plain, teacher_config
 from genlib.errors import ConfigError
 from genlib.params import applies
-from genlib.pipeline.code import closure, digests
+from genlib.pipeline.code import closure, digest, digests
 from genlib.pipeline.paths import Paths
 from genlib.registry import DATASETS
+from genlib.training.validation_metrics import IMAGE_METRICS
 
 STAGES = ("prepare_data", "train_teacher", "train", "generate", "evaluate", "report")
 # How a stage runs, not what it computes: the device (CPU and GPU agree only to rounding, as do
@@ -58,8 +59,9 @@ def train_params(cfg: Config) -> dict:
     """What the trained weights and curves depend on: the seed, the method and the fields of its
     section that shape training, the network (a method with its own networks ignores
     ``model:``), the training section, the ``optim`` keys the method uses, the data keys the
-    network's input depends on, three ``run`` settings, and the teacher's training params when
-    the method learns from one."""
+    network's input depends on, three ``run`` settings, the teacher's training params when
+    the method learns from one, and the SHA-256 of the checkpoint training continues from
+    (``training.init_from``): its content keys the run, as a DVC dependency's would."""
     method = build_method(cfg)
     out: dict[str, Any] = {"seed": cfg.seed, "method": cfg.method, cfg.method: method_section(cfg, sampling=False)}
     if not method.own_networks:
@@ -71,6 +73,8 @@ def train_params(cfg: Config) -> dict:
     out["optim"] = {f.name: getattr(cfg.optim, f.name) for f in dataclasses.fields(cfg.optim)
                     if f.name not in method.replaces_optim}
     out["run"] = _fields(cfg.run, ("precision", "compile", "log_every"))
+    if cfg.training.init_from is not None:
+        out["init_sha256"] = digest(init_checkpoint(cfg.training.init_from))
     if cfg.training.patience > 0:  # early stopping: the evaluation's metric decides where training ends
         out = _merged(out, evaluation_params(cfg))  # (plain below)
     teacher = teacher_config(cfg, method)
@@ -81,10 +85,15 @@ def train_params(cfg: Config) -> dict:
 
 def evaluation_params(cfg: Config) -> dict:
     """What the evaluation during training computes from: off, or its settings and the weights
-    ``eval.ema`` names (the validation set is a file the train stage depends on)."""
+    ``eval.ema`` names (the validation set is a file the train stage depends on), and for
+    ``fid_clf`` or ``kid_clf`` what makes the classifier besides ``train.npy``,
+    ``eval.classifier_epochs`` (``data/prepared/classifier.pt`` is no dependency of ``train``:
+    not every set has one)."""
     t = cfg.training
     if t.eval_every == 0:
         return {"training": {"eval_every": 0}}
+    if any(m in IMAGE_METRICS for m in t.eval_metrics):  # the classifier prepare_data trains on train.npy
+        return {"training": _fields(t, WATCH), "eval": {"ema": cfg.eval.ema, "classifier_epochs": cfg.eval.classifier_epochs}}
     return {"training": _fields(t, WATCH), "eval": {"ema": cfg.eval.ema}}
 
 

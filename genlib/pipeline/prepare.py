@@ -44,6 +44,9 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     else:
         io.remove(paths.classifier)
     io.write_json(prepared / "meta.json", meta)
+    # The modes alone, for the evaluation during training's mode metrics: train depends on this
+    # file, not on meta.json (which holds the classifier's accuracy, an evaluation setting's).
+    io.write_json(prepared / "modes.json", {"modes": meta.get("modes")})
     say(cfg.run.progress, f"prepare_data: {cfg.data.dataset}, {splits.train.shape[0]} training, {val.shape[0]} validation "
                           f"and {splits.test.shape[0]} test items in {time.perf_counter() - start:.1f} s")
     return meta

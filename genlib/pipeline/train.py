@@ -5,6 +5,8 @@ with), ``config.json`` beside it, the curves (``plots/train``: the loss terms an
 ``training.eval_every``, the validation metrics) and ``metrics/train.json``. A
 resume checkpoint of this exact training (:mod:`genlib.pipeline.resume`) is picked up and
 training continues from it; SIGINT and SIGTERM save one before exiting. With
+``training.init_from`` training starts where another run's checkpoint ended
+(:mod:`genlib.pipeline.continued`). With
 ``run.nproc_per_node > 1`` the stage starts itself again under torchrun
 (:mod:`genlib.pipeline.worker`); each process then trains on its share of every batch
 (:mod:`genlib.training.distributed`) and only rank 0 writes.
@@ -21,7 +23,9 @@ import torch
 from genlib import io, sizes
 from genlib.config import Config, build_method
 from genlib.data.image_transforms import to_model
+from genlib.errors import DataError
 from genlib.pipeline import resume
+from genlib.pipeline.continued import load_init, start_from
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import load_points
@@ -35,7 +39,7 @@ from genlib.training.callbacks import build_callbacks
 from genlib.training.evaluation import ValidationEvaluation
 from genlib.training.logger import Loggers, NullLogger
 from genlib.training.trainer import new_state, train
-from genlib.training.validation_metrics import VALIDATION_PREFIX
+from genlib.training.validation_metrics import IMAGE_METRICS, VALIDATION_PREFIX
 from genlib.weights import with_digests
 
 
@@ -51,17 +55,24 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         method.bind_teacher(load_teacher(cfg, paths, tuple(data.shape[1:])).to(device))
     n = data.shape[0]  # the door knows it only for points and data.max_train; checked again here
     sizes.check_batch(cfg.training.batch_size, n, f"{paths.prepared / 'train.npy'} holds {n}")
-    total = sizes.check_steps(cfg.training.epochs, n, cfg.training.batch_size)
+    init = load_init(cfg, tuple(data.shape[1:])) if cfg.training.init_from is not None else None
+    origin = init["state"]["step"] if init is not None else 0  # a continued run's steps go on from its init's
+    total = origin + sizes.check_steps(cfg.training.epochs, n, cfg.training.batch_size)
 
     def fresh_state():
         net = build_net(cfg, tuple(data.shape[1:])).to(device)
-        return new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+        state = new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
+        if init is not None:
+            start_from(state, init, cfg, total)
+        return state
 
     resume_file = paths.resume / f"train-{resume.training_key(cfg)}.pt"
     ident = resume.identity(cfg, paths)
     state, resumed = resume.restore(resume_file, ident, fresh_state, world.is_main)
     if resumed and world.is_main:
         print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
+    elif origin and world.is_main:
+        print(f"training continues from {cfg.training.init_from} at step {origin}, to step {total}", file=sys.stderr)
     if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
         torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
     logger = Loggers(cfg.run.loggers, paths.train_log, cfg) if world.is_main else NullLogger()
@@ -98,7 +109,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
         io.write_json(paths.train_metrics, info)
         io.remove(resume_file)  # once the outputs are in place
-        say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first))
+        say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first if resumed else 0))
     return info
 
 
@@ -124,10 +135,16 @@ def validation(cfg: Config, paths: Paths, method, device: torch.device) -> Valid
     a stream of their own, never flipped."""
     if cfg.training.eval_every == 0:
         return None
-    val = load_points(paths.prepared / "val.npy").to(device)
+    stored = load_points(paths.prepared / "val.npy")
+    val = stored.to(device)
     if cfg.data_kind == "images":
         val = to_model(val, generator(cfg.seed, "train_eval/dequantize", device), "uniform", flip=False)
-    return ValidationEvaluation(method, val, cfg, device)
+    if any(m in IMAGE_METRICS for m in cfg.training.eval_metrics) and not paths.classifier.is_file():
+        raise DataError(f"{paths.classifier}: no evaluation classifier, which training.eval_metrics {', '.join(IMAGE_METRICS)} "
+                        "score with (prepare_data trains it on a labelled image set); choose other metrics")
+    modes = io.read_record(paths.prepared / "modes.json", ("modes",))["modes"]
+    modes = None if modes is None else torch.tensor(modes, dtype=torch.float64)
+    return ValidationEvaluation(method, val, cfg, device, modes, images=stored, classifier=paths.classifier)
 
 
 def summary(steps: int, seconds: float, final_loss: float | None, resumed_at: int = 0) -> str:

@@ -5,7 +5,8 @@ built as ``cls(cfg)``; a plugin registers its own with ``@CALLBACKS.register("na
 calls, in order of the list:
 
 - ``on_train_start(state)`` once, before the first step (``state.step`` > 0 on a resumed run);
-- ``on_epoch_end(epoch, state)`` after the last step of each epoch (1 for the first). After a
+- ``on_epoch_end(epoch, state)`` after the last step of each epoch (1 for the first, also in a run
+  continued from another, ``training.init_from``). After a
   non-finite loss the loop rolls back and redoes steps, so an epoch may end twice;
 - ``on_log(step, row, state)`` at every logged step, with the row the sinks received;
 - ``on_eval(step, metrics, state)`` after each evaluation during training (``training.eval_every``),
@@ -65,7 +66,8 @@ def build_callbacks(cfg) -> list[Callback]:
 
 
 # The badness of a value for each way a metric is better (validation_metrics.DIRECTION): smaller is better.
-BADNESS = {"lower": lambda v: v, "higher": lambda v: -v, "near 0": abs}
+BADNESS = {"lower": lambda v: v, "higher": lambda v: -v, "near 0": abs,
+           "near 1": lambda v: abs(math.log(v)) if v > 0 else math.inf}  # a ratio: 0 is the worst
 
 
 class EarlyStopping(Callback):

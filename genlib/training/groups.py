@@ -23,10 +23,11 @@ class OptimizerGroup(dict):
 
 
 class SchedulerGroup:
-    """One ``optim.schedule`` per optimizer of a group, stepped together."""
+    """One ``optim.schedule`` per optimizer of a group, stepped together; ``start`` steps already
+    taken (a continued run, :mod:`genlib.pipeline.continued`)."""
 
-    def __init__(self, optimizers: OptimizerGroup, optim_params, total_steps: int) -> None:
-        self.schedulers = {name: make_scheduler(opt, optim_params, total_steps) for name, opt in optimizers.items()}
+    def __init__(self, optimizers: OptimizerGroup, optim_params, total_steps: int, start: int = 0) -> None:
+        self.schedulers = {name: make_scheduler(opt, optim_params, total_steps, start) for name, opt in optimizers.items()}
 
     def step(self) -> None:
         for s in self.schedulers.values():

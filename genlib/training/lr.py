@@ -23,7 +23,10 @@ def lr_lambda(schedule: str, total_steps: int, warmup: int, step_size: int, gamm
     return cosine
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, optim_params, total_steps: int):
+def make_scheduler(optimizer: torch.optim.Optimizer, optim_params, total_steps: int, start: int = 0):
+    """The schedule of ``optim_params`` over ``total_steps``, at step ``start``: each group's
+    learning rate is then its ``initial_lr`` (which it must hold when ``start > 0``) times the
+    multiplier at ``start``, as after ``start`` steps of a scheduler built at step 0."""
     p = optim_params
     fn = lr_lambda(p.schedule, total_steps, p.warmup, p.step_size, p.gamma, p.min_lr_ratio)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn, last_epoch=start - 1)

@@ -42,6 +42,7 @@ class TrainState:
     scheduler: SchedulerGroup
     generator: torch.Generator
     step: int = 0
+    origin: int = 0  # the step training started from: 0, or the init checkpoint's (training.init_from)
     perm: torch.Tensor | None = None  # this epoch's data order, for an exact resume
     restores: int = 0
     history: list = field(default_factory=list)  # logged (step, values) rows, replayed on resume
@@ -57,6 +58,7 @@ class TrainState:
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "step": self.step,
+            "origin": self.origin,
             "perm": self.perm,
             "restores": self.restores,
             "history": self.history,
@@ -72,7 +74,7 @@ class TrainState:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
-        self.step, self.perm, self.restores = state["step"], state["perm"], state["restores"]
+        self.step, self.origin, self.perm, self.restores = state["step"], state["origin"], state["perm"], state["restores"]
         self.history = [list(row) for row in state["history"]]
         self.kept = dict(state["kept"])
         self.loss_sum, self.since_log = state["loss_sum"], state["since_log"]
@@ -108,7 +110,9 @@ def train(
     callbacks: Sequence[Callback] = (),
     evaluate: Callable[[TrainState], dict[str, float]] | None = None,
 ) -> TrainState:
-    """Run (or continue) training until ``training.epochs`` epochs are done, or a callback stops it.
+    """Run (or continue) training until ``training.epochs`` epochs from ``state.origin`` are done,
+    or a callback stops it. Steps count from the start of the first run (a continued run's first
+    step is ``origin + 1``); epochs count from ``origin`` (a continued run's first epoch is 1).
 
     Every ``checkpoint_every`` steps and when ``should_stop()`` turns true, ``on_checkpoint(state)``
     is called at a step boundary; a stop then raises :class:`TrainingInterrupted`. The state holds
@@ -128,7 +132,7 @@ def train(
     tc = cfg.training
     batch = min(tc.batch_size, data.shape[0])
     per_epoch = steps_per_epoch(data.shape[0], batch)
-    total = tc.epochs * per_epoch
+    total = state.origin + tc.epochs * per_epoch
     model = state.net if model is None else model
     shard = world.shard(batch) if world.size > 1 else None
     good = _snapshot(state)
@@ -137,7 +141,7 @@ def train(
         cb.on_train_start(state)
     with tracker(total, "train", progress, initial=state.step) as pbar:
         while state.step < total:
-            pos = state.step % per_epoch
+            pos = (state.step - state.origin) % per_epoch
             if pos == 0 or state.perm is None:
                 state.perm = torch.randperm(data.shape[0], generator=state.generator, device=data.device)
             x0 = data[state.perm[pos * batch : (pos + 1) * batch]]
@@ -157,9 +161,9 @@ def train(
             loss_sum += loss
             state.since_log += 1
             pbar.update(1)
-            if step % per_epoch == 0:
+            if (step - state.origin) % per_epoch == 0:
                 for cb in callbacks:
-                    cb.on_epoch_end(step // per_epoch, state)
+                    cb.on_epoch_end((step - state.origin) // per_epoch, state)
             if not sync:
                 continue
             # A non-finite loss since the last sync step left the running sum non-finite.
