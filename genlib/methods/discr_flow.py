@@ -95,11 +95,11 @@ class DiscrFlow(DiscrFlowSpec, OwnNetworksMethod):
         penalty = self.params.grad_penalty * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
         return loss + penalty, penalty
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
         critic = nets["discriminator"]
         fake, t = self.particles(critic, x0, generator)
         loss, penalty = self.discriminator_loss(critic, x0, fake, t, generator)
-        norm = optimize(optimizers["discriminator"], loss, list(critic.parameters()), grad_clip)
+        norm = optimize(optimizers["discriminator"], loss, list(critic.parameters()), grad_clip, share)
         return {"loss": loss.detach(), "grad_norm": norm, "penalty": penalty.detach()}
 
     def sample(self, net, shape, steps, generator, options: SampleOptions = SampleOptions(), progress=False):

@@ -36,6 +36,7 @@ class GANParams:
 
 class GANSpec(OwnNetworksSpec):
     replaces_optim = ("lr", "betas")  # by lr_g, lr_d and betas
+    splits_batch = True
     name = "gan"
     Params = GANParams
     samplers = ("generator",)
@@ -63,6 +64,7 @@ class VAEParams:
 class VAESpec(OwnNetworksSpec):
     evaluates_networks = True  # extra_metrics: the likelihoods on the test set
     likelihood_family = True
+    splits_batch = True
     name = "vae"
     Params = VAEParams
     samplers = ("prior",)

@@ -96,7 +96,7 @@ class ScoreGAN(ScoreGANSpec, OwnNetworksMethod):
         d_gen = teacher.denoise(fake_score, x_noisy, sigma)
         return (p.weight_gen * (d_gen - x_noisy) - p.weight_data * (d_data - x_noisy)) / s
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
         if self.data_score is None:
             raise ConfigError("method", self.name, "a run whose train stage binds the teacher (data/teacher)")
         n = x0.shape[0]
@@ -105,12 +105,12 @@ class ScoreGAN(ScoreGANSpec, OwnNetworksMethod):
             with torch.no_grad():
                 fake = nets["generator"](self.latents(n, generator))
             loss_s = self.score_loss(nets["fake_score"], fake, generator)
-            norm_s = optimize(optimizers["fake_score"], loss_s, s_params, grad_clip)
+            norm_s = optimize(optimizers["fake_score"], loss_s, s_params, grad_clip, share)
         x_noisy, sigma = self.noisy(nets["generator"](self.latents(n, generator)), generator)
         with torch.no_grad():
             gap = self.score_gap(nets["fake_score"], x_noisy, sigma)
         loss_g = (x_noisy * gap).flatten(1).sum(1).mean()
-        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip)
+        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip, share)
         return {"loss": loss_s.detach(), "grad_norm": torch.hypot(norm_s, norm_g),
                 "score_gap": gap.pow(2).flatten(1).mean(1).mean()}
 
