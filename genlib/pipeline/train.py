@@ -74,8 +74,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
             with io.written_now():  # not an output: it must outlive a failed stage
                 io.save_torch(resume_file, with_digests({"state": s.state_dict(), "identity": ident}))
 
-    # A method with networks of its own averages its gradients itself (genlib.methods.own_networks).
-    model = state.net if method.own_networks else distributed.wrap(state.net, world, device, cfg.run.compile)
+    model = distributed.wrap(state.net, world, device, cfg.run.compile, ddp=not method.own_networks)
     first, start = state.step, time.perf_counter()
     with stop_on_signals() as stop:
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,

@@ -143,11 +143,13 @@ def gather_batches(mine: dict[int, torch.Tensor], world: World) -> dict[int, tor
     return {i: t for part in everyone for i, t in part.items()} if world.is_main else {}
 
 
-def wrap(net: nn.Module, world: World, device: torch.device, compile: bool) -> nn.Module:
-    """The network as the training forward pass calls it: in DDP under several processes, then
-    compiled if asked. The state keeps ``net`` itself, so checkpoints have its plain keys."""
+def wrap(net: nn.Module, world: World, device: torch.device, compile: bool, ddp: bool = True) -> nn.Module:
+    """The network as the training forward pass calls it: in DDP under several processes (unless
+    ``ddp`` is false: a method with networks of its own averages its gradients itself,
+    :mod:`genlib.methods.own_networks`), then compiled if asked. The state keeps ``net`` itself,
+    so checkpoints have its plain keys."""
     model = net
-    if world.size > 1:
+    if world.size > 1 and ddp:
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     return compiled(model, compile)
 
