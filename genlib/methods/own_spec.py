@@ -100,6 +100,7 @@ class DiscrFlowParams:
     betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # replaces optim.betas
 
 class DiscrFlowSpec(OwnNetworksSpec):
+    splits_batch = True
     name = "discr_flow"
     Params = DiscrFlowParams
     samplers = ("flow",)
