@@ -1,6 +1,6 @@
-"""The methods with networks of their own (VAE, hVAE, GAN, Discriminator Flow) train with two
-processes (torchrun, gloo, CPU) what they train with one: the same weights, EMAs and curves, a
-stop and a resume included, and stage outputs that the next stage reads."""
+"""The methods with networks of their own (VAE, hVAE, GAN, Discriminator Flow, ScoreGAN) train
+with two processes (torchrun, gloo, CPU) what they train with one: the same weights, EMAs and
+curves, a stop and a resume included, and stage outputs that the next stage reads."""
 import os
 import shutil
 import signal
@@ -21,6 +21,8 @@ from genlib.pipeline.generate import generate_stage
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
 from genlib.pipeline.train import train_stage
+from genlib.pipeline.train_teacher import train_teacher_stage
+from genlib.methods.discr_flow import DiscrFlow, DiscrFlowParams
 
 from test_config import ROOT
 from test_distributed import one_thread, stage
@@ -58,16 +60,19 @@ CASES = {
     # 32 steps, so that a process's 64 rows often miss the batch's largest k (the flow's length)
     "discr_flow": ("discr_flow", {"discr_flow.steps": 32, "discr_flow.loss": "ipm", "discr_flow.grad_penalty": 1.0,
                                   "discr_flow.entropy_reg": 0.1}, 48),
+    # the teacher (an EDM MLP, trained once by one process) and two optimizers; the noise levels too
+    "scoregan": ("scoregan", {"scoregan.n_score": 2, "scoregan.g_units": 64}, 48),
 }
 # The two runs differ only in the order of float32 additions (a mean of two half-batch means
 # against one mean, the all-reduce of the gradients), about 1e-7 relative per step. Measured on
 # weights below 1: at most 1.0e-6 (VAE, 48 steps), 3.6e-6 (hVAE, 48 steps), 1.6e-6 (GAN, 96
 # steps, stopped and resumed), 4.2e-7 (DCGAN, 8 steps; 8e-5 on the one bias its BatchNorm
-# cancels, left out: cancelled_by_batch_norm) and 1.2e-6 (Discriminator Flow, 48 steps). 2e-5
-# leaves a margin of 5 and stays 50 times below one Adam step (lr 1e-3). Mistakes move the
-# weights by far more: free bits clamped on a process's own KL instead of the whole batch's, 4e-2
-# (hVAE); the DCGAN's generator run on a process's rows alone, 5e-3; the flow run to a process's
-# own largest k, 4e-3.
+# cancels, left out: cancelled_by_batch_norm), 1.2e-6 (Discriminator Flow, 48 steps) and 7.6e-7
+# (ScoreGAN, 48 steps). 2e-5 leaves a margin of 5 and stays 50 times below one Adam step (lr
+# 1e-3). Mistakes move the weights by far more: free bits clamped on a process's own KL instead
+# of the whole batch's, 4e-2 (hVAE); the DCGAN's generator run on a process's rows alone, 5e-3;
+# the flow run to a process's own largest k, 4e-3; ScoreGAN's noise levels drawn for a process's
+# rows alone, 7e-2.
 ATOL = 2e-5
 
 
@@ -127,9 +132,11 @@ def runs(request, tmp_path_factory):
     one = make_project(tmp / "one", case, 1, mnist)
     prepare_data(load(one / "params.yaml"), Paths(one))
     with one_thread():
+        train_teacher_stage(load(one / "params.yaml"), Paths(one))  # ScoreGAN's; a marker for the others
         train_stage(load(one / "params.yaml"), Paths(one))
     two = make_project(tmp / "two", case, 2, mnist)
-    shutil.copytree(one / "data" / "prepared", two / "data" / "prepared")
+    for folder in ("prepared", "teacher"):
+        shutil.copytree(one / "data" / folder, two / "data" / folder)
     errs, codes = two_processes(two, stop=case == "gan")
     return case, one, two, errs, codes
 
@@ -173,6 +180,9 @@ def test_their_outputs_feed_the_next_stage(runs):
         assert samples.shape == (200, 2) and np.isfinite(samples).all()
 
 
-def test_scoregan_still_refuses():
-    with pytest.raises(ConfigError, match=r"run.nproc_per_node = 2 .*scoregan steps its own optimizers on the whole batch"):
-        load(ROOT / "params.yaml", {"method": "scoregan", "run.nproc_per_node": 2, "training.batch_size": 128})
+def test_a_method_that_does_not_split_its_batch_is_refused():
+    class WholeBatch(DiscrFlow):
+        splits_batch = False
+
+    with pytest.raises(ConfigError, match=r"run.nproc_per_node = 2 .*discr_flow steps its own optimizers on the whole batch"):
+        WholeBatch(DiscrFlowParams()).check_distributed(2)

@@ -154,6 +154,7 @@ class ScoreGANParams:
     betas: tuple[float, ...] = spec((0.9, 0.999), _betas_ok, "two numbers in [0, 1)")  # replace optim.betas
 
 class ScoreGANSpec(OwnNetworksSpec):
+    splits_batch = True
     name = "scoregan"
     Params = ScoreGANParams
     samplers = ("generator",)

@@ -12,9 +12,10 @@ The rules, for N processes:
 * The loss of a slice is the method's ``batch_loss``, a mean over the slice; DDP averages the
   gradients of the N slices, which is the gradient of the whole batch's mean. So the weights, the
   EMAs and the checkpoint equal one process's, up to the order of float additions. A method with
-  networks of its own (VAE, hVAE, GAN) does the same inside its update, on its ``Share`` of the
-  batch, and averages its gradients with an all-reduce of its own (:mod:`genlib.methods.own_networks`);
-  its other loss terms are averaged over the processes at the logged steps (``World.mean``).
+  networks of its own (the VAEs, GANs, Discriminator Flow) does the same inside its update, on
+  its ``Share`` of the batch, and averages its gradients with an all-reduce of its own
+  (:mod:`genlib.methods.own_networks`); its other loss terms are averaged over the processes at
+  the logged steps (``World.mean``).
 * The processes talk only inside DDP's backward pass and at sync steps (logged steps, resume
   checkpoints): there they add up the loss, the count of non-finite losses (any one makes all
   of them restore the last good state) and the stop requests (SIGINT, SIGTERM).
