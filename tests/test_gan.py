@@ -67,7 +67,7 @@ def test_pipeline(tmp_path):
     ("gan.r1_gamma", -1, "gan.r1_gamma"),
     ("gan.betas", [0.5], "gan.betas"),
     ("gan.spectral_norm", "yes", "gan.spectral_norm"),
-    ("run.nproc_per_node", 2, "run.nproc_per_node"),
+    ("run.nproc_per_node", 3, "training.batch_size"),  # 1024 rows do not split in 3
 ])
 def test_bad_params(dotted, value, key):
     with pytest.raises(ConfigError) as info:

@@ -78,7 +78,7 @@ def test_pipeline(tmp_path):
     ("vae.likelihood", "poisson", "vae.likelihood"),
     ("eval.n_importance", 0, "eval.n_importance"),
     ("eval.sampler", "ddim", "eval.sampler"),
-    ("run.nproc_per_node", 2, "run.nproc_per_node"),
+    ("run.nproc_per_node", 3, "training.batch_size"),  # 1024 rows do not split in 3
     ("run.compile", True, "run.compile"),
 ])
 def test_bad_params(dotted, value, key):

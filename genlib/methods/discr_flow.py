@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlib.methods.base import SampleOptions
-from genlib.methods.own_networks import OwnNetworksMethod, optimize
+from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.own_spec import DiscrFlowParams, DiscrFlowSpec  # noqa: F401  (DiscrFlowParams: its section)
 from genlib.nets.critic import image_critic, point_critic
 from genlib.optim import adamw
@@ -57,31 +57,40 @@ class DiscrFlow(DiscrFlowSpec, OwnNetworksMethod):
             (grad,) = torch.autograd.grad(pointwise.sum(), z)
         return -grad
 
-    def flow_step(self, critic: nn.Module, z: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    def flow_step(self, critic: nn.Module, z: torch.Tensor, k: int, generator: torch.Generator,
+                  share: Share | None = None) -> torch.Tensor:
+        """Step ``k`` of the flow for the particles ``z`` (``share``'s rows of a training batch: the
+        noise of the whole batch is drawn)."""
         p = self.params
         t = torch.full((z.shape[0],), k / p.steps, device=z.device)
         z = z + (p.eta / p.steps) * self.velocity(critic, z, t)
         if p.entropy_reg > 0 and k < p.steps - 1:
-            z = z + math.sqrt(p.entropy_reg / p.steps) * torch.randn(z.shape, generator=generator, device=z.device)
+            z = z + math.sqrt(p.entropy_reg / p.steps) * (share or Share(z.shape[0])).randn(z.shape[1:], generator)
         return z.detach()
 
     def prior(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         p = self.params
         return p.prior_mean + p.prior_std * torch.randn(shape, generator=generator, device=generator.device)
 
-    def particles(self, critic: nn.Module, n_like: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per row, a step ``k ~ U{0..N-1}`` and the particle ``z_k`` of the current flow: ``(z, t)``."""
-        n = n_like.shape[0]
-        ks = torch.randint(0, self.params.steps, (n,), generator=generator, device=generator.device)
-        z = self.prior(tuple(n_like.shape), generator)
+    def particles(self, critic: nn.Module, like: torch.Tensor, generator: torch.Generator,
+                  share: Share | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row of ``share`` (of a batch of rows like ``like``'s; all by default), a step
+        ``k ~ U{0..N-1}`` and the particle ``z_k`` of the current flow: ``(z, t)``. The flow runs to
+        the largest ``k`` of the whole batch, so that every process draws its noise as often as
+        one process does."""
+        share = share or Share(like.shape[0])
+        ks_all = torch.randint(0, self.params.steps, (share.size,), generator=generator, device=generator.device)
+        ks = share.of(ks_all)
+        z = share.of(self.prior((share.size, *like.shape[1:]), generator))
         out = z.clone()
-        for k in range(int(ks.max())):
-            z = self.flow_step(critic, z, k, generator)
+        for k in range(int(ks_all.max())):
+            z = self.flow_step(critic, z, k, generator, share)
             out[ks == k + 1] = z[ks == k + 1]
-        return out, ks.to(n_like.dtype) / self.params.steps
+        return out, ks.to(like.dtype) / self.params.steps
 
     def discriminator_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, t: torch.Tensor,
-                           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                           generator: torch.Generator, share: Share) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's loss on ``share``'s rows of a batch, a mean over them."""
         d_real, d_fake = critic(real, t), critic(fake, t)
         if self.params.loss == "vanilla":
             loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
@@ -89,17 +98,17 @@ class DiscrFlow(DiscrFlowSpec, OwnNetworksMethod):
             loss = d_fake.mean() - d_real.mean()
         if self.params.grad_penalty == 0:
             return loss, torch.zeros((), device=real.device)
-        u = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device)
+        u = share.of(torch.rand((share.size,) + (1,) * (real.dim() - 1), generator=generator, device=real.device))
         mixed = (u * real + (1 - u) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(mixed, t).sum(), mixed, create_graph=True)
         penalty = self.params.grad_penalty * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
         return loss + penalty, penalty
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
         critic = nets["discriminator"]
-        fake, t = self.particles(critic, x0, generator)
-        loss, penalty = self.discriminator_loss(critic, x0, fake, t, generator)
-        norm = optimize(optimizers["discriminator"], loss, list(critic.parameters()), grad_clip)
+        fake, t = self.particles(critic, x0, generator, share)
+        loss, penalty = self.discriminator_loss(critic, share.of(x0), fake, t, generator, share)
+        norm = optimize(optimizers["discriminator"], loss, list(critic.parameters()), grad_clip, share)
         return {"loss": loss.detach(), "grad_norm": norm, "penalty": penalty.detach()}
 
     def sample(self, net, shape, steps, generator, options: SampleOptions = SampleOptions(), progress=False):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlib.methods.base import SampleOptions
-from genlib.methods.own_networks import OwnNetworksMethod, optimize
+from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.own_spec import GANParams, GANSpec  # noqa: F401  (GANParams: its section)
 from genlib.nets.conv import ConvDecoder, ConvEncoder, dcgan_init
 from genlib.nets.dense import dense
@@ -69,20 +69,27 @@ class GAN(GANSpec, OwnNetworksMethod):
         r1 = 0.5 * self.params.r1_gamma * grad.pow(2).flatten(1).sum(1).mean()
         return loss + r1, r1
 
-    def generator_loss(self, nets: nn.ModuleDict, z: torch.Tensor) -> torch.Tensor:
+    def generator_loss(self, nets: nn.ModuleDict, fake: torch.Tensor) -> torch.Tensor:
         # The non-saturating loss -log D(G(z)) (Goodfellow et al., Sec. 3).
-        return F.softplus(-nets["discriminator"](nets["generator"](z))).mean()
+        return F.softplus(-nets["discriminator"](fake)).mean()
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
-        """``n_critic`` discriminator steps on the batch (fresh latents each), then one generator step."""
+    def fakes(self, nets: nn.ModuleDict, generator: torch.Generator, share: Share) -> torch.Tensor:
+        """``share``'s rows of ``G(z)`` for a whole batch of latents: the generator makes the whole
+        batch on every process, as its BatchNorm (images) normalises by the whole batch's statistics."""
+        return share.of(nets["generator"](self.latents(share.size, generator)))
+
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
+        """``n_critic`` discriminator steps on the batch (fresh latents each), then one generator
+        step; the discriminator sees ``share``'s rows of the real and the generated points."""
         d_params, g_params = list(nets["discriminator"].parameters()), list(nets["generator"].parameters())
+        real = share.of(x0)
         for _ in range(self.params.n_critic):
             with torch.no_grad():
-                fake = nets["generator"](self.latents(x0.shape[0], generator))
-            loss_d, r1 = self.discriminator_loss(nets, x0, fake)
-            norm_d = optimize(optimizers["discriminator"], loss_d, d_params, grad_clip)
-        loss_g = self.generator_loss(nets, self.latents(x0.shape[0], generator))
-        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip)
+                fake = self.fakes(nets, generator, share)
+            loss_d, r1 = self.discriminator_loss(nets, real, fake)
+            norm_d = optimize(optimizers["discriminator"], loss_d, d_params, grad_clip, share)
+        loss_g = self.generator_loss(nets, self.fakes(nets, generator, share))
+        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip, share)
         return {
             "loss": (loss_d + loss_g).detach(), "grad_norm": torch.hypot(norm_d, norm_g),
             "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": r1.detach(),

@@ -36,6 +36,7 @@ class GANParams:
 
 class GANSpec(OwnNetworksSpec):
     replaces_optim = ("lr", "betas")  # by lr_g, lr_d and betas
+    splits_batch = True
     name = "gan"
     Params = GANParams
     samplers = ("generator",)
@@ -63,6 +64,7 @@ class VAEParams:
 class VAESpec(OwnNetworksSpec):
     evaluates_networks = True  # extra_metrics: the likelihoods on the test set
     likelihood_family = True
+    splits_batch = True
     name = "vae"
     Params = VAEParams
     samplers = ("prior",)
@@ -98,6 +100,7 @@ class DiscrFlowParams:
     betas: tuple[float, ...] = spec((0.5, 0.999), _betas_ok, "two numbers in [0, 1)")  # replaces optim.betas
 
 class DiscrFlowSpec(OwnNetworksSpec):
+    splits_batch = True
     name = "discr_flow"
     Params = DiscrFlowParams
     samplers = ("flow",)
@@ -151,6 +154,7 @@ class ScoreGANParams:
     betas: tuple[float, ...] = spec((0.9, 0.999), _betas_ok, "two numbers in [0, 1)")  # replace optim.betas
 
 class ScoreGANSpec(OwnNetworksSpec):
+    splits_batch = True
     name = "scoregan"
     Params = ScoreGANParams
     samplers = ("generator",)

@@ -28,7 +28,7 @@ from torch import nn
 
 from genlib.errors import ConfigError
 from genlib.methods.base import Method, SampleOptions, per_sample
-from genlib.methods.own_networks import OwnNetworksMethod, optimize
+from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.own_spec import ScoreGANParams, ScoreGANSpec  # noqa: F401  (ScoreGANParams: its section)
 from genlib.nets.conv import ConvDecoder
 from genlib.nets.dense import dense
@@ -70,6 +70,11 @@ class ScoreGAN(ScoreGANSpec, OwnNetworksMethod):
     def latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn((n, self.params.latent_dim), generator=generator, device=generator.device)
 
+    def fakes(self, nets: nn.ModuleDict, generator: torch.Generator, share: Share) -> torch.Tensor:
+        """``share``'s rows of ``G(z)`` for a whole batch of latents (the generator's BatchNorm, on
+        images, normalises by the whole batch's statistics)."""
+        return share.of(nets["generator"](self.latents(share.size, generator)))
+
     def noise_levels(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Per sample, a level of Eq. 5's rho-spacing at a uniform position in [0, 1]."""
         p = self.params
@@ -77,14 +82,18 @@ class ScoreGAN(ScoreGANSpec, OwnNetworksMethod):
         hi, lo = p.sigma_max ** (1 / p.rho), p.sigma_min ** (1 / p.rho)
         return (hi + u * (lo - hi)) ** p.rho
 
-    def noisy(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        sigma = self.noise_levels(x.shape[0], generator).to(x.dtype)
-        eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    def noisy(self, x: torch.Tensor, generator: torch.Generator, share: Share | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` at a noise level per row; the rows being ``share``'s of a training batch, the
+        levels and the noise of the whole batch are drawn."""
+        share = share or Share(x.shape[0])
+        sigma = share.of(self.noise_levels(share.size, generator)).to(x.dtype)
+        eps = share.randn(x.shape[1:], generator, x.dtype)
         return x + per_sample(sigma, x.shape) * eps, sigma
 
-    def score_loss(self, fake_score: nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Denoising score matching of ``D_gen`` on generated ``x``, EDM's weighting (a plain MSE on F)."""
-        x_noisy, sigma = self.noisy(x, generator)
+    def score_loss(self, fake_score: nn.Module, x: torch.Tensor, generator: torch.Generator, share: Share) -> torch.Tensor:
+        """Denoising score matching of ``D_gen`` on generated ``x`` (``share``'s rows), EDM's
+        weighting (a plain MSE on F)."""
+        x_noisy, sigma = self.noisy(x, generator, share)
         net_in, c_noise, target = self.teacher_method.denoising_pair(x, x_noisy, sigma)
         return (fake_score(net_in, c_noise) - target).pow(2).mean()
 
@@ -96,21 +105,20 @@ class ScoreGAN(ScoreGANSpec, OwnNetworksMethod):
         d_gen = teacher.denoise(fake_score, x_noisy, sigma)
         return (p.weight_gen * (d_gen - x_noisy) - p.weight_data * (d_data - x_noisy)) / s
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
         if self.data_score is None:
             raise ConfigError("method", self.name, "a run whose train stage binds the teacher (data/teacher)")
-        n = x0.shape[0]
         g_params, s_params = list(nets["generator"].parameters()), list(nets["fake_score"].parameters())
         for _ in range(self.params.n_score):
             with torch.no_grad():
-                fake = nets["generator"](self.latents(n, generator))
-            loss_s = self.score_loss(nets["fake_score"], fake, generator)
-            norm_s = optimize(optimizers["fake_score"], loss_s, s_params, grad_clip)
-        x_noisy, sigma = self.noisy(nets["generator"](self.latents(n, generator)), generator)
+                fake = self.fakes(nets, generator, share)
+            loss_s = self.score_loss(nets["fake_score"], fake, generator, share)
+            norm_s = optimize(optimizers["fake_score"], loss_s, s_params, grad_clip, share)
+        x_noisy, sigma = self.noisy(self.fakes(nets, generator, share), generator, share)
         with torch.no_grad():
             gap = self.score_gap(nets["fake_score"], x_noisy, sigma)
         loss_g = (x_noisy * gap).flatten(1).sum(1).mean()
-        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip)
+        norm_g = optimize(optimizers["generator"], loss_g, g_params, grad_clip, share)
         return {"loss": loss_s.detach(), "grad_norm": torch.hypot(norm_s, norm_g),
                 "score_gap": gap.pow(2).flatten(1).mean(1).mean()}
 

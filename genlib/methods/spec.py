@@ -102,6 +102,8 @@ class OwnNetworksSpec(MethodSpec):
 
     own_networks: ClassVar[bool] = True
     data_kinds: ClassVar[tuple[str, ...]] = ("points",)  # the data its networks take: points, images
+    # True: its update runs on its share of the batch (own_networks.Share), so it trains on several processes.
+    splits_batch: ClassVar[bool] = False
 
     def check_config(self, cfg) -> None:
         """What these methods do not support yet, refused before any work."""
@@ -116,4 +118,5 @@ class OwnNetworksSpec(MethodSpec):
         return 1
 
     def check_distributed(self, nproc: int) -> None:
-        raise ConfigError("run.nproc_per_node", nproc, f"1: method {self.name} steps its own optimizers (no DDP yet)")
+        if not self.splits_batch:
+            raise ConfigError("run.nproc_per_node", nproc, f"1: method {self.name} steps its own optimizers on the whole batch")

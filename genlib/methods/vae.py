@@ -15,7 +15,7 @@ from torch import nn
 
 from genlib.methods.base import SampleOptions
 from genlib.methods.likelihoods import Likelihood, bits_per_dim, gaussian_log_prob, likelihood
-from genlib.methods.own_networks import OwnNetworksMethod, optimize
+from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.own_spec import VAEParams, VAESpec  # noqa: F401  (VAEParams: its section)
 from genlib.nets.conv import ConvDecoder, ConvEncoder
 from genlib.nets.dense import dense
@@ -72,13 +72,16 @@ class VAE(VAESpec, OwnNetworksMethod):
         mu, logvar = nets["encoder"](x).chunk(2, dim=-1)
         return mu, logvar
 
-    def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per point: ``-log p(x|z)`` at one reparameterised ``z ~ q(z|x)`` (Kingma & Welling, Eq. 7),
-        and the closed-form ``KL(q(z|x) || N(0, I))`` per latent dimension (their Appendix B)."""
+    def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator,
+              share: Share | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per point of ``share``'s rows of ``x0`` (all by default): ``-log p(x|z)`` at one
+        reparameterised ``z ~ q(z|x)`` (Kingma & Welling, Eq. 7), and the closed-form
+        ``KL(q(z|x) || N(0, I))`` per latent dimension (their Appendix B)."""
+        share = share or Share(x0.shape[0])
         lik = self.likelihood(x0.ndim - 1)
-        x0 = lik.observe(x0)
+        x0 = lik.observe(share.of(x0))
         mu, logvar = self.encode(nets, x0)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = share.randn(mu.shape[1:], generator, mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps
         recon = -lik.log_prob(x0, nets["decoder"](z))
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
@@ -89,10 +92,10 @@ class VAE(VAESpec, OwnNetworksMethod):
         recon, kl = self.terms(net, x0, generator)
         return (recon + self.params.beta * kl.sum(-1)).mean()
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
-        recon, kl = self.terms(nets, x0, generator)
-        loss = (recon + self.params.beta * kl.sum(-1)).mean()
-        norm = optimize(optimizers["vae"], loss, list(nets.parameters()), grad_clip)
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
+        recon, kl = self.terms(nets, x0, generator, share)
+        loss = (recon + self.params.beta * kl.sum(-1)).mean()  # a mean over the rows: it splits across processes
+        norm = optimize(optimizers["vae"], loss, list(nets.parameters()), grad_clip, share)
         return {"loss": loss.detach(), "grad_norm": norm, "recon_nll": recon.mean().detach(), "kl": kl.sum(-1).mean().detach()}
 
     @torch.inference_mode()

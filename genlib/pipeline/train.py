@@ -85,11 +85,12 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
             with io.written_now():  # not an output: it must outlive a failed stage
                 io.save_torch(resume_file, with_digests({"state": s.state_dict(), "identity": ident}))
 
+    model = distributed.wrap(state.net, world, device, cfg.run.compile, ddp=not method.own_networks)
     first, start = state.step, time.perf_counter()
     with stop_on_signals() as stop:
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
               checkpoint_every=cfg.run.checkpoint_freq, progress=display(cfg.run.progress) if world.is_main else "off",
-              should_stop=stop, world=world, model=distributed.wrap(state.net, world, device, cfg.run.compile),
+              should_stop=stop, world=world, model=model,
               transform=transform, callbacks=build_callbacks(cfg), evaluate=validation(cfg, paths, method, device))
     seconds = time.perf_counter() - start
     info = {"train_steps": state.step, "train_time_s": seconds, "nan_restores": state.restores, "final_loss": logger.last.get("loss"),

@@ -11,7 +11,11 @@ The rules, for N processes:
   Drawing is cheap next to the network.
 * The loss of a slice is the method's ``batch_loss``, a mean over the slice; DDP averages the
   gradients of the N slices, which is the gradient of the whole batch's mean. So the weights, the
-  EMAs and the checkpoint equal one process's, up to the order of float additions.
+  EMAs and the checkpoint equal one process's, up to the order of float additions. A method with
+  networks of its own (the VAEs, GANs, Discriminator Flow) does the same inside its update, on
+  its ``Share`` of the batch, and averages its gradients with an all-reduce of its own
+  (:mod:`genlib.methods.own_networks`); its other loss terms are averaged over the processes at
+  the logged steps (``World.mean``).
 * The processes talk only inside DDP's backward pass and at sync steps (logged steps, resume
   checkpoints): there they add up the loss, the count of non-finite losses (any one makes all
   of them restore the last good state) and the stop requests (SIGINT, SIGTERM).
@@ -72,6 +76,15 @@ class World:
         n_bad_all, stops = flags.tolist()
         return float(loss_sum) / self.size, n_bad_all, stops > 0
 
+    def mean(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A logged step's loss terms (each a mean over this process's rows), averaged over the
+        processes: the whole batch's means. Every process calls it at the same steps."""
+        if self.size == 1 or not terms:
+            return terms
+        values = torch.stack([v.detach().to(torch.float64) for v in terms.values()])
+        dist.all_reduce(values)
+        return dict(zip(terms, values / self.size))
+
 
 def launched() -> bool:
     """Whether torchrun (or another launcher that sets the same variables) started this process."""
@@ -131,11 +144,13 @@ def gather_batches(mine: dict[int, torch.Tensor], world: World) -> dict[int, tor
     return {i: t for part in everyone for i, t in part.items()} if world.is_main else {}
 
 
-def wrap(net: nn.Module, world: World, device: torch.device, compile: bool) -> nn.Module:
-    """The network as the training forward pass calls it: in DDP under several processes, then
-    compiled if asked. The state keeps ``net`` itself, so checkpoints have its plain keys."""
+def wrap(net: nn.Module, world: World, device: torch.device, compile: bool, ddp: bool = True) -> nn.Module:
+    """The network as the training forward pass calls it: in DDP under several processes (unless
+    ``ddp`` is false: a method with networks of its own averages its gradients itself,
+    :mod:`genlib.methods.own_networks`), then compiled if asked. The state keeps ``net`` itself,
+    so checkpoints have its plain keys."""
     model = net
-    if world.size > 1:
+    if world.size > 1 and ddp:
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     return compiled(model, compile)
 

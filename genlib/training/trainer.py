@@ -176,7 +176,7 @@ def train(
                 continue
             if log_now:
                 row = {"loss": loss_total / state.since_log, "grad_norm": float(grad_norm), "lr": state.scheduler.get_last_lr()[0]}
-                row.update({name: float(value) for name, value in terms.items()})  # this step's batch
+                row.update({name: float(value) for name, value in world.mean(terms).items()})  # this step's batch
                 scores = evaluate(state) if evaluate is not None and (state.step % tc.eval_every == 0 or state.step == total) else {}
                 row.update(scores)
                 state.history.append([state.step, row])

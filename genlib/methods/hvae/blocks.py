@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlib.methods.likelihoods import LOGVAR_RANGE, gaussian_log_prob
+from genlib.methods.own_networks import Share
 
 Net = Callable[[int, int, int, int], nn.Module]  # (in, out, width, depth) -> module
 
@@ -36,8 +37,9 @@ class Gaussian(NamedTuple):
         mu, logvar = out.chunk(2, dim=1)
         return cls(mu, logvar.clamp(*LOGVAR_RANGE))
 
-    def sample(self, generator: torch.Generator) -> torch.Tensor:
-        eps = torch.randn(self.mu.shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
+    def sample(self, generator: torch.Generator, share: Share | None = None) -> torch.Tensor:
+        """A draw per row; the rows being ``share``'s of a training batch, the noise of the whole batch is drawn."""
+        eps = (share or Share(self.mu.shape[0])).randn(self.mu.shape[1:], generator, self.mu.dtype)
         return self.mu + (0.5 * self.logvar).exp() * eps  # reparameterised (Kingma & Welling, Eq. 10)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

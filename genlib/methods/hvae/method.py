@@ -24,7 +24,7 @@ from genlib.methods.hvae.build import build_blocks
 from genlib.methods.hvae.graph import Graph
 from genlib.methods.hvae.spec import HVAEParams, HVAESpec  # noqa: F401  (HVAEParams: its section)
 from genlib.methods.likelihoods import bits_per_dim
-from genlib.methods.own_networks import OwnNetworksMethod, optimize
+from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.vae import IWAE_CHUNK
 from genlib.optim import adamw
 
@@ -79,12 +79,13 @@ class HVAE(HVAESpec, OwnNetworksMethod):
 
     def top_down(self, nets: nn.ModuleDict, n: int, generator: torch.Generator, feats: dict | None = None,
                  posterior_layers: int | None = None, mean: bool = False,
-                 fixed: dict[int, torch.Tensor] | None = None) -> tuple[list[Layer], Gaussian]:
+                 fixed: dict[int, torch.Tensor] | None = None, share: Share | None = None) -> tuple[list[Layer], Gaussian]:
         """One pass from the top prior to ``p(x | z)`` for ``n`` points.
 
         With ``feats`` (the bottom-up pass of ``x``) the first ``posterior_layers`` layers (all by
         default) draw ``z_l ~ q(z_l | z_>l, x)``, the others ``z_l ~ p(z_l | z_>l)``; ``mean``
-        takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value."""
+        takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value. The
+        points being ``share``'s rows of a training batch, each layer's noise is the whole batch's."""
         layers: list[Layer] = []
         state = None
         infer = len(self.graph.latents) if posterior_layers is None else posterior_layers
@@ -96,35 +97,41 @@ class HVAE(HVAESpec, OwnNetworksMethod):
             if fixed is not None and i in fixed:
                 z = fixed[i]
             else:
-                z = dist.mu if mean else dist.sample(generator)
+                z = dist.mu if mean else dist.sample(generator, share)
             layers.append(Layer(z, q, p))
             state = block.next_state(state, z, extra)
         return layers, nets[self.graph.output.name](state)
 
-    def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per point: ``-log p(x|z)`` at one draw of every ``z_l ~ q``, and ``KL(q_l || p_l)`` per
-        layer in closed form given the drawn layers above (``(B, L)``; the ELBO of Sønderby et al.,
-        Eq. 4, with analytic KLs as in VDVAE)."""
-        layers, px = self.top_down(nets, x0.shape[0], generator, self.bottom_up(nets, x0))
+    def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator,
+              share: Share | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per point of ``share``'s rows of ``x0`` (all by default): ``-log p(x|z)`` at one draw of
+        every ``z_l ~ q``, and ``KL(q_l || p_l)`` per layer in closed form given the drawn layers
+        above (``(B, L)``; the ELBO of Sønderby et al., Eq. 4, with analytic KLs as in VDVAE)."""
+        share = share or Share(x0.shape[0])
+        x = share.of(x0)
+        layers, px = self.top_down(nets, x.shape[0], generator, self.bottom_up(nets, x), share=share)
         kl = torch.stack([layer.q.kl(layer.p) for layer in layers], dim=-1)
-        return -px.log_prob(x0), kl
+        return -px.log_prob(x), kl
 
-    def objective(self, recon: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+    def objective(self, recon: torch.Tensor, kl: torch.Tensor, share: Share | None = None) -> torch.Tensor:
         """The batch's negative beta-ELBO; with free bits, each layer's KL (averaged over the batch)
         counts as at least ``free_bits`` nats, so no layer gains by dropping below it (Kingma et
-        al., NeurIPS 2016, Eq. 15, a group per layer)."""
+        al., NeurIPS 2016, Eq. 15, a group per layer). On ``share``'s rows of a batch, a mean over
+        them whose mean over the processes is the whole batch's: whether a layer is held at
+        ``free_bits`` is decided by the whole batch's KL of the layer."""
         kl_layer = kl.mean(0)
         if self.params.free_bits > 0:
-            kl_layer = kl_layer.clamp(min=self.params.free_bits)
+            whole = (share or Share(kl.shape[0])).mean(kl_layer)
+            kl_layer = torch.where(whole > self.params.free_bits, kl_layer, self.params.free_bits)
         return recon.mean() + self.params.beta * kl_layer.sum()
 
     def loss(self, net: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.objective(*self.terms(net, x0, generator))
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip):
-        recon, kl = self.terms(nets, x0, generator)
-        loss = self.objective(recon, kl)
-        norm = optimize(optimizers["hvae"], loss, list(nets.parameters()), grad_clip)
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
+        recon, kl = self.terms(nets, x0, generator, share)
+        loss = self.objective(recon, kl, share)
+        norm = optimize(optimizers["hvae"], loss, list(nets.parameters()), grad_clip, share)
         kl_mean = kl.detach().mean(0)
         out = {"loss": loss.detach(), "grad_norm": norm, "recon_nll": recon.mean().detach(), "kl": kl_mean.sum()}
         out.update({f"kl_l{i}": v for i, v in enumerate(kl_mean)})

@@ -45,6 +45,7 @@ class HVAEParams:
 class HVAESpec(OwnNetworksSpec):
     evaluates_networks = True  # extra_metrics: the likelihoods on the test set
     likelihood_family = True
+    splits_batch = True
     name = "hvae"
     Params = HVAEParams
     samplers = ("prior",)
