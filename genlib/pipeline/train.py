@@ -23,10 +23,10 @@ import torch
 from genlib import io, sizes
 from genlib.config import Config, build_method
 from genlib.data.image_transforms import to_model
+from genlib.errors import DataError
 from genlib.pipeline import resume
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
-from genlib.errors import DataError
 from genlib.pipeline.prepared import PREPARE, load_points
 from genlib.pipeline.trained import build_net, load_teacher
 from genlib.pipeline.worker import on_processes, serve
