@@ -154,6 +154,10 @@ class RunParams:
     # Steps between resume checkpoints (0 = none). They live in .genlib/resume/, outside DVC's
     # outputs, so a killed train stage continues from the last one on the next dvc repro.
     checkpoint_freq: int = spec(200, non_negative, "a non-negative integer")
+    # Prepared image sets up to this many MiB are placed on the training device whole; larger ones
+    # are read from disk a batch at a time by background threads (genlib.training.batches), so a
+    # set need not fit in memory. The same batches either way: it keys no stage (bench/RESULTS.md).
+    whole_set_mb: int = spec(1024, non_negative, "a non-negative integer (MiB; 0: always read from disk)")
     # The sinks of the training curves, by registry name (genlib.training.logger; a plugin may add
     # its own). dvclive writes plots/train/plots/metrics, the curves dvc.yaml declares, so it is
     # always one of them; tensorboard adds event files in plots/train/tensorboard.

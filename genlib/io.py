@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -316,6 +316,27 @@ def save_array(path: str | Path, array: np.ndarray) -> None:
     def writer(p: Path) -> None:
         with open(p, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
+
+    _write_with(path, writer)
+
+
+def save_array_chunks(path: str | Path, shape: tuple[int, ...], dtype, chunks: Iterable[np.ndarray]) -> None:
+    """The ``.npy`` file :func:`save_array` writes for an array of ``shape``, written from ``chunks``
+    along its first axis as they come, so the whole array is never in memory."""
+    dtype = np.dtype(dtype)
+
+    def writer(p: Path) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+        rows = 0
+        with open(p, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+            for chunk in chunks:
+                if chunk.dtype != dtype or chunk.shape[1:] != tuple(shape[1:]):
+                    raise ValueError(f"{path}: a chunk of {chunk.dtype} {chunk.shape} in an array of {dtype} {tuple(shape)}")
+                fh.write(np.ascontiguousarray(chunk).data)
+                rows += len(chunk)
+        if rows != shape[0]:
+            raise ValueError(f"{path}: {rows} rows written, the header says {shape[0]}")
 
     _write_with(path, writer)
 

@@ -1,6 +1,7 @@
 """Image datasets: idx reading, real MNIST, long tails, caps, folders, CIFAR-10 plumbing, transforms."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import pickle
@@ -13,6 +14,7 @@ from PIL import Image
 
 from genlib.config import from_dict
 from genlib.data.idx import read_idx
+from genlib.data.image_folder import FolderImages
 from genlib.data.image_transforms import to_model, to_uint8
 from genlib.data.images import Cifar10LT, ImageParams
 from genlib.data.subsample import long_tail_counts
@@ -30,7 +32,12 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def load(dataset: str, seed: int = 0, **fields):
-    return DATASETS.get(dataset)(ImageParams(dataset=dataset, **fields)).load(gen(seed))
+    """The splits, a folder's images decoded (prepare_data decodes them as it writes them)."""
+    splits = DATASETS.get(dataset)(ImageParams(dataset=dataset, **fields)).load(gen(seed))
+    if isinstance(splits.train, FolderImages):
+        decoded = {name: torch.from_numpy(getattr(splits, name).numpy()) for name in ("train", "test")}
+        splits = dataclasses.replace(splits, **decoded)
+    return splits
 
 
 # ---------------------------------------------------------------------------------------------

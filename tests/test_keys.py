@@ -241,6 +241,7 @@ def _train_key(overrides: dict, base: dict) -> dict:
     ({"eval.classifier_epochs": 5}, False),
     ({"run.progress": "never"}, False),
     ({"run.checkpoint_freq": 0}, False),
+    ({"run.whole_set_mb": 0}, False),
     ({"run.threads": 1}, False),
     ({"ddpm.diffusion_steps": 200}, True),
     ({"training.epochs": 3}, True),

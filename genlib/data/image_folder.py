@@ -3,17 +3,22 @@
 Layout, as torchvision's ``ImageFolder``: a folder whose subfolders are classes (their sorted names
 give labels 0, 1, ...; files are found at any depth inside them) or a flat folder of images
 (unlabelled). A set may split into ``train/`` and ``test/`` (or ``val/``) subfolders of that layout.
-Listing reads only names, so the caller can choose which images to keep before any is decoded.
+Listing reads only names, so the caller can choose which images to keep before any is decoded;
+the images kept are decoded in chunks, in order, by a pool of processes (:mod:`genlib.data.decode_pool`),
+so a set larger than memory can be written as it is decoded.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from genlib.data.decode_pool import Pool
 from genlib.data.image_transforms import center_crop_resize
 from genlib.errors import ConfigError, DataError
 
@@ -98,7 +103,8 @@ def _open(path: Path) -> Image.Image:
 
 
 def _common_mode_and_size(paths: list[Path], size: int | None) -> tuple[str, tuple[int, int]]:
-    """"L" if every image is grayscale, else "RGB"; and the output (width, height)."""
+    """"L" if every image is grayscale, else "RGB"; and the output (width, height). Opening an
+    image reads its header only."""
     modes, sizes = set(), set()
     for path in paths:
         with _open(path) as image:
@@ -116,13 +122,12 @@ def _common_mode_and_size(paths: list[Path], size: int | None) -> tuple[str, tup
     return mode, sizes.pop()
 
 
-def decode_images(paths: list[Path], size: int | None) -> torch.Tensor:
-    """uint8 ``(N, C, H, W)``: the images converted to one mode and, if ``size``, centre-cropped and resized."""
-    mode, (width, height) = _common_mode_and_size(paths, size)
+def _decode(paths: list[str], mode: str, size: int | None, height: int, width: int) -> np.ndarray:
+    """uint8 ``(n, C, H, W)``: the images converted to ``mode`` and, if ``size``, centre-cropped and resized."""
     channels = 1 if mode == "L" else 3
     out = np.empty((len(paths), height, width, channels), dtype=np.uint8)
     for i, path in enumerate(paths):
-        with _open(path) as image:
+        with _open(Path(path)) as image:
             try:
                 image = image.convert(mode)
             except OSError as err:
@@ -130,4 +135,47 @@ def decode_images(paths: list[Path], size: int | None) -> torch.Tensor:
             if size is not None:
                 image = center_crop_resize(image, size)
             out[i] = np.asarray(image).reshape(height, width, channels)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def _parts(items: list, n: int) -> list[list]:
+    return [items[i : i + n] for i in range(0, len(items), n)]
+
+
+@dataclass(frozen=True)
+class FolderImages:
+    """Images of a folder, not decoded yet: their files and the one mode and size they decode to.
+    Choosing images (indexing) decodes none; :meth:`chunks` decodes them in order, in parallel."""
+
+    paths: tuple[Path, ...]
+    mode: str
+    size: int | None  # centre crop and resize to this square; None: as they are
+    height: int
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), 1 if self.mode == "L" else 3, self.height, self.width)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, idx: torch.Tensor | slice) -> FolderImages:
+        paths = self.paths[idx] if isinstance(idx, slice) else tuple(self.paths[i] for i in idx.tolist())
+        return dataclasses.replace(self, paths=paths)
+
+    def chunks(self, pool: Pool) -> Iterator[np.ndarray]:
+        """uint8 ``(n, C, H, W)`` arrays of ``pool.chunk`` images each, in order."""
+        args = (self.mode, self.size, self.height, self.width)
+        return pool.map(_decode, _parts([str(p) for p in self.paths], pool.chunk), *args)
+
+    def numpy(self, pool: Pool | None = None) -> np.ndarray:
+        """All the images at once, uint8 ``(N, C, H, W)``."""
+        parts = list(self.chunks(pool or Pool()))
+        return np.concatenate(parts) if parts else np.empty(self.shape, dtype=np.uint8)
+
+
+def folder_images(paths: list[Path], size: int | None) -> FolderImages:
+    """The images at ``paths`` as one set: in one mode (L when all are grayscale, else RGB) and size."""
+    mode, (width, height) = _common_mode_and_size(paths, size)
+    return FolderImages(tuple(paths), mode, size, height, width)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from genlib.data.idx import IDX_NAMES, find_idx_files, read_idx_split
-from genlib.data.image_folder import FolderListing, decode_images, list_images, relabel, split_folders
+from genlib.data.image_folder import FolderImages, FolderListing, folder_images, list_images, relabel, split_folders
 from genlib.data.splits import Splits
 from genlib.data.image_transforms import resize_images, to_model
 from genlib.data.images_spec import ImageFolderSpec, ImageParams, ImageSpec
@@ -50,7 +50,7 @@ class _Source:
     train_labels: torch.Tensor | None
     test_labels: torch.Tensor | None
     class_names: list[str] | None
-    images: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    images: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor | FolderImages, torch.Tensor | FolderImages]]
 
 
 def _tensor_source(
@@ -296,7 +296,8 @@ class ImageFolderDataset(ImageFolderSpec, ImageDataset):
 
     ``root`` may also hold ``train/`` and ``test/`` (or ``val/``) folders of that layout; otherwise
     ``max_test`` images are held out. Images are converted to RGB, or to L if all are grayscale, and
-    centre-cropped and resized to ``image_size`` (required when their sizes differ).
+    centre-cropped and resized to ``image_size`` (required when their sizes differ). The splits hold
+    :class:`~genlib.data.image_folder.FolderImages`, decoded only when written (their headers are read here).
     """
 
     name = "image_folder"
@@ -316,10 +317,10 @@ class ImageFolderDataset(ImageFolderSpec, ImageDataset):
         def labels(listing: FolderListing) -> torch.Tensor | None:
             return None if listing.labels is None else torch.tensor(listing.labels, dtype=torch.long)
 
-        def images(train_idx: torch.Tensor, test_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def images(train_idx: torch.Tensor, test_idx: torch.Tensor) -> tuple[FolderImages, FolderImages]:
             paths = [train.paths[i] for i in train_idx.tolist()] + [test.paths[i] for i in test_idx.tolist()]
-            decoded = decode_images(paths, p.image_size)
-            return decoded[: len(train_idx)], decoded[len(train_idx):]
+            chosen = folder_images(paths, p.image_size)  # decoded as prepare_data writes them
+            return chosen[: len(train_idx)], chosen[len(train_idx):]
 
         return _Source(len(train.paths), len(test.paths), labels(train), labels(test), train.class_names, images)
 

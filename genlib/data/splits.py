@@ -13,14 +13,17 @@ from typing import Any
 
 import torch
 
+from genlib.data.image_folder import FolderImages
+
 
 @dataclass(frozen=True)
 class Splits:
-    """``train`` and ``test`` are ``(N, ...)`` tensors (float32 points or uint8 images ``(N, C, H, W)``);
-    labels are int64 ``(N,)`` or None; ``meta`` is the set's own description (JSON-ready)."""
+    """``train`` and ``test`` are ``(N, ...)`` tensors (float32 points or uint8 images ``(N, C, H, W)``),
+    or for a folder of images :class:`~genlib.data.image_folder.FolderImages` that decode when
+    written; labels are int64 ``(N,)`` or None; ``meta`` is the set's own description (JSON-ready)."""
 
-    train: torch.Tensor
-    test: torch.Tensor
+    train: torch.Tensor | FolderImages
+    test: torch.Tensor | FolderImages
     train_labels: torch.Tensor | None = None
     test_labels: torch.Tensor | None = None
     num_classes: int | None = None
@@ -37,7 +40,7 @@ class Splits:
         return self.train_labels is not None and self.num_classes is not None
 
 
-def hold_out(splits: Splits, nval: int, generator: torch.Generator) -> tuple[Splits, torch.Tensor]:
+def hold_out(splits: Splits, nval: int, generator: torch.Generator) -> tuple[Splits, torch.Tensor | FolderImages]:
     """``nval`` items drawn at random (``generator``) out of the training set: the splits with
     the rest of it, in their order, and the held-out items, in the order drawn. ``nval = 0``
     leaves the training set as it is."""

@@ -33,8 +33,9 @@ from genlib.training.validation_metrics import IMAGE_METRICS
 STAGES = ("prepare_data", "train_teacher", "train", "generate", "evaluate", "report")
 # How a stage runs, not what it computes: the device (CPU and GPU agree only to rounding, as do
 # 1 and N processes, and as do 1 and N threads on the CPU), the threads, progress, the distributed
-# backend, and resume checkpoints (exact).
-RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq")
+# backend, resume checkpoints (exact), and whether the training set is read from disk (the same batches).
+RUN_ONLY = ("run.device", "run.threads", "run.progress", "run.nproc_per_node", "run.backend", "run.checkpoint_freq",
+            "run.whole_set_mb")
 # The training fields of the evaluation during training: they shape its curves alone, unless
 # early stopping (training.patience > 0) reads them.
 WATCH = ("eval_every", "eval_nsamples", "eval_reverse_steps", "eval_metrics")

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
+import torch
 
 from genlib import io
 from genlib.config import Config
+from genlib.data.decode_pool import Pool
+from genlib.data.image_folder import FolderImages
 from genlib.data.splits import hold_out
 from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
@@ -31,9 +37,9 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     except ValueError as err:  # images: the set's size is known here
         raise DataError(f"{cfg.data.dataset}: {err}; lower data.nval") from None
     prepared, meta = paths.prepared, dict(splits.meta)
-    io.save_array(prepared / "train.npy", splits.train.numpy())
-    io.save_array(prepared / "val.npy", val.numpy())
-    io.save_array(prepared / "test.npy", splits.test.numpy())
+    pool = Pool(torch.get_num_threads(), progress=display(cfg.run.progress))  # the stage's share of the processors
+    for name, items in (("train.npy", splits.train), ("val.npy", val), ("test.npy", splits.test)):
+        _save(prepared / name, items, pool)
     for name, labels in (("train_labels.npy", splits.train_labels), ("test_labels.npy", splits.test_labels)):
         if labels is not None:
             io.save_array(prepared / name, labels.numpy())
@@ -52,16 +58,30 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     return meta
 
 
+def _save(path: Path, items: torch.Tensor | FolderImages, pool: Pool) -> None:
+    """Write a split: a tensor at once, a folder's images as they are decoded (never all in memory)."""
+    if isinstance(items, torch.Tensor):
+        io.save_array(path, items.numpy())
+    else:
+        io.save_array_chunks(path, items.shape, np.uint8, items.chunks(pool))
+
+
+def _written(path: Path) -> torch.Tensor:
+    """The images this stage wrote to ``path``, mapped from the file rather than read into memory."""
+    return torch.from_numpy(np.load(io.latest(path), mmap_mode="c"))  # copy-on-write: never written
+
+
 def _train_classifier(cfg: Config, splits, paths: Paths) -> dict:
-    """The small CNN whose features and predictions score generated images; its test accuracy."""
+    """The small CNN whose features and predictions score generated images; its test accuracy.
+    It reads the images as written, so a folder's set need not fit in memory."""
     from genlib.metrics.classifier import accuracy, save_classifier, train_classifier
 
     print(f"training the evaluation classifier ({cfg.eval.classifier_epochs} epochs)", file=sys.stderr)
     model, info = train_classifier(
-        splits.train, splits.train_labels, splits.num_classes, generator(cfg.seed, "classifier"),
+        _written(paths.prepared / "train.npy"), splits.train_labels, splits.num_classes, generator(cfg.seed, "classifier"),
         epochs=cfg.eval.classifier_epochs, progress=display(cfg.run.progress),
     )
     save_classifier(paths.classifier, model, {"num_classes": splits.num_classes, **info})
     if splits.test_labels is None:
         return {}
-    return {"classifier_test_accuracy": accuracy(model, splits.test, splits.test_labels)}
+    return {"classifier_test_accuracy": accuracy(model, _written(paths.prepared / "test.npy"), splits.test_labels)}

@@ -17,7 +17,9 @@ import contextlib
 import signal
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from genlib import io, sizes
@@ -28,13 +30,14 @@ from genlib.pipeline import resume
 from genlib.pipeline.continued import load_init, start_from
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
-from genlib.pipeline.prepared import load_points
+from genlib.pipeline.prepared import PREPARE, load_points
 from genlib.pipeline.trained import build_net, load_teacher
 from genlib.pipeline.worker import on_processes, serve
 from genlib.progress import display, rate, say
 from genlib.registry import DATASETS
 from genlib.seeding import generator, stream_seed
 from genlib.training import distributed
+from genlib.training.batches import FromDisk, OnDevice, npy_layout
 from genlib.training.callbacks import build_callbacks
 from genlib.training.evaluation import ValidationEvaluation
 from genlib.training.logger import Loggers, NullLogger
@@ -49,18 +52,19 @@ def train_stage(cfg: Config, paths: Paths = Paths()) -> dict:
 
 
 def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.device) -> dict:
-    data = load_points(paths.prepared / "train.npy").to(device)
+    data = training_set(paths.prepared / "train.npy", device, cfg.run.whole_set_mb)  # on the device, or read from disk
+    shape = tuple(data.item_shape)
     method = build_method(cfg)
     if method.teacher_overrides() is not None:  # ScoreGAN's data score model, trained by train_teacher
-        method.bind_teacher(load_teacher(cfg, paths, tuple(data.shape[1:])).to(device))
-    n = data.shape[0]  # the door knows it only for points and data.max_train; checked again here
+        method.bind_teacher(load_teacher(cfg, paths, shape).to(device))
+    n = data.n  # the door knows it only for points and data.max_train; checked again here
     sizes.check_batch(cfg.training.batch_size, n, f"{paths.prepared / 'train.npy'} holds {n}")
-    init = load_init(cfg, tuple(data.shape[1:])) if cfg.training.init_from is not None else None
+    init = load_init(cfg, shape) if cfg.training.init_from is not None else None
     origin = init["state"]["step"] if init is not None else 0  # a continued run's steps go on from its init's
     total = origin + sizes.check_steps(cfg.training.epochs, n, cfg.training.batch_size)
 
     def fresh_state():
-        net = build_net(cfg, tuple(data.shape[1:])).to(device)
+        net = build_net(cfg, shape).to(device)
         state = new_state(net, cfg, total, generator(cfg.seed, "train", device), method)
         if init is not None:
             start_from(state, init, cfg, total)
@@ -87,7 +91,7 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
 
     model = distributed.wrap(state.net, world, device, cfg.run.compile, ddp=not method.own_networks)
     first, start = state.step, time.perf_counter()
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, contextlib.closing(data):
         train(method, state, data, cfg, logger, on_checkpoint=save_resume,
               checkpoint_every=cfg.run.checkpoint_freq, progress=display(cfg.run.progress) if world.is_main else "off",
               should_stop=stop, world=world, model=model,
@@ -102,16 +106,30 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         # with the evaluation during training on or off, so generate and evaluate do not rerun.
         last = {k: v for k, v in state.state_dict().items() if k != "kept"}  # the kept weights: files of their own
         body = {"state": {**last, "history": _training_rows(state.history)}, "config": trained_with,
-                "data_shape": list(data.shape[1:])}
+                "data_shape": list(shape)}
         io.save_torch(paths.checkpoint, with_digests(body))
-        save_kept(state.kept, paths, trained_with, list(data.shape[1:]))
+        save_kept(state.kept, paths, trained_with, list(shape))
         io.write_json(paths.model / "config.json", trained_with)
         rates = cfg.training.ema_rates  # a self-contained model file (hvae.pt), the first EMA's weights
-        method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, tuple(data.shape[1:]))
+        method.export(state.ema.models[rates[0]] if rates else state.net, paths.model, shape)
         io.write_json(paths.train_metrics, info)
         io.remove(resume_file)  # once the outputs are in place
         say(cfg.run.progress, summary(state.step - first, seconds, info["final_loss"], first if resumed else 0))
     return info
+
+
+def training_set(path: Path, device: torch.device, whole_mb: int) -> OnDevice | FromDisk:
+    """The training set as the loop takes its batches (:mod:`genlib.training.batches`): uint8
+    images of more than ``whole_mb`` MiB (``run.whole_set_mb``) are read from disk a batch at a
+    time; a smaller set, and points, are placed on ``device`` whole."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found ({PREPARE})")
+    dtype, shape, offset = npy_layout(path)
+    if dtype != np.uint8 or path.stat().st_size - offset <= whole_mb * 2**20:
+        return OnDevice(load_points(path).to(device))
+    if len(shape) != 4 or shape[0] == 0:
+        raise DataError(f"{path}: expected uint8 images (N, C, H, W), got {dtype} of shape {shape}; {PREPARE}")
+    return FromDisk(path, device)
 
 
 def save_kept(kept: dict, paths: Paths, trained_with: dict, data_shape: list) -> None:

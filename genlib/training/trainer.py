@@ -26,6 +26,7 @@ from genlib.errors import NonFiniteLoss, TrainingInterrupted
 from genlib.methods.base import Method, StepContext
 from genlib.progress import Display, tracker
 from genlib.sizes import steps_per_epoch
+from genlib.training.batches import FromDisk, OnDevice
 from genlib.training.callbacks import Callback
 from genlib.training.distributed import World
 from genlib.training.ema import EMA
@@ -97,7 +98,7 @@ def new_state(net: nn.Module, cfg, total_steps: int, generator: torch.Generator,
 def train(
     method: Method,
     state: TrainState,
-    data: torch.Tensor,
+    data: torch.Tensor | OnDevice | FromDisk,
     cfg,
     logger,
     on_checkpoint: Callable[[TrainState], None] | None = None,
@@ -126,25 +127,27 @@ def train(
     is the plain module that states and checkpoints hold. ``transform(batch, generator)`` turns
     stored data into the network's input (images: uint8 to dequantized ``[-1, 1]``), drawing from
     the training generator (the whole batch on every process, like the noise). The ``callbacks``'
-    hooks are called as :mod:`genlib.training.callbacks` says. ``evaluate(state)``, the evaluation
+    hooks are called as :mod:`genlib.training.callbacks` says. ``data`` is the training set on the
+    device, or a :mod:`genlib.training.batches` source that reads it from disk (the same batches). ``evaluate(state)``, the evaluation
     during training (:mod:`genlib.training.evaluation`), runs every ``training.eval_every`` steps
     and at the last one, at a logged step: its metrics join that step's row."""
     tc = cfg.training
-    batch = min(tc.batch_size, data.shape[0])
-    per_epoch = steps_per_epoch(data.shape[0], batch)
+    source = OnDevice(data) if isinstance(data, torch.Tensor) else data
+    batch = min(tc.batch_size, source.n)
+    per_epoch = steps_per_epoch(source.n, batch)
     total = state.origin + tc.epochs * per_epoch
     model = state.net if model is None else model
     shard = world.shard(batch) if world.size > 1 else None
     good = _snapshot(state)
-    loss_sum = torch.full((), state.loss_sum, device=data.device, dtype=torch.float64)
+    loss_sum = torch.full((), state.loss_sum, device=source.device, dtype=torch.float64)
     for cb in callbacks:
         cb.on_train_start(state)
     with tracker(total, "train", progress, initial=state.step) as pbar:
         while state.step < total:
             pos = (state.step - state.origin) % per_epoch
             if pos == 0 or state.perm is None:
-                state.perm = torch.randperm(data.shape[0], generator=state.generator, device=data.device)
-            x0 = data[state.perm[pos * batch : (pos + 1) * batch]]
+                state.perm = torch.randperm(source.n, generator=state.generator, device=source.device)
+            x0 = source.batch(state.perm, pos, batch)
             if transform is not None:
                 x0 = transform(x0, state.generator)
             step = state.step + 1
@@ -152,7 +155,7 @@ def train(
             periodic = checkpoint_every > 0 and step % checkpoint_every == 0 and step < total
             stop = should_stop is not None and should_stop()
             sync = log_now or periodic or (stop and world.size == 1)
-            context = StepContext(model, shard, sync, tc.grad_clip, data.device, cfg.run.precision)
+            context = StepContext(model, shard, sync, tc.grad_clip, source.device, cfg.run.precision)
             terms = method.update(state.net, state.optimizer, x0, state.generator, context)
             loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm", None)  # the norm is read at sync steps
             state.scheduler.step()
