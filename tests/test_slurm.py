@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dvc_project import ROOT, block, env_for, make_repo
+from genlib.pipeline.worker import SPAN, torchrun_command
 from genlib.sweep.grid import Cell
 from genlib.sweep.plan import Plan
 from genlib.sweep.slurm import Resources, script, states
@@ -304,6 +305,24 @@ def test_without_accounting_the_status_falls_back_on_the_tasks_records(slurm, tm
         plan.state_file(i).parent.mkdir(parents=True, exist_ok=True)
         plan.state_file(i).write_text(json.dumps({"state": state}))
     assert [r["state"] for r in cell_states(plan)] == ["DONE", "FAILED", "ENDED", "NOT STARTED"]
+
+
+def test_torchrun_spans_the_jobs_nodes_only_when_the_job_script_asks(slurm, monkeypatch):
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    for key in (SPAN, "SLURM_JOB_ID"):
+        monkeypatch.delenv(key, raising=False)
+    assert torchrun_command(2)[-2:] == ["--nproc_per_node=2", "--standalone"]
+    monkeypatch.setenv("SLURM_JOB_ID", "77")  # in a job, not asked: this machine alone
+    assert torchrun_command(2)[-1] == "--standalone"
+    for key, value in ((SPAN, "1"), ("SLURM_JOB_NUM_NODES", "2"), ("SLURM_JOB_NODELIST", "n[3-4]"), ("SLURM_CPUS_PER_TASK", "3")):
+        monkeypatch.setenv(key, value)
+    cmd = torchrun_command(4)
+    assert cmd[:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--cpus-per-task=3"]
+    assert {"--nproc_per_node=4", "--nnodes=2", "--rdzv_backend=c10d", "--rdzv_id=genlib-77"} <= set(cmd)
+    assert "--standalone" not in cmd
+    host, port = next(a for a in cmd if a.startswith("--rdzv_endpoint=")).split("=", 1)[1].split(":")
+    assert host == "n3" and int(port) > 0  # the first node of n3,n4
 
 
 def test_the_last_error_line_of_a_log_is_the_cells_error():

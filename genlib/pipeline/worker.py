@@ -56,8 +56,9 @@ LEFT = {"train": "a resume checkpoint is saved", "generate": "no samples were wr
 
 
 def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> None:
-    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are
-    done. ``model_dir`` is the model's folder in ``data/`` (``teacher`` for the teacher's training)."""
+    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine (on each node of the
+    SLURM job, see :func:`torchrun_command`); returns when they are done. ``model_dir`` is the
+    model's folder in ``data/`` (``teacher`` for the teacher's training)."""
     cmd = [*torchrun_command(cfg.run.nproc_per_node),
            "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()), model_dir]
     if cmd[0] == "srun":
