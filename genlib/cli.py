@@ -159,7 +159,8 @@ def _sweep_parser(sub) -> None:
     slurm = sweep.add_argument_group("SLURM, for each cell's task (default: the cluster's)")
     slurm.add_argument("--partition")
     slurm.add_argument("--time", help="time limit, e.g. 2:00:00")
-    slurm.add_argument("--cpus-per-task", type=int)
+    slurm.add_argument("--nodes", type=int, help="nodes per cell: its torchrun spans them, run.nproc_per_node processes on each")
+    slurm.add_argument("--cpus-per-task", type=int, help="CPUs per cell (per node with --nodes)")
     slurm.add_argument("--gpus", help="e.g. 1 or a100:1")
     slurm.add_argument("--mem", help="e.g. 16G")
     slurm.add_argument("--requeue", action="store_true", help="sbatch --requeue: a preempted task runs again, resuming")
@@ -192,9 +193,12 @@ def _sweep(args) -> None:
             print(f"sweep {args.name}: " + (f"{', '.join(plan.cells[i].exp for i in again)} submitted again as job {plan.jobs[-1]['id']}"
                                             if again else "no cell to submit again (every one is in the origin, queued or running)"))
             return
-        resources = Resources(args.partition, args.time, args.cpus_per_task, args.gpus, args.mem, args.requeue, tuple(args.sbatch))
-        plan = start(root, plan_sweep(root, args.name, args.set_param, args.cache, args.cache_type, args.work_dir, args.remote),
-                     resources, args.dry_run)
+        if args.nodes is not None and args.nodes < 1:
+            raise SweepError(f"--nodes {args.nodes}: a positive number of nodes")
+        resources = Resources(args.partition, args.time, args.cpus_per_task, args.gpus, args.mem, args.requeue, tuple(args.sbatch),
+                              args.nodes)
+        plan = start(root, plan_sweep(root, args.name, args.set_param, args.cache, args.cache_type, args.work_dir, args.remote,
+                                      args.nodes or 1), resources, args.dry_run)
     except SweepError as err:
         fail(f"sweep: {err}")
     what = f"submitted as job {plan.jobs[-1]['id']}" if plan.jobs else f"written to {plan.script}, not submitted (--dry-run; `genlib sweep --resubmit {plan.name}` submits it)"

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from dvc_project import ROOT, block, env_for, make_repo
+from genlib.pipeline.worker import SPAN, torchrun_command
 from genlib.sweep.grid import Cell
 from genlib.sweep.plan import Plan
-from genlib.sweep.slurm import Resources, script
-from genlib.sweep.status import last_error
+from genlib.sweep.slurm import Resources, script, states
+from genlib.sweep.status import cell_states, last_error
 
 pytestmark = pytest.mark.e2e
 SCRIPT = ROOT / ".ci" / "slurm.sh"
@@ -166,14 +167,40 @@ def test_a_failed_cells_error_is_in_the_status(swept):
     assert "--resubmit bad" in status
 
 
-def test_a_killed_cell_resumes_to_the_uninterrupted_result(swept):
+LONG = "-S method=ddpm -S training.epochs=120 -S run.checkpoint_freq=20 --cpus-per-task 1"  # 960 steps
+
+
+def result(project: Project, name: str) -> tuple:
+    """Cell 0's training steps, final loss and evaluation metrics (but times)."""
+    train = json.loads((project.cell(name, 0) / "metrics" / "train.json").read_text())
+    evals = json.loads((project.cell(name, 0) / "metrics" / "eval.json").read_text())
+    return train["train_steps"], train["final_loss"], {k: v for k, v in evals.items() if not k.endswith("_time_s")}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(swept):
+    """``LONG`` run once without interruption (in a cache of its own, so that it trains):
+    submitted here, awaited by the first test that asks for the result."""
+    project, _ = swept
+    project.run(f"genlib sweep ref {LONG} --cache ../ref-cache")
+    done: list[tuple] = []
+
+    def get() -> tuple:
+        if not done:
+            project.wait("ref")
+            done.append(result(project, "ref"))
+        return done[0]
+
+    return get
+
+
+def test_a_killed_cell_resumes_to_the_uninterrupted_result(swept, uninterrupted):
     """One cell is cancelled (`scancel`) and submitted again (`--resubmit`), another is requeued by
     the scheduler as a preemption would (`scontrol requeue`, with --requeue): both continue from
     their checkpoints and end where a run never interrupted ends. Each has its own cache, so each
     trains."""
     project, _ = swept
-    cell = "-S method=ddpm -S training.epochs=120 -S run.checkpoint_freq=20 --cpus-per-task 1"
-    project.run(f"genlib sweep ref {cell} --cache ../ref-cache")
+    cell = LONG
     project.run(f"genlib sweep long {cell}")
     project.when_resumable("long")
     project.run(f"scancel {project.plan('long')['jobs'][-1]['id']}")
@@ -187,18 +214,115 @@ def test_a_killed_cell_resumes_to_the_uninterrupted_result(swept):
     project.when_resumable("pre")
     task = f"{project.plan('pre')['jobs'][-1]['id']}_0"
     project.run(f"scontrol requeue {task}")
+    deadline = time.time() + 60  # the requeue ends the running attempt first
+    while project.run(f"squeue -h -j {task} -o %T").strip() != "PENDING" and time.time() < deadline:
+        time.sleep(0.5)
     project.run(f"scontrol update JobId={task} StartTime=now")  # not the 2 minutes a requeued job waits
-    for name in ("ref", "long", "pre"):
+    for name in ("long", "pre"):
         project.wait(name)
     assert "attempt 2" in project.log("pre", 0)
-    results = {}
-    for name in ("long", "pre", "ref"):
-        if name != "ref":
-            assert "resuming training from .genlib/resume/train-" in project.log(name, 0), project.log(name, 0)
-        train = json.loads((project.cell(name, 0) / "metrics" / "train.json").read_text())
-        evals = json.loads((project.cell(name, 0) / "metrics" / "eval.json").read_text())
-        results[name] = (train["train_steps"], train["final_loss"], {k: v for k, v in evals.items() if not k.endswith("_time_s")})
-    assert results["long"] == results["ref"] == results["pre"] and results["ref"][0] == 960
+    for name in ("long", "pre"):
+        assert "resuming training from .genlib/resume/train-" in project.log(name, 0), project.log(name, 0)
+    assert result(project, "long") == uninterrupted() == result(project, "pre") and uninterrupted()[0] == 960
+
+
+def tree(pids: list[str]) -> list[str]:
+    """``pids`` and all their descendants, parents first."""
+    out, i = list(pids), 0
+    while i < len(out):
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", out[i]], capture_output=True, text=True).stdout.split()
+        out += [c for c in children if c not in out]
+        i += 1
+    return out
+
+
+def test_a_cell_past_its_time_limit_resumes_to_the_uninterrupted_result(swept, uninterrupted):
+    """The scheduler kills a cell at its time limit (state TIMEOUT); submitted again, it continues
+    from its checkpoint to the uninterrupted result. The limit is lowered to one minute
+    (`scontrol update TimeLimit=1`) once the cell has a checkpoint, and the job's processes are
+    held (SIGSTOP, `scontrol listpids`) until the controller's check (every 30 s) kills them: the
+    whole training takes about 12 s, less than the limit could catch otherwise."""
+    project, _ = swept
+    project.run(f"genlib sweep late {LONG} --time 10:00 --cache ../late-cache")
+    project.when_resumable("late")
+    job = f"{project.plan('late')['jobs'][-1]['id']}_0"
+    job_id = project.run(f"squeue -h -j {job} -o %A").strip()  # listpids takes the task's own id
+    project.run(f"kill -STOP {' '.join(tree(project.run(f'scontrol listpids {job_id}').split()[5::5]))}")
+    project.run(f"scontrol update JobId={job} TimeLimit=1")
+    deadline = time.time() + 150
+    while "TIMEOUT" not in (status := project.run("genlib sweep --status late")) and time.time() < deadline:
+        time.sleep(2)
+    assert "TIMEOUT" in status and "not in origin" in status, status
+    assert "DUE TO TIME LIMIT" in project.log("late", 0)
+    assert "submitted again" in project.run("genlib sweep --resubmit late")
+    project.wait("late")
+    assert "resuming training from .genlib/resume/train-" in project.log("late", 0), project.log("late", 0)
+    assert result(project, "late") == uninterrupted()
+
+
+def test_a_two_process_cell_spans_the_jobs_nodes_as_it_trains_here(swept):
+    """A cell with run.nproc_per_node=2 trains under srun, one torchrun per node of its job
+    meeting at a c10d rendezvous (one node here), to what torchrun --standalone gets on this
+    machine from the same clone. The job also shows the --mem and --sbatch lines it was given."""
+    project, _ = swept
+    project.run("genlib sweep dist -S method=ddpm -S run.nproc_per_node=2 --nodes 1 --cpus-per-task 2 --mem 200M "
+                "--sbatch=--comment=genlib-test --sbatch 'echo the extra line ran' --cache ../dist-cache")
+    project.wait("dist")
+    log = project.log("dist", 0)
+    assert "the extra line ran" in log, log
+    assert "training on 1 node(s) x 2 processes: srun starts torchrun on each, rendezvous at " in log, log
+    shown = project.run(f"scontrol show job {project.plan('dist')['jobs'][-1]['id']}")
+    for field in ("MinMemoryNode=200M", "Comment=genlib-test", "NumNodes=1", "NumCPUs=2", "JobState=COMPLETED"):
+        assert field in shown, shown
+    clone = project.cell("dist", 0)
+    swept_train = json.loads((clone / "metrics" / "train.json").read_text())
+    project.run(f"cd {clone} && dvc repro --force -s train")  # here, outside SLURM: torchrun --standalone
+    local_train = json.loads((clone / "metrics" / "train.json").read_text())
+    assert swept_train["train_steps"] == local_train["train_steps"] == 24  # 3 epochs of 2048 / 256
+    assert {k: v for k, v in swept_train.items() if not k.endswith("_time_s")} == \
+        {k: v for k, v in local_train.items() if not k.endswith("_time_s")}
+
+
+def test_a_gpu_request_this_cluster_cannot_meet_is_refused_in_one_line(swept):
+    """--gpus reaches sbatch as written; the test cluster has no GPU (no GRES), so sbatch refuses it."""
+    project, _ = swept
+    out = project.run("genlib sweep gpu -S method=ddpm --gpus 1", check=False)
+    assert out.strip() == "error: sweep: sbatch refused the job: sbatch: error: Invalid generic resource (gres) specification", out
+
+
+def test_without_accounting_the_status_falls_back_on_the_tasks_records(slurm, tmp_path, monkeypatch):
+    """The test cluster keeps no accounting database: sacct answers nothing, and a job the
+    controller does not know has, cell by cell, the state its task recorded."""
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    job = "987654"
+    sacct = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job], capture_output=True, text=True)
+    assert sacct.returncode != 0 and sacct.stdout == "" and "accounting storage is disabled" in sacct.stderr, sacct
+    assert states(job) == {}
+    plan = Plan("f", "ab" * 20, str(tmp_path / "none.git"), str(tmp_path / "cache"), str(tmp_path / "work"), "/venv/bin",
+                [Cell(i, f"f-{i + 1}", (), "k") for i in range(4)], jobs=[{"id": job, "cells": [0, 1, 2, 3]}])
+    for i, state in enumerate(("done", "failed", "running")):
+        plan.state_file(i).parent.mkdir(parents=True, exist_ok=True)
+        plan.state_file(i).write_text(json.dumps({"state": state}))
+    assert [r["state"] for r in cell_states(plan)] == ["DONE", "FAILED", "ENDED", "NOT STARTED"]
+
+
+def test_torchrun_spans_the_jobs_nodes_only_when_the_job_script_asks(slurm, monkeypatch):
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    for key in (SPAN, "SLURM_JOB_ID"):
+        monkeypatch.delenv(key, raising=False)
+    assert torchrun_command(2)[-2:] == ["--nproc_per_node=2", "--standalone"]
+    monkeypatch.setenv("SLURM_JOB_ID", "77")  # in a job, not asked: this machine alone
+    assert torchrun_command(2)[-1] == "--standalone"
+    for key, value in ((SPAN, "1"), ("SLURM_JOB_NUM_NODES", "2"), ("SLURM_JOB_NODELIST", "n[3-4]"), ("SLURM_CPUS_PER_TASK", "3")):
+        monkeypatch.setenv(key, value)
+    cmd = torchrun_command(4)
+    assert cmd[:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--cpus-per-task=3"]
+    assert {"--nproc_per_node=4", "--nnodes=2", "--rdzv_backend=c10d", "--rdzv_id=genlib-77"} <= set(cmd)
+    assert "--standalone" not in cmd
+    host, port = next(a for a in cmd if a.startswith("--rdzv_endpoint=")).split("=", 1)[1].split(":")
+    assert host == "n3" and int(port) > 0  # the first node of n3,n4
 
 
 def test_the_last_error_line_of_a_log_is_the_cells_error():
@@ -222,6 +346,9 @@ def test_the_job_script_asks_for_what_was_given(tmp_path):
     assert text.index("#SBATCH --account=abc") < text.index("set -euo pipefail") < text.index("module load cuda")
     assert f"git checkout -q --force --detach {'ab' * 20}" in text and "export PATH=/venv/bin:" in text
     assert "#SBATCH" not in script(plan, Resources()).split("#SBATCH --open-mode=append")[1]
+    wide = script(plan, Resources(nodes=2, cpus_per_task=8)).splitlines()
+    assert "#SBATCH --nodes=2" in wide and "#SBATCH --ntasks-per-node=1" in wide and "#SBATCH --cpus-per-task=8" in wide
+    assert any(line.startswith("export ") and "GENLIB_SPAN_NODES=1" in line for line in wide)
 
 
 def test_a_sweep_is_refused_before_submitting(tmp_path):
@@ -240,6 +367,11 @@ def test_a_sweep_is_refused_before_submitting(tmp_path):
     err = sweep("s", "-S", "training.epochs=1,0")
     assert err.startswith("error: sweep: cell s-2 (training.epochs=0): ") and "training.epochs = 0" in err, err
     assert "letters, digits" in sweep("a/b", "-S", "seed=0")
+    err = sweep("s", "-S", "seed=0", "--nodes", "2")
+    assert err == "error: sweep: cell s-1 (seed=0): params.yaml: run.nproc_per_node = 1 is not allowed; expected more than 1 with --nodes 2 " \
+                  "(one process uses the first node alone)", err
+    err = sweep("s", "-S", "run.nproc_per_node=2", "-S", "training.batch_size=250", "--nodes", "2")
+    assert "training.batch_size = 250" in err and "multiple of the 4 processes of --nodes 2 x run.nproc_per_node 2" in err, err
     (path / "params.yaml").write_text((path / "params.yaml").read_text() + "\n")
     assert "uncommitted changes (params.yaml)" in sweep("s", "-S", "seed=0")
     assert not (path / ".genlib" / "sweeps").exists()  # nothing planned, nothing submitted

@@ -15,12 +15,19 @@ exits at once when the stage is gone, as a killed single process would.
 
 Threads: the stage, which only waits, hands each worker an equal share of its own thread count
 (``run.threads``, :mod:`genlib.pipeline.threads`), at least one.
+
+Several nodes: inside a SLURM job whose script sets ``GENLIB_SPAN_NODES=1`` (``genlib sweep``'s
+does), torchrun spans the job's nodes instead (:func:`torchrun_command`): ``srun`` starts one
+torchrun per node, which meet at a c10d rendezvous on the job's first node, where the batch
+script, and so the stage, runs. Every node works in the same folder (a shared filesystem), so the
+workers read the same ``data/prepared`` and rank 0, wherever it runs, writes where the stage reads.
 """
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -37,7 +44,9 @@ from genlib.pipeline.prepared import read_meta
 from genlib.registry import METHODS
 from genlib.training import distributed
 
-LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers to watch
+LAUNCHER = "GENLIB_LAUNCHER_PID"  # the stage's pid, for the workers on its machine to watch
+LAUNCHER_HOST = "GENLIB_LAUNCHER_HOST"  # that machine
+SPAN = "GENLIB_SPAN_NODES"  # "1": torchrun spans the nodes of the SLURM job this runs in
 THREADS = "GENLIB_WORKER_THREADS"  # each worker's share of the stage's threads
 
 
@@ -47,22 +56,27 @@ LEFT = {"train": "a resume checkpoint is saved", "generate": "no samples were wr
 
 
 def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> None:
-    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine; returns when they are
-    done. ``model_dir`` is the model's folder in ``data/`` (``teacher`` for the teacher's training)."""
-    cmd = [
-        sys.executable, "-m", "genlib.pipeline.worker", "--standalone", f"--nproc_per_node={cfg.run.nproc_per_node}",
-        "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()), model_dir,
-    ]
+    """Run ``stage`` with ``run.nproc_per_node`` processes on this machine (on each node of the
+    SLURM job, see :func:`torchrun_command`); returns when they are done. ``model_dir`` is the
+    model's folder in ``data/`` (``teacher`` for the teacher's training)."""
+    cmd = [*torchrun_command(cfg.run.nproc_per_node),
+           "-m", f"genlib.pipeline.{stage}", str(root.resolve()), json.dumps(cfg.to_dict()), model_dir]
+    if cmd[0] == "srun":
+        endpoint = next(a for a in cmd if a.startswith("--rdzv_endpoint=")).split("=", 1)[1]
+        print(f"{ACTIVITY[stage]} on {os.environ['SLURM_JOB_NUM_NODES']} node(s) x {cfg.run.nproc_per_node} processes: "
+              f"srun starts torchrun on each, rendezvous at {endpoint}", file=sys.stderr, flush=True)
     # The workers share the stage's threads (run.threads), which waits; OMP_NUM_THREADS keeps
     # torchrun from setting its own default of 1.
     share = str(max(torch.get_num_threads() // cfg.run.nproc_per_node, 1))
-    env = {**os.environ, LAUNCHER: str(os.getpid()), THREADS: share, "OMP_NUM_THREADS": share}
+    env = {**os.environ, LAUNCHER: str(os.getpid()), LAUNCHER_HOST: socket.gethostname(), THREADS: share,
+           "OMP_NUM_THREADS": share}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     received: list[int] = []
 
     def forward(signum, frame) -> None:
         received.append(signum)
-        proc.send_signal(signum)
+        # srun answers a first SIGINT with its tasks' states only; SIGTERM it passes on
+        proc.send_signal(signal.SIGTERM if cmd[0] == "srun" else signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -74,6 +88,42 @@ def launch(cfg, root: Path, stage: str = "train", model_dir: str = "model") -> N
         raise TrainingInterrupted(f"{ACTIVITY[stage]} stopped by {signal.Signals(received[0]).name}; {LEFT[stage]}")
     if code:
         raise WorkersFailed(f"{ACTIVITY[stage]}: torchrun exited with code {code}; the workers' errors are printed above")
+
+
+def spans_nodes() -> bool:
+    """Whether torchrun spans the nodes of the SLURM job this runs in (see the module's doc)."""
+    return os.environ.get(SPAN) == "1" and "SLURM_JOB_ID" in os.environ
+
+
+def torchrun_command(nproc: int) -> list[str]:
+    """The command that starts torchrun with ``nproc`` workers per node: on this machine alone,
+    or, when :func:`spans_nodes`, one torchrun per node of the SLURM job started by ``srun``
+    (with the CPUs each task of the job has), meeting at a c10d rendezvous on the job's first
+    node on a port free here (this is that node: SLURM runs the batch script there)."""
+    here = [sys.executable, "-m", "genlib.pipeline.worker", f"--nproc_per_node={nproc}"]
+    if not spans_nodes():
+        return [*here, "--standalone"]
+    nodes = os.environ["SLURM_JOB_NUM_NODES"]
+    cpus = [f"--cpus-per-task={os.environ['SLURM_CPUS_PER_TASK']}"] if "SLURM_CPUS_PER_TASK" in os.environ else []
+    with socket.socket() as s:
+        s.bind(("", 0))
+        port = s.getsockname()[1]
+    return ["srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *cpus,
+            *here, f"--nnodes={nodes}", "--rdzv_backend=c10d", f"--rdzv_endpoint={first_node()}:{port}",
+            f"--rdzv_id=genlib-{os.environ['SLURM_JOB_ID']}"]
+
+
+def first_node() -> str:
+    """The first host of the SLURM job's nodes (``scontrol show hostnames $SLURM_JOB_NODELIST``)."""
+    nodelist = os.environ.get("SLURM_JOB_NODELIST", "")
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise WorkersFailed("scontrol not found: torchrun spans the SLURM job's nodes only where SLURM's commands are") from None
+    hosts = out.stdout.split()
+    if out.returncode != 0 or not hosts:
+        raise WorkersFailed(f"scontrol show hostnames {nodelist!r}: {(out.stderr.strip() or 'no host').splitlines()[-1]}")
+    return hosts[0]
 
 
 def torchrun(args: list[str]) -> None:
@@ -130,7 +180,7 @@ def serve(step: Callable) -> None:
 
     root, config, model_dir = sys.argv[1:4]
     launched = LAUNCHER in os.environ
-    if launched:
+    if launched and os.environ.get(LAUNCHER_HOST) == socket.gethostname():  # not on the job's other nodes
         _exit_without(int(os.environ[LAUNCHER]))
     # Every process meets the same known errors; rank 0 alone prints them, and a stop is said by
     # the stage that launched the workers (when one did), once.

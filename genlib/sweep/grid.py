@@ -57,9 +57,10 @@ def as_arguments(path_overrides: dict[str, list[str]]) -> tuple[str, ...]:
     return tuple(o if path == PARAMS else f"{path}:{o}" for path, overrides in path_overrides.items() for o in overrides)
 
 
-def cells(name: str, set_params: list[str], root: Path = Path(".")) -> list[Cell]:
+def cells(name: str, set_params: list[str], root: Path = Path("."), nodes: int = 1) -> list[Cell]:
     """The sweep's cells, named ``<name>-1``, ``<name>-2``, ... as ``dvc exp run --queue -n`` names
-    a sweep's experiments; each one's params are checked (a :class:`ConfigError` names the cell)."""
+    a sweep's experiments; each one's params are checked (a :class:`ConfigError` names the cell),
+    and with ``nodes > 1``, that it trains on all of them."""
     from genlib.errors import ConfigError
     from genlib.pipeline.resume import training_key
     from genlib.registry import UnknownNameError
@@ -69,10 +70,24 @@ def cells(name: str, set_params: list[str], root: Path = Path(".")) -> list[Cell
         arguments = as_arguments(path_overrides)
         try:
             cfg = cell_config(root, path_overrides.get(PARAMS, []))
+            check_nodes(cfg, nodes)
         except (ConfigError, UnknownNameError) as err:
             raise SweepError(f"cell {name}-{i + 1} ({' '.join(arguments)}): {err}") from None
         out.append(Cell(i, f"{name}-{i + 1}", arguments, training_key(cfg)))
     return out
+
+
+def check_nodes(cfg, nodes: int) -> None:
+    """A cell on ``nodes`` nodes runs ``run.nproc_per_node`` processes on each: more than one
+    (one process trains on the first node alone), and the batch split among all of them."""
+    from genlib.errors import ConfigError
+
+    n = cfg.run.nproc_per_node
+    if nodes > 1 and n == 1:
+        raise ConfigError("run.nproc_per_node", n, f"more than 1 with --nodes {nodes} (one process uses the first node alone)", PARAMS)
+    if cfg.training.batch_size % (nodes * n):
+        raise ConfigError("training.batch_size", cfg.training.batch_size,
+                          f"a multiple of the {nodes * n} processes of --nodes {nodes} x run.nproc_per_node {n}", PARAMS)
 
 
 def cell_config(root: Path, overrides: list[str]):

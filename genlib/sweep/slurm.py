@@ -3,7 +3,9 @@
 One array task per cell: ``sbatch --array=0-(N-1)`` (or the cells of a resubmission). The task
 clones the origin at the sweep's commit into its cell's folder (or reuses the clone a killed
 attempt left), puts the sweep's Python environment first on PATH and that clone first on
-PYTHONPATH, and runs :mod:`genlib.sweep.task` from the clone's own genlib.
+PYTHONPATH, and runs :mod:`genlib.sweep.task` from the clone's own genlib. A cell with
+``run.nproc_per_node > 1`` trains with that many processes on each of the job's nodes
+(``--nodes``): its torchrun spans them (:func:`genlib.pipeline.worker.torchrun_command`).
 """
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ class Resources:
     mem: str | None = None
     requeue: bool = False
     extra: tuple[str, ...] = ()
+    nodes: int | None = None
 
     def directives(self) -> list[str]:
-        options = [("partition", self.partition), ("time", self.time), ("cpus-per-task", self.cpus_per_task),
+        options = [("partition", self.partition), ("time", self.time), ("nodes", self.nodes),
+                   ("ntasks-per-node", 1 if self.nodes else None), ("cpus-per-task", self.cpus_per_task),
                    ("gpus", self.gpus), ("mem", self.mem)]
         lines = [f"--{key}={value}" for key, value in options if value is not None]
         if self.requeue:
@@ -66,7 +70,8 @@ def script(plan: Plan, resources: Resources) -> str:
         f"git cat-file -e {plan.commit}^{{commit}} 2>/dev/null || git fetch -q origin",
         f"git checkout -q --force --detach {plan.commit} "
         f'|| {{ echo "error: commit {plan.commit[:12]} is not in {plan.origin}: push it there (git push origin HEAD) and resubmit" >&2; exit 2; }}',
-        f'export PATH={q(plan.python_bin)}:"$PATH" PYTHONPATH="$cell" DVC_NO_ANALYTICS=1',
+        # GENLIB_SPAN_NODES: a cell's torchrun spans the job's nodes (genlib.pipeline.worker)
+        f'export PATH={q(plan.python_bin)}:"$PATH" PYTHONPATH="$cell" DVC_NO_ANALYTICS=1 GENLIB_SPAN_NODES=1',
         f'exec python -m genlib.sweep.task {q(str(plan.task_plan))} "$SLURM_ARRAY_TASK_ID"',
     ]
     return "\n".join(head + [""] + body) + "\n"

@@ -20,7 +20,7 @@ def git(root: Path, *args: str) -> str:
 
 
 def plan_sweep(root: Path, name: str, set_params: list[str], cache_dir: str | None = None,
-               cache_type: str | None = None, work_dir: str | None = None, remote: str = "origin") -> Plan:
+               cache_type: str | None = None, work_dir: str | None = None, remote: str = "origin", nodes: int = 1) -> Plan:
     """The plan of a new sweep of ``HEAD``: every cell's params checked, the commit on ``remote``."""
     check_name(name)
     if plan_file(root, name).exists():
@@ -36,7 +36,7 @@ def plan_sweep(root: Path, name: str, set_params: list[str], cache_dir: str | No
         raise SweepError(f"uncommitted changes ({files}): the tasks run commit {commit[:12]} as it is; commit them first")
     origin = origin_url(root, remote)
     check_on_origin(root, commit, origin, remote)
-    cells = grid.cells(name, set_params, root)
+    cells = grid.cells(name, set_params, root, nodes)
     cache = Path(cache_dir) if cache_dir else Path(subprocess.run(["dvc", "cache", "dir"], cwd=root, capture_output=True,
                                                                    text=True, check=True).stdout.strip())
     work = Path(work_dir) if work_dir else root / ".genlib" / "sweeps" / name
