@@ -44,7 +44,7 @@ def test_shapes_and_graph_order():
     assert feats["x"].shape == feats["h"].shape == (10, 32)
     layers, px = method.top_down(nets, 10, g, feats)
     assert [tuple(layer.z.shape) for layer in layers] == [(10, 3), (10, 2), (10, 2)]
-    assert px.mu.shape == px.logvar.shape == (10, 2)
+    assert px.mu.shape == (10, 2) and px.out.shape == (10, 4)  # the mean, then the log-variance
     recon, kl = method.terms(nets, x, g)
     assert recon.shape == (10,) and kl.shape == (10, 3) and (kl >= 0).all()
     assert method.sample(nets, (7, 2), 1, g).shape == (7, 2)
@@ -322,5 +322,7 @@ def test_tiny_mnist_pipeline_writes_image_figures(tmp_path):
 
 def test_mnist_config_points_at_the_image_model_file():
     cfg = load(ROOT / "configs" / "mnist.yaml", {"method": "hvae", "data.root": str(MNIST), "hvae.model_file": str(ROOT / "configs/hvae/mnist.yaml")})
-    assert [b.scale for b in cfg.method_params.graph.latents] == [None, 2, 2]
+    graph = cfg.method_params.graph
+    assert [b.scale for b in graph.latents] == [None, None, 2, 2] and [b.type for b in graph.top_down][:2] == ["top", "simple"]
+    assert cfg.method_params.likelihood == "discretized_logistic" and cfg.method_params.kl_warmup_steps > 0
     HVAE(cfg.method_params).networks((1, 28, 28))  # the resolutions fit MNIST
