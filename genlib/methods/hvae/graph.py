@@ -199,6 +199,8 @@ def _block(raw, where: str) -> BlockSpec:
     if b.type not in TYPES and b.type not in HVAE_BLOCKS:
         known = ", ".join(repr(t) for t in (*TYPES, *HVAE_BLOCKS.names()))
         raise ConfigError(f"{where}.type", b.type, f"one of {known} (a plugin's block type: registered in HVAE_BLOCKS)")
+    if b.type not in TYPES and getattr(HVAE_BLOCKS.spec(b.type), "role", None) not in CUSTOM_KEYS:
+        raise ConfigError(f"{where}.type", b.type, f"a block type whose role is one of {', '.join(CUSTOM_KEYS)} (genlib.methods.hvae.custom)")
     if b.name is None or not NAME.fullmatch(b.name):
         raise ConfigError(f"{where}.name", b.name, "a name of letters, digits and _ (not starting with a digit)")
     required, optional = _keys(b.type)
