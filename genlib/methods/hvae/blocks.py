@@ -9,6 +9,12 @@ and a posterior ``q(z_l | z_>l, x)`` computed from that state and a bottom-up fe
 inference: Sønderby et al., NeurIPS 2016, Ladder VAE; Kingma et al., NeurIPS 2016, IAF, Sec. 6),
 and an ``output`` block maps the last state to the likelihood ``p(x | z)``.
 
+hVAE's further types: ``DualBlock`` (two bottom-up inputs), ``SimpleBlock`` (a deterministic
+top-down block), and ``TopBlock`` and ``GenBlock`` without a posterior (``top_simple``,
+``gen_prior``: ``z`` drawn from the prior in training too). A latent layer's distribution is a
+diagonal :class:`Gaussian` or :class:`Laplace` (``dist``); the output block's is a likelihood of
+:mod:`genlib.methods.likelihoods` (:class:`Observation`).
+
 Every latent block answers three calls: ``prior(state, n)``, ``posterior(state, h)`` and
 ``next_state(state, z, extra)``, ``extra`` being what ``prior`` computed for the state update.
 """

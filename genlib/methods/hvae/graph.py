@@ -3,21 +3,24 @@
 A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
 
 - ``input`` (exactly one): ``x -> h``, the start of the bottom-up pass; ``width``, ``depth``.
-- ``encoder``: a further bottom-up feature of the block named in ``input``.
-- ``top`` (exactly one): the top latent layer with its trainable prior; its posterior reads the
-  bottom-up block named in ``input``; ``latent``, ``width``, ``depth``.
+- ``encoder``: a further bottom-up feature of the block named in ``input``; ``dual``: a feature of
+  the two bottom-up blocks named in ``input`` and ``input2``, joined by ``merge``.
+- ``top`` or ``top_simple`` (exactly one of them): the top latent layer with its trainable prior;
+  a ``top`` posterior reads the bottom-up block named in ``input``, ``top_simple`` has none.
 - ``gen`` / ``residual``: a latent layer below the block named in ``input`` (top-down); its
   posterior also reads the bottom-up block named in ``skip`` (default: the input block). A
-  ``residual`` block keeps its input's width.
+  ``residual`` block keeps its input's width. ``gen_prior``: a latent layer without a posterior.
+- ``simple``: a deterministic top-down block.
 - ``output`` (exactly one): the likelihood ``p(x | z)`` from the block named in ``input``.
+- a plugin's type (:mod:`genlib.methods.hvae.custom`), placed by its ``role``.
 
-On images the blocks are convolutional and ``scale`` changes the resolution: an ``encoder``
-average-pools its output by it, a ``gen`` or ``residual`` block upsamples the state by it first.
+On images the blocks are convolutional and ``scale`` changes the resolution: a bottom-up block
+average-pools its output by it, a top-down block upsamples the state by it first.
 Each posterior's feature must then have the state's resolution, and the output the data's;
 these are checked when the networks are built for a data shape (:func:`genlib.methods.hvae.build.build_blocks`).
 This module reads no torch: ``genlib check`` parses the graph without it.
 
-The top-down blocks form one chain from ``top`` to ``output``; every block feeds the output.
+The top-down blocks form one chain from the top block to ``output``; every block feeds the output.
 Each problem is a :class:`~genlib.errors.ConfigError` naming the key, e.g. ``hvae.blocks[2].input``.
 """
 from __future__ import annotations
@@ -59,6 +62,12 @@ CUSTOM_KEYS = {  # a plugin's block type (registry HVAE_BLOCKS) by its role: the
     "deterministic": (("input", "width"), ("depth", "scale", "config")),
 }
 COMMON = ("name", "type", "net")
+# What an input or encoder block applies to what it reads, before its network (name: meaning).
+TRANSFORMS = {
+    "identity": "the feature as it is",
+    "silu": "SiLU, a non-linearity before a block whose input ends in a linear layer",
+    "standardize": "each point's feature less its mean, over its standard deviation (layer norm without gain)",
+}
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -215,14 +224,6 @@ def _block(raw, where: str) -> BlockSpec:
     if b.transform is not None and b.transform not in TRANSFORMS:
         raise ConfigError(f"{where}.transform", b.transform, f"one of {', '.join(TRANSFORMS)}")
     return b
-
-
-# What an input or encoder block applies to what it reads, before its network (name: meaning).
-TRANSFORMS = {
-    "identity": "the feature as it is",
-    "silu": "SiLU, a non-linearity before a block whose input ends in a linear layer",
-    "standardize": "each point's feature less its mean, over its standard deviation (layer norm without gain)",
-}
 
 
 def _check_refs(b: BlockSpec, by_name: dict, where: str) -> None:
