@@ -201,6 +201,30 @@ def test_image_checks_of_the_new_types():
         assert info.value.key == key and words in str(info.value), str(info.value)
 
 
+def test_dense_pool_and_unpool_reach_and_leave_1x1():
+    blocks = [
+        {"name": "x", "type": "input", "width": 4},
+        {"name": "h1", "type": "encoder", "input": "x", "width": 6, "scale": 8, "pool": "dense"},
+        {"name": "top", "type": "top", "input": "h1", "latent": 3, "width": 5},
+        {"name": "s", "type": "simple", "input": "top", "width": 4, "scale": 8, "unpool": "dense"},
+        {"name": "out", "type": "output", "input": "s", "width": 4},
+    ]
+    method = HVAE(HVAEParams(blocks=tuple(blocks)))
+    nets = method.networks((1, 8, 8))
+    x = torch.zeros(2, 1, 8, 8)
+    x[0, 0, :4] = 1.0  # the same mean, other places: an average pool could not tell them apart
+    x[1, 0, 4:] = 1.0
+    h = method.bottom_up(nets, x)["h1"]
+    assert h.shape == (2, 6, 1, 1) and not torch.allclose(h[0], h[1])
+    assert nets["s"].unpool.out_features == 5 * 64 and method.sample(nets, (2, 1, 8, 8), 1, torch.Generator()).shape == (2, 1, 8, 8)
+    at_side_4 = [{**b, "scale": 2} if j in (1, 3) else b for j, b in enumerate(blocks)]  # the top at 4x4
+    for i, key in ((1, "pool"), (3, "unpool")):
+        bad = [{k: v for k, v in b.items() if k != "pool"} if j == 1 and key == "unpool" else b for j, b in enumerate(at_side_4)]
+        with pytest.raises(ConfigError) as info:
+            HVAE(HVAEParams(blocks=tuple(bad))).networks((1, 8, 8))
+        assert info.value.key == f"hvae.blocks[{i}].{key}" and "side 1" in str(info.value), str(info.value)
+
+
 def test_a_block_type_without_a_role_is_refused(monkeypatch):
     monkeypatch.setitem(HVAE_BLOCKS._impls, "test_bad", object)
     monkeypatch.setitem(HVAE_BLOCKS._specs, "test_bad", object)

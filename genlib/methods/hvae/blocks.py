@@ -143,18 +143,24 @@ class InputBlock(nn.Module):
 
 class EncoderBlock(nn.Module):
     """``h -> h'``: a further bottom-up feature, residual when the widths agree; on images,
-    average-pooled by ``scale`` (VDVAE's bottom-up downsampling)."""
+    average-pooled by ``scale`` (VDVAE's bottom-up downsampling), or with ``dense_side`` (the side
+    of a map pooled to 1x1) mapped whole by one linear layer, as a VAE's encoder ends: an average
+    of local features forgets where they were, which a digit's shape is made of."""
 
-    def __init__(self, net: Net, in_width: int, width: int, depth: int, scale: int = 1, transform: str = "identity") -> None:
+    def __init__(self, net: Net, in_width: int, width: int, depth: int, scale: int = 1, transform: str = "identity",
+                 dense_side: int | None = None) -> None:
         super().__init__()
         self.net = net(in_width, width, width, depth)
         self.residual = in_width == width
         self.scale = scale
         self.transform = TRANSFORMS[transform]
+        self.dense = None if dense_side is None else nn.Linear(width * dense_side**2, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = self.transform(h)
         h = h + self.net(h) if self.residual else self.net(h)
+        if self.dense is not None:
+            return self.dense(h.flatten(1))[:, :, None, None]
         return h if self.scale == 1 else F.avg_pool2d(h, self.scale)
 
 
@@ -276,15 +282,21 @@ class SimpleBlock(nn.Module):
     per position at the new resolution (VDVAE's ``bias_xs``, Child 2021, code): a state upsampled
     from 1x1 is the same at every position, and the constant tells them apart."""
 
-    def __init__(self, net: Net, in_width: int, width: int, depth: int, scale: int = 1, spatial: tuple[int, ...] = ()) -> None:
+    def __init__(self, net: Net, in_width: int, width: int, depth: int, scale: int = 1, spatial: tuple[int, ...] = (),
+                 dense: bool = False) -> None:
         super().__init__()
         self.scale = scale
         self.net = net(in_width, width, width, depth)
         self.residual = in_width == width
         self.bias = nn.Parameter(torch.zeros(in_width, *spatial)) if spatial else None
+        # unpool: dense: a 1x1 state mapped to the whole map by one linear layer (a VAE decoder's start)
+        self.unpool = nn.Linear(in_width, in_width * scale**2) if dense else None
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        state = upsample(state, self.scale)
+        if self.unpool is not None:
+            state = self.unpool(state.flatten(1)).view(state.shape[0], -1, self.scale, self.scale)
+        else:
+            state = upsample(state, self.scale)
         if self.bias is not None:
             state = state + self.bias
         return state + self.net(state) if self.residual else self.net(state)

@@ -36,6 +36,10 @@ def build_blocks(graph: Graph, data_shape: tuple[int, ...], lik: str = "gaussian
         key = graph.key(b.name, "")[:-1]
         if not images and (b.scale or 1) != 1:
             raise ConfigError(f"{key}.scale", b.scale, "1 or no value: scale changes the resolution of images only")
+        for name, value in (("pool", b.pool), ("unpool", b.unpool)):
+            if value == "dense" and res.get(b.name if name == "pool" else b.input) != 1:
+                at = "its output" if name == "pool" else "its input"
+                raise ConfigError(f"{key}.{name}", "dense", f"{'avg' if name == 'pool' else 'nearest'} or no value: dense maps a whole image-side map to or from 1x1 ({at} must be at side 1)")
         net = HVAE_NETS.get(b.net or ("conv" if images else "dense"))
         ctx = BuildContext(net, widths, tuple(data_shape), res.get(b.name), key)
         modules[b.name] = HVAE_BLOCKS.get(b.type).build(b, ctx) if b.type in HVAE_BLOCKS else _builtin(b, ctx, lik)
@@ -49,7 +53,8 @@ def _builtin(b: BlockSpec, ctx: BuildContext, lik: str) -> nn.Module:
     if b.type == "input":
         return B.InputBlock(net, ctx.data_shape[0], b.width, b.depth, b.transform or "identity")
     if b.type == "encoder":
-        return B.EncoderBlock(net, width[b.input], b.width, b.depth, scale, b.transform or "identity")
+        return B.EncoderBlock(net, width[b.input], b.width, b.depth, scale, b.transform or "identity",
+                              ctx.side * scale if b.pool == "dense" else None)
     if b.type == "dual":
         return B.DualBlock(net, width[b.input], width[b.input2], b.width, b.depth, b.merge or "concat")
     if b.type in ("top", "top_simple"):
@@ -61,7 +66,7 @@ def _builtin(b: BlockSpec, ctx: BuildContext, lik: str) -> nn.Module:
     if b.type == "residual":
         return B.ResidualBlock(net, b.width, width[b.skip], b.latent, b.depth, scale, dist, concat)
     if b.type == "simple":
-        return B.SimpleBlock(net, width[b.input], b.width, b.depth, scale, spatial)
+        return B.SimpleBlock(net, width[b.input], b.width, b.depth, scale, spatial, b.unpool == "dense")
     return B.OutputBlock(net, width[b.input], ctx.data_shape[0], b.width, b.depth, likelihood(lik, len(ctx.data_shape)))
 
 

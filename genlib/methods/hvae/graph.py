@@ -46,14 +46,14 @@ LATENT_KEYS = ("dist",)
 POSTERIOR_KEYS = ("skip", "concat_posterior")
 KEYS = {  # the keys each type takes, the required ones first (name, type and net: every type)
     "input": (("width",), ("depth", "transform")),
-    "encoder": (("input", "width"), ("depth", "scale", "transform")),
+    "encoder": (("input", "width"), ("depth", "scale", "transform", "pool")),
     "dual": (("input", "input2", "width"), ("depth", "merge")),
     "top": (("input", "latent", "width"), ("depth", "dist")),
     "top_simple": (("latent", "width"), ("depth", "dist", "side")),
     "gen": (("input", "latent", "width"), ("depth", "scale", "dist", *POSTERIOR_KEYS)),
     "residual": (("input", "latent", "width"), ("depth", "scale", "dist", *POSTERIOR_KEYS)),
     "gen_prior": (("input", "latent", "width"), ("depth", "scale", "dist")),
-    "simple": (("input", "width"), ("depth", "scale")),
+    "simple": (("input", "width"), ("depth", "scale", "unpool")),
     "output": (("input", "width"), ("depth",)),
 }
 CUSTOM_KEYS = {  # a plugin's block type (registry HVAE_BLOCKS) by its role: the keys it takes
@@ -113,6 +113,8 @@ class BlockSpec:
     merge: Literal["concat", "sum"] | None = None  # dual: how its two inputs are joined (default concat)
     transform: str | None = None  # input, encoder: applied to what the block reads (registry in blocks.TRANSFORMS)
     side: int | None = spec(None, positive, "a positive integer")  # top_simple on images: the top latent's side
+    pool: Literal["avg", "dense"] | None = None  # encoder on images: how scale pools (dense: a whole map to 1x1 by a linear layer)
+    unpool: Literal["nearest", "dense"] | None = None  # simple on images: how scale upsamples (dense: from 1x1 by a linear layer)
     config: dict | None = None  # a plugin's block: its own settings, handed to its build
 
     def to_dict(self) -> dict:
