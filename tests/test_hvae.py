@@ -336,6 +336,6 @@ def test_tiny_mnist_pipeline_writes_image_figures(tmp_path, blocks, lik, shift):
 def test_mnist_config_points_at_the_image_model_file():
     cfg = load(ROOT / "configs" / "mnist.yaml", {"method": "hvae", "data.root": str(MNIST), "hvae.model_file": str(ROOT / "configs/hvae/mnist.yaml")})
     graph = cfg.method_params.graph
-    assert [b.scale for b in graph.latents] == [None, None, 2, 2] and [b.type for b in graph.top_down][:2] == ["top", "simple"]
+    assert [b.type for b in graph.top_down] == ["top", "residual", "simple", "simple", "simple"]
     assert cfg.method_params.likelihood == "discretized_logistic" and cfg.method_params.kl_warmup_steps > 0
     HVAE(cfg.method_params).networks((1, 28, 28))  # the resolutions fit MNIST
