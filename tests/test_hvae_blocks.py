@@ -231,6 +231,12 @@ def test_a_block_type_without_a_role_is_refused(monkeypatch):
     with pytest.raises(ConfigError) as info:
         parse_graph(_with(CUSTOM, 1, type="test_bad", config=None))
     assert info.value.key == "hvae.blocks[1].type" and "role" in str(info.value)
+    not_a_block = type("NotABlock", (), {"role": "bottom_up"})  # a role, but no CustomBlock
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_bad", not_a_block)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_bad", not_a_block)
+    with pytest.raises(ConfigError) as info:
+        HVAE(HVAEParams(blocks=tuple(_with(CUSTOM, 1, type="test_bad", config=None)))).networks((2,))
+    assert info.value.key == "hvae.blocks[1].type" and "CustomBlock" in str(info.value)
 
 
 @pytest.mark.parametrize("dotted, value, key", [

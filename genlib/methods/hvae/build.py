@@ -8,6 +8,7 @@ from torch import nn
 
 from genlib.errors import ConfigError
 from genlib.methods.hvae import blocks as B
+from genlib.methods.hvae.custom import CustomBlock
 from genlib.methods.hvae.graph import BlockSpec, Graph, inferred, role
 from genlib.methods.likelihoods import likelihood
 from genlib.registry import HVAE_BLOCKS, HVAE_NETS
@@ -42,8 +43,16 @@ def build_blocks(graph: Graph, data_shape: tuple[int, ...], lik: str = "gaussian
                 raise ConfigError(f"{key}.{name}", "dense", f"{'avg' if name == 'pool' else 'nearest'} or no value: dense maps a whole image-side map to or from 1x1 ({at} must be at side 1)")
         net = HVAE_NETS.get(b.net or ("conv" if images else "dense"))
         ctx = BuildContext(net, widths, tuple(data_shape), res.get(b.name), key)
-        modules[b.name] = HVAE_BLOCKS.get(b.type).build(b, ctx) if b.type in HVAE_BLOCKS else _builtin(b, ctx, lik)
+        modules[b.name] = _custom(b, ctx) if b.type in HVAE_BLOCKS else _builtin(b, ctx, lik)
     return nn.ModuleDict(modules)
+
+
+def _custom(b: BlockSpec, ctx: BuildContext) -> nn.Module:
+    """A plugin's block, built by its registered :class:`~genlib.methods.hvae.custom.CustomBlock`."""
+    cls = HVAE_BLOCKS.get(b.type)
+    if not (isinstance(cls, type) and issubclass(cls, CustomBlock)):
+        raise ConfigError(f"{ctx.key}.type", b.type, "a block type registered as a subclass of genlib.methods.hvae.custom.CustomBlock")
+    return cls.build(b, ctx)
 
 
 def _builtin(b: BlockSpec, ctx: BuildContext, lik: str) -> nn.Module:
