@@ -22,7 +22,7 @@ from genlib.device import autocast
 from genlib.methods.base import SampleOptions, StepContext
 from genlib.methods.hvae.blocks import Gaussian, Observation
 from genlib.methods.hvae.build import build_blocks
-from genlib.methods.hvae.graph import Graph, role
+from genlib.methods.hvae.graph import Graph, inferred, role
 from genlib.methods.hvae.spec import HVAEParams, HVAESpec  # noqa: F401  (HVAEParams: its section)
 from genlib.methods.likelihoods import bits_per_dim, likelihood
 from genlib.methods.own_networks import OwnNetworksMethod, optimize
@@ -49,6 +49,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
     def metric_docs(self) -> dict[str, str]:
         """The meaning of :meth:`extra_metrics`' keys, for the report."""
         layers = {f"kl_layer{i}": f"KL of latent layer {i} ({b.name}; 0 is the top) on the test set; near 0: unused"
+                  + ("" if inferred(b.type) else " (0 by construction: no posterior, z from the prior)")
                   for i, b in enumerate(self.graph.latents)}
         return {
             "elbo": "ELBO on the test set (beta = 1, one draw of every layer), nats per point; higher is better",
