@@ -81,6 +81,8 @@ DATASETS: Registry = Registry("dataset")
 NETS: Registry = Registry("network")
 LOGGERS: Registry = Registry("logger")  # sinks of the training curves (run.loggers; genlib.training.logger)
 CALLBACKS: Registry = Registry("callback")  # hooks into the training loop (training.callbacks; genlib.training.callbacks)
+HVAE_BLOCKS: Registry = Registry("hvae block type")  # a plugin's block types (hvae.blocks[i].type; genlib.methods.hvae.custom)
+HVAE_NETS: Registry = Registry("hvae block network")  # the networks inside hvae blocks (hvae.blocks[i].net)
 
 # The built-in entries: name, spec, implementation (in genlib.<first part>). Every implementation
 # inherits its spec; genlib.implementations imports each implementation's module, for the stages'
@@ -122,6 +124,11 @@ _BUILTIN = {
     NETS: [
         ("mlp", "nets.spec:MLPSpec", "nets.mlp:MLP"),
         ("unet", "nets.spec:UNetSpec", "nets.unet:UNet"),
+    ],
+    HVAE_NETS: [  # (in, out, width, depth) -> module; its spec is the function itself
+        ("dense", "nets.dense:dense", "nets.dense:dense"),
+        ("conv", "methods.hvae.blocks:conv", "methods.hvae.blocks:conv"),
+        ("conv1x1", "methods.hvae.blocks:conv1x1", "methods.hvae.blocks:conv1x1"),
     ],
     # A sink is checked by its name alone: its spec is its class, which imports its writer on use.
     # The train stage imports genlib.training.logger itself, so it is in that stage's code deps.

@@ -26,6 +26,7 @@ from genlib.methods.discr_flow import DiscrFlow, DiscrFlowParams
 
 from test_config import ROOT
 from test_distributed import one_thread, stage
+from test_hvae_blocks import EVERY
 from test_images_data import write_fake_mnist
 from test_images_pipeline import MNIST
 
@@ -50,6 +51,8 @@ CASES = {
     "vae": ("vae", {}, 48),
     # free_bits 0.5 (params.yaml): whether a layer is held at it must be decided by the whole batch
     "hvae": ("hvae", {}, 48),
+    # every further block type and a Laplace top (its uniform draws the whole batch's too), under a KL warm-up
+    "hvae_blocks": ("hvae", {"hvae.blocks": EVERY, "hvae.kl_warmup_steps": 30}, 48),
     # two optimizers, several critic steps per generator step, R1 (a gradient of a gradient);
     # 96 steps, so that the stop comes in the middle. (Spectral norm is left out: its power
     # iteration sees the weights alone, and its vectors magnify their float differences ~5 times.)

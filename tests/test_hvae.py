@@ -44,7 +44,7 @@ def test_shapes_and_graph_order():
     assert feats["x"].shape == feats["h"].shape == (10, 32)
     layers, px = method.top_down(nets, 10, g, feats)
     assert [tuple(layer.z.shape) for layer in layers] == [(10, 3), (10, 2), (10, 2)]
-    assert px.mu.shape == px.logvar.shape == (10, 2)
+    assert px.mu.shape == (10, 2) and px.out.shape == (10, 4)  # the mean, then the log-variance
     recon, kl = method.terms(nets, x, g)
     assert recon.shape == (10,) and kl.shape == (10, 3) and (kl >= 0).all()
     assert method.sample(nets, (7, 2), 1, g).shape == (7, 2)
@@ -307,15 +307,28 @@ def test_scale_is_for_images_only():
 MNIST = ROOT.parent / "shared" / "datasets" / "mnist" / "raw"
 
 
+GLOBAL_TOP = [  # 16x16 images: a 1x1 top latent, a deterministic block up to 8x8, a latent at 16x16
+    {"name": "x", "type": "input", "width": 8},
+    {"name": "h8", "type": "encoder", "input": "x", "width": 8, "scale": 2},
+    {"name": "h1", "type": "encoder", "input": "h8", "width": 8, "scale": 8},
+    {"name": "top", "type": "top", "input": "h1", "latent": 4, "width": 8},
+    {"name": "s8", "type": "simple", "input": "top", "width": 8, "scale": 8},
+    {"name": "up", "type": "residual", "input": "s8", "skip": "x", "latent": 2, "width": 8, "scale": 2},
+    {"name": "out", "type": "output", "input": "up", "width": 8},
+]
+
+
 @pytest.mark.skipif(not MNIST.is_dir(), reason="no MNIST files in shared/datasets")
-def test_tiny_mnist_pipeline_writes_image_figures(tmp_path):
+@pytest.mark.parametrize("blocks, lik, shift", [(IMAGE_BLOCKS, "gaussian", 7), (GLOBAL_TOP, "discretized_logistic", 0)])
+def test_tiny_mnist_pipeline_writes_image_figures(tmp_path, blocks, lik, shift):
     from test_images_pipeline import TINY_IMAGES
 
-    cfg, paths, info, metrics = run_pipeline(tmp_path, "hvae", {**TINY_IMAGES, "hvae.blocks": IMAGE_BLOCKS, "method": "hvae"})
+    overrides = {**TINY_IMAGES, "hvae.blocks": blocks, "method": "hvae", "hvae.likelihood": lik, "hvae.kl_warmup_steps": 4}
+    cfg, paths, info, metrics = run_pipeline(tmp_path, "hvae", overrides)
     assert np.load(paths.samples / "samples.npy").shape == (96, 1, 16, 16) and info["n_nonfinite"] == 0
     assert np.isfinite(metrics["fid_clf"])
-    # likelihoods on images too: a density on dequantized pixels, so bits/dim = nll / (D ln 2) + 7
-    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll_iwae"] / (256 * math.log(2)) + 7)
+    # a density on dequantized pixels: bits/dim = nll / (D ln 2) + 7; a mass on the 8-bit levels: + 0
+    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll_iwae"] / (256 * math.log(2)) + shift)
     assert metrics["nll_iwae"] <= -metrics["elbo"] + 1.0
     assert 0 <= metrics["decodability_chance"] < 1 and 0 <= metrics["decodability_layer1"] <= 1  # MNIST has labels
     figures = json.loads((paths.analysis / "index.json").read_text())
@@ -326,5 +339,7 @@ def test_tiny_mnist_pipeline_writes_image_figures(tmp_path):
 
 def test_mnist_config_points_at_the_image_model_file():
     cfg = load(ROOT / "configs" / "mnist.yaml", {"method": "hvae", "data.root": str(MNIST), "hvae.model_file": str(ROOT / "configs/hvae/mnist.yaml")})
-    assert [b.scale for b in cfg.method_params.graph.latents] == [None, 2, 2]
+    graph = cfg.method_params.graph
+    assert [b.type for b in graph.top_down] == ["top", "residual", "simple", "simple", "simple"]
+    assert cfg.method_params.likelihood == "discretized_logistic" and cfg.method_params.kl_warmup_steps > 0
     HVAE(cfg.method_params).networks((1, 28, 28))  # the resolutions fit MNIST

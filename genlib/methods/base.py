@@ -43,6 +43,7 @@ class StepContext:
     grad_clip: float | None = None  # training.grad_clip
     device: torch.device = torch.device("cpu")  # and run.precision: the autocast of the forward pass
     precision: str = "fp32"
+    step: int = 1  # the training step being taken, from 1 (a method's per-step schedule reads it)
 
 
 class Method(MethodSpec):

@@ -50,6 +50,10 @@ class Share:
         whole = torch.randn((self.size, *tail), generator=generator, device=generator.device, dtype=dtype)
         return self.of(whole)
 
+    def rand(self, tail: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Uniform noise on ``[0, 1)`` of shape ``(rows, *tail)``, drawn for the whole batch as :meth:`randn`."""
+        return self.of(torch.rand((self.size, *tail), generator=generator, device=generator.device, dtype=dtype))
+
     def mean(self, local: torch.Tensor) -> torch.Tensor:
         """The whole batch's mean, from ``local``, the mean over this process's rows (detached; the
         processes' rows are equally many)."""

@@ -155,7 +155,7 @@ def train(
             periodic = checkpoint_every > 0 and step % checkpoint_every == 0 and step < total
             stop = should_stop is not None and should_stop()
             sync = log_now or periodic or (stop and world.size == 1)
-            context = StepContext(model, shard, sync, tc.grad_clip, source.device, cfg.run.precision)
+            context = StepContext(model, shard, sync, tc.grad_clip, source.device, cfg.run.precision, step)
             terms = method.update(state.net, state.optimizer, x0, state.generator, context)
             loss, grad_norm = terms.pop("loss"), terms.pop("grad_norm", None)  # the norm is read at sync steps
             state.scheduler.step()

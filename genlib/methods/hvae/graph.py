@@ -3,21 +3,24 @@
 A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
 
 - ``input`` (exactly one): ``x -> h``, the start of the bottom-up pass; ``width``, ``depth``.
-- ``encoder``: a further bottom-up feature of the block named in ``input``.
-- ``top`` (exactly one): the top latent layer with its trainable prior; its posterior reads the
-  bottom-up block named in ``input``; ``latent``, ``width``, ``depth``.
+- ``encoder``: a further bottom-up feature of the block named in ``input``; ``dual``: a feature of
+  the two bottom-up blocks named in ``input`` and ``input2``, joined by ``merge``.
+- ``top`` or ``top_simple`` (exactly one of them): the top latent layer with its trainable prior;
+  a ``top`` posterior reads the bottom-up block named in ``input``, ``top_simple`` has none.
 - ``gen`` / ``residual``: a latent layer below the block named in ``input`` (top-down); its
   posterior also reads the bottom-up block named in ``skip`` (default: the input block). A
-  ``residual`` block keeps its input's width.
+  ``residual`` block keeps its input's width. ``gen_prior``: a latent layer without a posterior.
+- ``simple``: a deterministic top-down block.
 - ``output`` (exactly one): the likelihood ``p(x | z)`` from the block named in ``input``.
+- a plugin's type (:mod:`genlib.methods.hvae.custom`), placed by its ``role``.
 
-On images the blocks are convolutional and ``scale`` changes the resolution: an ``encoder``
-average-pools its output by it, a ``gen`` or ``residual`` block upsamples the state by it first.
+On images the blocks are convolutional and ``scale`` changes the resolution: a bottom-up block
+average-pools its output by it, a top-down block upsamples the state by it first.
 Each posterior's feature must then have the state's resolution, and the output the data's;
 these are checked when the networks are built for a data shape (:func:`genlib.methods.hvae.build.build_blocks`).
 This module reads no torch: ``genlib check`` parses the graph without it.
 
-The top-down blocks form one chain from ``top`` to ``output``; every block feeds the output.
+The top-down blocks form one chain from the top block to ``output``; every block feeds the output.
 Each problem is a :class:`~genlib.errors.ConfigError` naming the key, e.g. ``hvae.blocks[2].input``.
 """
 from __future__ import annotations
@@ -31,31 +34,88 @@ import yaml
 
 from genlib.errors import ConfigError, YAMLSyntaxError
 from genlib.params import DuplicateKey, UniqueKeyLoader, build, positive, spec
+from genlib.registry import HVAE_BLOCKS, HVAE_NETS
 
-TYPES = ("input", "encoder", "top", "gen", "residual", "output")
-BOTTOM_UP = ("input", "encoder")
-TOP_DOWN = ("top", "gen", "residual")  # the latent layers
-KEYS = {  # the keys each type takes, the required ones first
-    "input": (("width",), ("depth",)),
-    "encoder": (("input", "width"), ("depth", "scale")),
-    "top": (("input", "latent", "width"), ("depth",)),
-    "gen": (("input", "latent", "width"), ("skip", "depth", "scale")),
-    "residual": (("input", "latent", "width"), ("skip", "depth", "scale")),
+TYPES = ("input", "encoder", "dual", "top", "top_simple", "gen", "residual", "gen_prior", "simple", "output")
+BOTTOM_UP = ("input", "encoder", "dual")
+HEADS = ("top", "top_simple")  # the top of the top-down chain, holding the trainable top prior
+LATENT = ("top", "top_simple", "gen", "residual", "gen_prior")  # the latent layers (a prior each)
+INFERRED = ("top", "gen", "residual")  # the latent layers with a posterior q(z_l | z_>l, x)
+TOP_DOWN = LATENT + ("simple",)  # the blocks of the chain from the top block to the output
+LATENT_KEYS = ("dist",)
+POSTERIOR_KEYS = ("skip", "concat_posterior")
+KEYS = {  # the keys each type takes, the required ones first (name, type and net: every type)
+    "input": (("width",), ("depth", "transform")),
+    "encoder": (("input", "width"), ("depth", "scale", "transform", "pool")),
+    "dual": (("input", "input2", "width"), ("depth", "merge")),
+    "top": (("input", "latent", "width"), ("depth", "dist")),
+    "top_simple": (("latent", "width"), ("depth", "dist", "side")),
+    "gen": (("input", "latent", "width"), ("depth", "scale", "dist", *POSTERIOR_KEYS)),
+    "residual": (("input", "latent", "width"), ("depth", "scale", "dist", *POSTERIOR_KEYS)),
+    "gen_prior": (("input", "latent", "width"), ("depth", "scale", "dist")),
+    "simple": (("input", "width"), ("depth", "scale", "unpool")),
     "output": (("input", "width"), ("depth",)),
 }
+CUSTOM_KEYS = {  # a plugin's block type (registry HVAE_BLOCKS) by its role: the keys it takes
+    "bottom_up": (("input", "width"), ("depth", "scale", "config")),
+    "latent": (("input", "latent", "width"), ("depth", "scale", "dist", "skip", "config")),
+    "deterministic": (("input", "width"), ("depth", "scale", "config")),
+}
+COMMON = ("name", "type", "net")
+# What an input or encoder block applies to what it reads, before its network (name: meaning).
+TRANSFORMS = {
+    "identity": "the feature as it is",
+    "silu": "SiLU, a non-linearity before a block whose input ends in a linear layer",
+    "standardize": "each point's feature less its mean, over its standard deviation (layer norm without gain)",
+}
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def role(type_: str) -> str:
+    """``bottom_up``, ``latent`` or ``deterministic`` (top-down), or ``output``; a plugin's type
+    says its own (``role``, ``inferred``: :data:`genlib.registry.HVAE_BLOCKS`)."""
+    if type_ in BOTTOM_UP:
+        return "bottom_up"
+    if type_ in LATENT:
+        return "latent"
+    if type_ in TOP_DOWN:
+        return "deterministic"
+    if type_ == "output":
+        return "output"
+    return HVAE_BLOCKS.spec(type_).role
+
+
+def inferred(type_: str) -> bool:
+    """Whether a latent block of this type has a posterior (reads a bottom-up feature, ``skip``)."""
+    if type_ in TYPES:
+        return type_ in INFERRED
+    return role(type_) == "latent" and HVAE_BLOCKS.spec(type_).inferred
+
+
+def _keys(type_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return KEYS[type_] if type_ in KEYS else CUSTOM_KEYS[role(type_)]
 
 
 @dataclass(frozen=True)
 class BlockSpec:
     name: str | None = None
-    type: Literal["input", "encoder", "top", "gen", "residual", "output"] | None = None
+    type: str | None = None  # one of TYPES or a plugin's (registry HVAE_BLOCKS)
     input: str | None = None  # the block this one reads
+    input2: str | None = None  # dual: the second bottom-up block it reads
     skip: str | None = None  # gen, residual: the bottom-up feature their posterior reads
     latent: int | None = spec(None, positive, "a positive integer")  # latent dimensions
     width: int | None = spec(None, positive, "a positive integer")  # hidden width (the state's, top-down)
     depth: int = spec(1, positive, "a positive integer")  # hidden layers of each MLP (or convolutions)
     scale: int | None = spec(None, positive, "a positive integer")  # images: down (encoder) or up (gen, residual)
+    net: str | None = None  # the networks inside the block (registry HVAE_NETS); default dense (points), conv (images)
+    dist: Literal["gaussian", "laplace"] | None = None  # latent blocks: the prior's and posterior's family (default gaussian)
+    concat_posterior: bool | None = None  # gen, residual: q reads concat(state, feature) (default) or false: their sum
+    merge: Literal["concat", "sum"] | None = None  # dual: how its two inputs are joined (default concat)
+    transform: str | None = None  # input, encoder: applied to what the block reads (registry in blocks.TRANSFORMS)
+    side: int | None = spec(None, positive, "a positive integer")  # top_simple on images: the top latent's side
+    pool: Literal["avg", "dense"] | None = None  # encoder on images: how scale pools (dense: a whole map to 1x1 by a linear layer)
+    unpool: Literal["nearest", "dense"] | None = None  # simple on images: how scale upsamples (dense: from 1x1 by a linear layer)
+    config: dict | None = None  # a plugin's block: its own settings, handed to its build
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -66,17 +126,22 @@ class Graph:
     """The checked blocks in the order they run: bottom-up, then top-down from top to output."""
 
     bottom_up: tuple[BlockSpec, ...]
-    latents: tuple[BlockSpec, ...]  # top first
+    latents: tuple[BlockSpec, ...]  # the latent layers, top first
     output: BlockSpec
     where: str = field(default="hvae.blocks", compare=False)  # how errors name the list
     names: tuple[str, ...] = field(default=(), compare=False)  # the order given (errors name the index)
+    chain: tuple[BlockSpec, ...] = ()  # every top-down block, top first (latents and deterministic ones)
 
     def key(self, name: str, field: str) -> str:
         return f"{self.where}[{self.names.index(name)}].{field}"
 
     @property
+    def top_down(self) -> tuple[BlockSpec, ...]:
+        return self.chain or self.latents
+
+    @property
     def blocks(self) -> tuple[BlockSpec, ...]:
-        return (*self.bottom_up, *self.latents, self.output)
+        return (*self.bottom_up, *self.top_down, self.output)
 
     def to_list(self) -> list[dict]:
         return [b.to_dict() for b in self.blocks]
@@ -110,28 +175,29 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
         if b.name in first:
             raise ConfigError(f"{where}[{i}].name", b.name, f"a name no other block has (blocks[{first[b.name]}] has it)")
         first[b.name] = i
-    for kind in ("input", "top", "output"):
-        found = [i for i, b in enumerate(specs) if b.type == kind]
+    for kinds in (("input",), HEADS, ("output",)):
+        found = [i for i, b in enumerate(specs) if b.type in kinds]
+        kind = " or ".join(kinds)
         if not found:
-            raise ConfigError(where, f"<no {kind} block>", f"a graph with one block of type {kind} ({_ROLE[kind]})")
+            raise ConfigError(where, f"<no {kind} block>", f"a graph with one block of type {kind} ({_ROLE[kinds[0]]})")
         if len(found) > 1:
-            raise ConfigError(f"{where}[{found[1]}].type", kind, f"another type: a graph has one {kind} block (blocks[{found[0]}] is one)")
+            raise ConfigError(f"{where}[{found[1]}].type", specs[found[1]].type,
+                              f"another type: a graph has one {kind} block (blocks[{found[0]}] is one)")
     the_input = next(b.name for b in specs if b.type == "input")
-    specs = [replace(b, skip=b.skip or the_input) if b.type in ("gen", "residual") else b for b in specs]
+    specs = [replace(b, skip=b.skip or the_input) if inferred(b.type) and b.type not in HEADS else b for b in specs]
     by_name = {b.name: b for b in specs}
     for i, b in enumerate(specs):
         _check_refs(b, by_name, f"{where}[{i}]")
     _check_acyclic(specs, by_name, where)
-    latents = _chain(specs, by_name, where)
-    read = {ref for b in specs for ref in (b.input, b.skip) if ref}
+    chain = _chain(specs, by_name, where)
+    read = {ref for b in specs for ref in (b.input, b.input2, b.skip) if ref}
     for i, b in enumerate(specs):
         if b.type != "output" and b.name not in read:
             raise ConfigError(f"{where}[{i}].name", b.name, "a block some other block reads (every block feeds the output)")
-        if b.type == "residual" and by_name[b.input].width != b.width:
-            w = by_name[b.input].width
-            raise ConfigError(f"{where}[{i}].width", b.width, f"{w}: a residual block keeps the width of its input {b.input}")
+        _check_widths(b, by_name, f"{where}[{i}]")
     output = next(b for b in specs if b.type == "output")
-    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output, where, tuple(b.name for b in specs))
+    latents = tuple(b for b in chain if role(b.type) == "latent")
+    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output, where, tuple(b.name for b in specs), chain)
 
 
 _ROLE = {"input": "x -> features", "top": "the top latent layer with its trainable prior", "output": "the likelihood of x"}
@@ -141,32 +207,57 @@ def _block(raw, where: str) -> BlockSpec:
     if not isinstance(raw, dict):
         raise ConfigError(where, raw, "a mapping {name, type, input, ...}")
     b = build(BlockSpec, raw, f"{where}.")
-    if b.type is None:
-        raise ConfigError(f"{where}.type", None, f"one of {', '.join(TYPES)}")
+    if b.type not in TYPES and b.type not in HVAE_BLOCKS:
+        known = ", ".join(repr(t) for t in (*TYPES, *HVAE_BLOCKS.names()))
+        raise ConfigError(f"{where}.type", b.type, f"one of {known} (a plugin's block type: registered in HVAE_BLOCKS)")
+    if b.type not in TYPES and getattr(HVAE_BLOCKS.spec(b.type), "role", None) not in CUSTOM_KEYS:
+        raise ConfigError(f"{where}.type", b.type, f"a block type whose role is one of {', '.join(CUSTOM_KEYS)} (genlib.methods.hvae.custom)")
     if b.name is None or not NAME.fullmatch(b.name):
         raise ConfigError(f"{where}.name", b.name, "a name of letters, digits and _ (not starting with a digit)")
-    required, optional = KEYS[b.type]
+    required, optional = _keys(b.type)
     for key in required:
         if getattr(b, key) is None:
             raise ConfigError(f"{where}.{key}", None, f"a value: a block of type {b.type} needs {', '.join(required)}")
-    for key in ("input", "skip", "latent", "scale"):
-        if raw.get(key) is not None and key not in required + optional:
-            raise ConfigError(f"{where}.{key}", raw[key], f"no value: a block of type {b.type} takes {', '.join(required + optional)}")
+    for key, value in raw.items():
+        if value is not None and key not in COMMON + required + optional:
+            raise ConfigError(f"{where}.{key}", value, f"no value: a block of type {b.type} takes {', '.join(required + optional)}")
+    if b.net is not None and b.net not in HVAE_NETS:
+        raise ConfigError(f"{where}.net", b.net, f"a block network: one of {', '.join(HVAE_NETS.names())}")
+    if b.transform is not None and b.transform not in TRANSFORMS:
+        raise ConfigError(f"{where}.transform", b.transform, f"one of {', '.join(TRANSFORMS)}")
     return b
 
 
 def _check_refs(b: BlockSpec, by_name: dict, where: str) -> None:
-    """``input`` and ``skip`` name existing blocks of the kind this type reads."""
-    wants = {"encoder": BOTTOM_UP, "top": BOTTOM_UP, "gen": TOP_DOWN, "residual": TOP_DOWN, "output": TOP_DOWN}
-    for key, kinds in (("input", wants.get(b.type)), ("skip", BOTTOM_UP)):
+    """``input``, ``input2`` and ``skip`` name existing blocks of the kind this type reads."""
+    bottom_up = role(b.type) == "bottom_up" or b.type in HEADS
+    wants = None if b.type in ("input", "top_simple") else (BOTTOM_UP if bottom_up else TOP_DOWN)
+    for key, kinds in (("input", wants), ("input2", BOTTOM_UP), ("skip", BOTTOM_UP)):
         ref = getattr(b, key)
         if ref is None or kinds is None:
             continue
-        fitting = sorted(n for n, s in by_name.items() if s.type in kinds and n != b.name)
-        if ref not in by_name or by_name[ref].type not in kinds:
+        fits = (lambda t: role(t) == "bottom_up") if kinds == BOTTOM_UP else (lambda t: role(t) in ("latent", "deterministic"))
+        fitting = sorted(n for n, s in by_name.items() if fits(s.type) and n != b.name)
+        if ref not in by_name or not fits(by_name[ref].type):
             what = "top-down" if kinds == TOP_DOWN else "bottom-up"
             known = ", ".join(fitting) or "none"
             raise ConfigError(f"{where}.{key}", ref, f"the name of a {what} block ({'/'.join(kinds)}): one of {known}")
+
+
+def _check_widths(b: BlockSpec, by_name: dict, where: str) -> None:
+    """A residual block keeps its input's width; a sum (``dual`` merge, ``concat_posterior:
+    false``) adds features of one width."""
+    if b.type == "residual" and by_name[b.input].width != b.width:
+        w = by_name[b.input].width
+        raise ConfigError(f"{where}.width", b.width, f"{w}: a residual block keeps the width of its input {b.input}")
+    if b.merge == "sum" and by_name[b.input].width != by_name[b.input2].width:
+        raise ConfigError(f"{where}.merge", "sum", f"concat, or inputs of one width ({b.input} has {by_name[b.input].width}, "
+                                                   f"{b.input2} {by_name[b.input2].width})")
+    if b.concat_posterior is False:
+        state = b.width if b.type == "residual" else by_name[b.input].width
+        if by_name[b.skip].width != state:
+            raise ConfigError(f"{where}.concat_posterior", False, f"true, or a skip feature of the state's width {state} "
+                                                                  f"({b.skip} has {by_name[b.skip].width}): the posterior reads their sum")
 
 
 def _check_acyclic(specs: list[BlockSpec], by_name: dict, where: str) -> None:
@@ -182,16 +273,19 @@ def _check_acyclic(specs: list[BlockSpec], by_name: dict, where: str) -> None:
 
 
 def _chain(specs: list[BlockSpec], by_name: dict, where: str) -> tuple[BlockSpec, ...]:
-    """The latent blocks from top to output: the output's inputs, followed up to the top block."""
+    """The top-down blocks from top to output: the output's inputs, followed up to the top block."""
     out = next(b for b in specs if b.type == "output")
     chain, name = [], out.input
-    while by_name[name].type in TOP_DOWN:
+    while name is not None and role(by_name[name].type) in ("latent", "deterministic"):
         chain.append(by_name[name])
-        name = by_name[name].input  # the top block's input is bottom-up: the chain ends there
+        name = None if by_name[name].type in HEADS else by_name[name].input  # the top block reads bottom-up
     on_chain = {b.name for b in chain}
     for i, b in enumerate(specs):
-        if b.type in TOP_DOWN and b.name not in on_chain:
+        if role(b.type) in ("latent", "deterministic") and b.name not in on_chain:
             raise ConfigError(f"{where}[{i}].name", b.name, "a latent block on the one chain from the top block to the output block")
+    if chain[-1].type not in HEADS:
+        i = specs.index(chain[-1])
+        raise ConfigError(f"{where}[{i}].input", chain[-1].input, "a top-down block: the chain from the output block up ends at the top block")
     return tuple(reversed(chain))
 
 
@@ -201,11 +295,12 @@ def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:
     def visit(b: BlockSpec) -> None:
         if b in order:
             return
-        if b.type == "encoder":
-            visit(by_name[b.input])
+        for ref in (b.input, b.input2):
+            if ref is not None:
+                visit(by_name[ref])
         order.append(b)
 
     for b in specs:
-        if b.type in BOTTOM_UP:
+        if role(b.type) == "bottom_up":
             visit(b)
     return order

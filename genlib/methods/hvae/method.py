@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from genlib.errors import ConfigError
-from genlib.methods.base import SampleOptions
-from genlib.methods.hvae.blocks import Gaussian
+from genlib.device import autocast
+from genlib.methods.base import SampleOptions, StepContext
+from genlib.methods.hvae.blocks import Gaussian, Observation
 from genlib.methods.hvae.build import build_blocks
-from genlib.methods.hvae.graph import Graph
+from genlib.methods.hvae.graph import Graph, inferred, role
 from genlib.methods.hvae.spec import HVAEParams, HVAESpec  # noqa: F401  (HVAEParams: its section)
-from genlib.methods.likelihoods import bits_per_dim
+from genlib.methods.likelihoods import bits_per_dim, likelihood
 from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.vae import IWAE_CHUNK
 from genlib.optim import adamw
@@ -48,6 +49,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
     def metric_docs(self) -> dict[str, str]:
         """The meaning of :meth:`extra_metrics`' keys, for the report."""
         layers = {f"kl_layer{i}": f"KL of latent layer {i} ({b.name}; 0 is the top) on the test set; near 0: unused"
+                  + ("" if inferred(b.type) else " (0 by construction: no posterior, z from the prior)")
                   for i, b in enumerate(self.graph.latents)}
         probes = {f"decodability_layer{i}": f"test accuracy of a linear probe of the labels from layer {i}'s ({b.name}) "
                                             "posterior means (without labels: R^2 of the input); README, Hierarchical VAE"
@@ -65,7 +67,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
     def networks(self, data_shape: tuple[int, ...]) -> nn.ModuleDict:
         if len(data_shape) not in (1, 3):
             raise ConfigError("data.dataset", f"data of shape {tuple(data_shape)}", "points (D,) or images (C, H, W)")
-        return build_blocks(self.graph, tuple(data_shape))
+        return build_blocks(self.graph, tuple(data_shape), self.params.likelihood)
 
     def optimizers(self, nets: nn.ModuleDict, optim_params) -> dict[str, torch.optim.Optimizer]:
         return {"hvae": adamw(nets.parameters(), optim_params)}
@@ -74,25 +76,33 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         """The deterministic features of ``x``, by block name."""
         feats: dict[str, torch.Tensor] = {}
         for b in self.graph.bottom_up:
-            feats[b.name] = nets[b.name](x if b.type == "input" else feats[b.input])
+            inputs = [x] if b.type == "input" else [feats[ref] for ref in (b.input, b.input2) if ref is not None]
+            feats[b.name] = nets[b.name](*inputs)
         return feats
 
     def top_down(self, nets: nn.ModuleDict, n: int, generator: torch.Generator, feats: dict | None = None,
                  posterior_layers: int | None = None, mean: bool = False,
-                 fixed: dict[int, torch.Tensor] | None = None, share: Share | None = None) -> tuple[list[Layer], Gaussian]:
+                 fixed: dict[int, torch.Tensor] | None = None, share: Share | None = None) -> tuple[list[Layer], Observation]:
         """One pass from the top prior to ``p(x | z)`` for ``n`` points.
 
         With ``feats`` (the bottom-up pass of ``x``) the first ``posterior_layers`` layers (all by
         default) draw ``z_l ~ q(z_l | z_>l, x)``, the others ``z_l ~ p(z_l | z_>l)``; ``mean``
-        takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value. The
-        points being ``share``'s rows of a training batch, each layer's noise is the whole batch's."""
+        takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value. A layer
+        without a posterior (``top_simple``, ``gen_prior``) draws from its prior throughout, and
+        a deterministic block (``simple``) maps the state alone. The points being ``share``'s rows
+        of a training batch, each layer's noise is the whole batch's."""
         layers: list[Layer] = []
         state = None
         infer = len(self.graph.latents) if posterior_layers is None else posterior_layers
-        for i, b in enumerate(self.graph.latents):
+        latent = iter(range(len(self.graph.latents)))
+        for b in self.graph.top_down:
             block = nets[b.name]
+            if role(b.type) == "deterministic":
+                state = block(state)
+                continue
+            i = next(latent)
             p, extra = block.prior(state, n)
-            q = block.posterior(state, feats[b.skip or b.input]) if feats is not None else None
+            q = block.posterior(state, feats[b.skip or b.input]) if feats is not None and block.inferred else None
             dist = q if q is not None and i < infer else p
             if fixed is not None and i in fixed:
                 z = fixed[i]
@@ -108,33 +118,58 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         every ``z_l ~ q``, and ``KL(q_l || p_l)`` per layer in closed form given the drawn layers
         above (``(B, L)``; the ELBO of Sønderby et al., Eq. 4, with analytic KLs as in VDVAE)."""
         share = share or Share(x0.shape[0])
-        x = share.of(x0)
+        x = self.observe(share.of(x0))
         layers, px = self.top_down(nets, x.shape[0], generator, self.bottom_up(nets, x), share=share)
-        kl = torch.stack([layer.q.kl(layer.p) for layer in layers], dim=-1)
+        none = x.new_zeros(x.shape[0])  # a layer without a posterior: z ~ p, no KL
+        kl = torch.stack([layer.q.kl(layer.p) if layer.q is not None else none for layer in layers], dim=-1)
         return -px.log_prob(x), kl
 
-    def objective(self, recon: torch.Tensor, kl: torch.Tensor, share: Share | None = None) -> torch.Tensor:
-        """The batch's negative beta-ELBO; with free bits, each layer's KL (averaged over the batch)
-        counts as at least ``free_bits`` nats, so no layer gains by dropping below it (Kingma et
-        al., NeurIPS 2016, Eq. 15, a group per layer). On ``share``'s rows of a batch, a mean over
-        them whose mean over the processes is the whole batch's: whether a layer is held at
-        ``free_bits`` is decided by the whole batch's KL of the layer."""
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """The data as the output likelihood reads them, and the bottom-up pass sees them (the
+        discretized logistic: each value at its 8-bit level's centre)."""
+        return likelihood(self.params.likelihood, x.dim() - 1).observe(x)
+
+    def kl_weight(self, step: int) -> float:
+        """The KL weight at training step ``step`` (from 1): ``beta``, reached linearly from
+        ``kl_warmup_start * beta`` over the first ``kl_warmup_steps`` steps (the warm-up of
+        Sønderby et al., NeurIPS 2016, Sec. 2.3, and Bowman et al., CoNLL 2016: the top layers
+        are used before the KL pulls their posteriors onto the priors)."""
+        p = self.params
+        if step >= p.kl_warmup_steps:
+            return p.beta
+        return p.beta * (p.kl_warmup_start + (1 - p.kl_warmup_start) * step / p.kl_warmup_steps)
+
+    def objective(self, recon: torch.Tensor, kl: torch.Tensor, share: Share | None = None,
+                  kl_weight: float | None = None) -> torch.Tensor:
+        """The batch's negative beta-ELBO (``kl_weight``, by default ``beta``); with free bits,
+        each layer's KL (averaged over the batch) counts as at least ``free_bits`` nats, so no
+        layer gains by dropping below it (Kingma et al., NeurIPS 2016, Eq. 15, a group per layer).
+        On ``share``'s rows of a batch, a mean over them whose mean over the processes is the whole
+        batch's: whether a layer is held at ``free_bits`` is decided by the whole batch's KL of the layer."""
         kl_layer = kl.mean(0)
         if self.params.free_bits > 0:
             whole = (share or Share(kl.shape[0])).mean(kl_layer)
             kl_layer = torch.where(whole > self.params.free_bits, kl_layer, self.params.free_bits)
-        return recon.mean() + self.params.beta * kl_layer.sum()
+        return recon.mean() + (self.params.beta if kl_weight is None else kl_weight) * kl_layer.sum()
 
     def loss(self, net: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.objective(*self.terms(net, x0, generator))
 
-    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share):
+    def update(self, nets, optimizers, x0, generator, step: StepContext):
+        """The update at the KL weight of this step (:meth:`kl_weight`)."""
+        with autocast(step.device, step.precision):
+            return self.update_networks(nets, optimizers, x0, generator, step.grad_clip,
+                                        Share(x0.shape[0], step.shard), self.kl_weight(step.step))
+
+    def update_networks(self, nets, optimizers, x0, generator, grad_clip, share, kl_weight: float | None = None):
         recon, kl = self.terms(nets, x0, generator, share)
-        loss = self.objective(recon, kl, share)
+        loss = self.objective(recon, kl, share, kl_weight)
         norm = optimize(optimizers["hvae"], loss, list(nets.parameters()), grad_clip, share)
         kl_mean = kl.detach().mean(0)
         out = {"loss": loss.detach(), "grad_norm": norm, "recon_nll": recon.mean().detach(), "kl": kl_mean.sum()}
         out.update({f"kl_l{i}": v for i, v in enumerate(kl_mean)})
+        if self.params.kl_warmup_steps:
+            out["kl_weight"] = torch.tensor(self.params.beta if kl_weight is None else kl_weight)
         return out
 
     @torch.inference_mode()
@@ -150,6 +185,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         ``log p(x)``, at least as tight as the ELBO and tightening with ``K`` (their Thm. 1). The
         ``K`` draws go down in chunks of at most ``IWAE_CHUNK`` data values, which bounds the
         memory (64 draws of 1,000 MNIST images at once ran out of 24 GB)."""
+        x = self.observe(x)
         feats = self.bottom_up(nets, x)
         chunk = max(1, IWAE_CHUNK // x.numel())
         sizes = [chunk] * (k // chunk) + ([k % chunk] if k % chunk else [])
@@ -159,14 +195,15 @@ class HVAE(HVAESpec, OwnNetworksMethod):
     def _log_weights(self, nets, x: torch.Tensor, feats: dict, c: int, generator: torch.Generator) -> torch.Tensor:
         """``log p(x, z) - log q(z | x)`` for ``c`` draws of every layer per point, ``(c, B)``."""
         layers, px = self.top_down(nets, c * x.shape[0], generator, {name: _repeat(h, c) for name, h in feats.items()})
-        log_w = px.log_prob(_repeat(x, c)) + sum(layer.p.log_prob(layer.z) - layer.q.log_prob(layer.z) for layer in layers)
+        log_w = px.log_prob(_repeat(x, c)) + sum(layer.p.log_prob(layer.z) - layer.q.log_prob(layer.z)
+                                                 for layer in layers if layer.q is not None)  # z ~ p elsewhere: a ratio of 1
         return log_w.view(c, x.shape[0])
 
     @torch.no_grad()
     def reconstruct(self, nets, x: torch.Tensor, generator: torch.Generator, posterior_layers: int | None = None) -> torch.Tensor:
         """The mean of ``p(x|z)`` at the posterior means of the top ``posterior_layers`` layers
         (all by default) and the prior means below them."""
-        _, px = self.top_down(nets, x.shape[0], generator, self.bottom_up(nets, x), posterior_layers, mean=True)
+        _, px = self.top_down(nets, x.shape[0], generator, self.bottom_up(nets, self.observe(x)), posterior_layers, mean=True)
         return px.mu
 
     @torch.inference_mode()
@@ -185,7 +222,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
             elbo.append(-(recon + kl.sum(-1)))
             kls.append(kl)
             nll.append(-self.iwae_log_likelihood(nets, x, eval_params.n_importance, generator))
-            sq_err.append((x - self.reconstruct(nets, x, generator)).pow(2).flatten(1).sum(1))
+            sq_err.append((self.observe(x) - self.reconstruct(nets, x, generator)).pow(2).flatten(1).sum(1))
         kl_layer = torch.cat(kls).mean(0)
         out = {
             "elbo": float(torch.cat(elbo).mean()),
@@ -194,8 +231,9 @@ class HVAE(HVAESpec, OwnNetworksMethod):
             "kl": float(kl_layer.sum()),
         }
         out.update({f"kl_layer{i}": float(v) for i, v in enumerate(kl_layer)})
-        if test.dim() == 4:  # images: p(x|z) is a density on uniformly dequantized pixels
-            out["bits_per_dim"] = bits_per_dim(out["nll_iwae"], test[0].numel(), discrete=False)
+        lik = likelihood(self.params.likelihood, test.dim() - 1)
+        if test.dim() == 4 and lik.name != "bernoulli":  # a density on dequantized pixels, or a mass on the levels
+            out["bits_per_dim"] = bits_per_dim(out["nll_iwae"], test[0].numel(), lik.discrete)
         return out
 
     def representation_metrics(self, nets, splits, generator: torch.Generator, eval_params) -> dict[str, float]:

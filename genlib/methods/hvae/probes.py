@@ -22,12 +22,13 @@ BATCH = 500  # items per top-down pass
 @torch.no_grad()
 def posterior_means(method, nets, x: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
     """Per latent layer (top first), the posterior means ``(N, ...)`` of ``x`` in the network's
-    space, each layer's mean computed from the means above it."""
+    space, each layer's mean computed from the means above it (a layer without a posterior,
+    ``top_simple`` or ``gen_prior``: its prior's mean given those)."""
     per_layer: list[list[torch.Tensor]] = [[] for _ in method.graph.latents]
     for chunk in x.split(BATCH):
         layers, _ = method.top_down(nets, chunk.shape[0], generator, method.bottom_up(nets, chunk), mean=True)
         for out, layer in zip(per_layer, layers):
-            out.append(layer.q.mu.float().cpu())
+            out.append(layer.z.float().cpu())  # with mean=True: q's mean, or p's without q
     return [torch.cat(out) for out in per_layer]
 
 

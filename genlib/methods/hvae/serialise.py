@@ -2,6 +2,10 @@
 
 ``torch.save`` of plain dicts, lists, numbers and tensors, read back with ``weights_only=True``, so
 loading runs no pickled code; the model rebuilds from the file alone, without ``params.yaml``.
+A block of a plugin's type (:mod:`genlib.methods.hvae.custom`) is recorded by its type name and
+config in the graph, and the file names the module that registered it (``block_modules``): loading
+imports no code, so that module must be imported first (listed under ``plugins:``), or loading
+fails with one line naming it.
 The file holds the digests of its tensors (:func:`genlib.weights.with_digests`), checked at load.
 """
 from __future__ import annotations
@@ -14,7 +18,9 @@ from torch import nn
 
 from genlib import io
 from genlib.errors import ConfigError, DataError
+from genlib.methods.hvae.graph import TYPES
 from genlib.params import build
+from genlib.registry import HVAE_BLOCKS
 from genlib.weights import digest_problem, listing, load_into, with_digests
 
 FORMAT = "genlib-hvae/1"
@@ -26,7 +32,8 @@ def save_model(path: str | Path, nets: nn.ModuleDict, params, data_shape: tuple[
     p = dataclasses.asdict(params)
     p["blocks"] = params.graph.to_list()  # the checked graph; a model file's path means nothing elsewhere
     p["model_file"] = None
-    body = {"format": FORMAT, "params": p, "data_shape": list(data_shape),
+    modules = {b.type: HVAE_BLOCKS.get(b.type).__module__ for b in params.graph.blocks if b.type not in TYPES}
+    body = {"format": FORMAT, "params": p, "data_shape": list(data_shape), "block_modules": modules,
             "weights": {k: v.detach().cpu() for k, v in nets.state_dict().items()}}
     io.save_torch(path, with_digests(body))
 
@@ -43,6 +50,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     if problem:
         raise DataError(f"{path}: {problem}; {REMAKE}")
     data_shape = tuple(body["data_shape"])
+    missing = _missing_block_types(body)
+    if missing:
+        raise DataError(f"{path}: {missing}")
     try:
         method = HVAE(build(HVAEParams, {**body["params"], "blocks": tuple(body["params"]["blocks"])}, "params."))
         nets = method.networks(data_shape)
@@ -53,6 +63,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     if problem:
         raise DataError(f"{path}: {problem}; {REMAKE}")
     return method, nets.to(device).eval(), data_shape
+
+
+def _missing_block_types(body: dict) -> str:
+    """What keeps a plugin's block type the file uses from being known here; '' if nothing."""
+    modules = body.get("block_modules") or {}
+    for block in body["params"]["blocks"]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if isinstance(kind, str) and kind not in TYPES and kind not in HVAE_BLOCKS:
+            where = f"plugin module {modules[kind]!r}" if kind in modules else "a plugin module"
+            return f"its block {block.get('name')!r} is of type {kind!r}, registered by {where}, which is not loaded (import it, or list it under plugins:)"
+    return ""
 
 
 def _malformed(body: dict, fields: list[str]) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from genlib.errors import ConfigError
 from genlib.methods.hvae.graph import Graph, parse_graph, read_model_file
 from genlib.methods.spec import OwnNetworksSpec
-from genlib.params import non_negative, positive, spec
+from genlib.params import non_negative, positive, spec, unit_interval
 
 # Three latent layers of 2 dimensions on 2D data: a top layer, two VDVAE residual layers.
 DEFAULT_BLOCKS = (
@@ -26,7 +27,9 @@ class HVAEParams:
     model_file: str | None = None  # a YAML file holding blocks: [...], relative to the project root
     beta: float = spec(1.0, positive, "a positive number")  # KL weight; 1 is the ELBO
     free_bits: float = spec(0.5, non_negative, "a non-negative number")  # nats per layer (Kingma et al. 2016); 0: off; 0.5: docs/RESULTS.md
-    likelihood: Literal["gaussian"] = "gaussian"  # p(x|z), its variance learned per point
+    kl_warmup_steps: int = spec(0, non_negative, "a non-negative integer")  # the KL weight rises linearly to beta over these steps; 0: off
+    kl_warmup_start: float = spec(0.0, unit_interval, "a number in [0, 1)")  # the KL weight at step 0, as a fraction of beta
+    likelihood: Literal["gaussian", "bernoulli", "discretized_logistic"] = "gaussian"  # p(x|z) of the output block
     sample_noise: bool = True  # samples are x ~ p(x|z); false: the output block's mean
 
     def __post_init__(self) -> None:
@@ -51,3 +54,13 @@ class HVAESpec(OwnNetworksSpec):
     samplers = ("prior",)
     data_kinds = ("points", "images")
     analyses = ("decodability", "traversals", "receptive_fields", "most_exciting")  # eval.analysis
+
+    def check_config(self, cfg) -> None:
+        super().check_config(cfg)
+        p = self.params
+        if cfg.data_kind == "points" and p.likelihood != "gaussian":
+            raise ConfigError("hvae.likelihood", p.likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], "
+                              "discretized_logistic 8-bit images)")
+        if p.likelihood == "discretized_logistic" and cfg.data.dequantization == "gaussian":
+            raise ConfigError("data.dequantization", "gaussian", "none or uniform with hvae.likelihood discretized_logistic "
+                              "(it reads the 8-bit levels back; Gaussian noise moves some into a neighbour's bin)")

@@ -1,0 +1,255 @@
+"""The hierarchical VAE's further block types (simple, dual, top_simple, gen_prior), per-block
+choices (dist, net, concat_posterior, transform), the output likelihoods, the KL warm-up, a
+plugin's block type and its one-file model, and the door checks of all of these."""
+import math
+
+import pytest
+import torch
+
+from genlib.config import load
+from genlib.errors import ConfigError, DataError
+from genlib.methods.base import StepContext
+from genlib.methods.hvae import HVAE, HVAEParams, load_model, save_model
+from genlib.methods.hvae import blocks as B
+from genlib.methods.hvae.custom import CustomBlock
+from genlib.methods.hvae.graph import TRANSFORMS, parse_graph
+from genlib.methods.likelihoods import DiscretizedLogistic
+from genlib.pipeline.keys import train_params
+from genlib.registry import HVAE_BLOCKS
+
+from family_helpers import ROOT, Recorder, blob, tiny_cfg, trained
+
+EVERY = [  # points: every new type and per-block choice in one graph
+    {"name": "x", "type": "input", "width": 16, "transform": "standardize"},
+    {"name": "h", "type": "encoder", "input": "x", "width": 16, "net": "dense"},
+    {"name": "d", "type": "dual", "input": "x", "input2": "h", "width": 16, "merge": "sum"},
+    {"name": "top", "type": "top", "input": "d", "latent": 2, "width": 16, "dist": "laplace"},
+    {"name": "s", "type": "simple", "input": "top", "width": 16},
+    {"name": "g", "type": "gen_prior", "input": "s", "latent": 2, "width": 16},
+    {"name": "r", "type": "residual", "input": "g", "skip": "h", "latent": 2, "width": 16, "concat_posterior": False},
+    {"name": "out", "type": "output", "input": "r", "width": 16},
+]
+PRIOR_TOP = [  # a top layer without a posterior (top_simple) above an inferred gen layer
+    {"name": "x", "type": "input", "width": 16},
+    {"name": "top", "type": "top_simple", "latent": 2, "width": 16},
+    {"name": "g", "type": "gen", "input": "top", "latent": 2, "width": 16},
+    {"name": "out", "type": "output", "input": "g", "width": 16},
+]
+
+
+def test_every_new_block_type_trains_and_the_prior_only_layer_has_no_kl():
+    rec = Recorder()
+    method, state = trained(tiny_cfg("hvae", 4, {"hvae.blocks": EVERY}), blob(), rec)
+    graph, nets = method.graph, state.net
+    assert [b.name for b in graph.top_down] == ["top", "s", "g", "r"] and [b.name for b in graph.latents] == ["top", "g", "r"]
+    assert type(nets["top"].posterior(None, torch.zeros(1, 16))).__name__ == "Laplace"
+    assert nets["g"].q is None and nets["r"].q[0].in_features == 16  # the sum of state and feature
+    x, g = blob(64, seed=1), torch.Generator().manual_seed(0)
+    layers, px = method.top_down(nets, 64, g, method.bottom_up(nets, x))
+    assert layers[1].q is None and [tuple(layer.z.shape) for layer in layers] == [(64, 2)] * 3
+    recon, kl = method.terms(nets, x, g)
+    assert kl.shape == (64, 3) and torch.equal(kl[:, 1], torch.zeros(64)) and (kl[:, [0, 2]] > 0).all()
+    assert torch.isfinite(method.iwae_log_likelihood(nets, x, 4, g)).all()
+    losses = [v["loss"] for _, v in rec.rows]
+    assert losses[-1] < losses[0]
+
+
+def test_top_simple_draws_the_top_from_its_trainable_prior():
+    method = HVAE(HVAEParams(blocks=tuple(PRIOR_TOP)))
+    nets = method.networks((2,))
+    assert nets["top"].q is None and method.graph.latents[1].skip == "x"
+    x, g = blob(8), torch.Generator().manual_seed(0)
+    layers, _ = method.top_down(nets, 8, g, method.bottom_up(nets, x))
+    assert layers[0].q is None and layers[1].q is not None
+    assert method.terms(nets, x, g)[1][:, 0].abs().max() == 0
+
+
+def test_laplace_kl_and_moments_match_monte_carlo():
+    q = B.Laplace(torch.tensor([[0.5, -1.0]]), torch.tensor([[-0.7, 0.3]]))
+    p = B.Laplace(torch.tensor([[0.2, 0.4]]), torch.tensor([[0.5, -0.2]]))
+    n = 200_000
+    expand = lambda d: B.Laplace(d.mu.expand(n, 2), d.logvar.expand(n, 2))  # noqa: E731
+    z = expand(q).sample(torch.Generator().manual_seed(0))
+    var = q.logvar.exp()[0]
+    assert torch.allclose(z.mean(0), q.mu[0], atol=5 * math.sqrt(float(var.max()) / n))  # 5 standard errors
+    assert torch.allclose(z.var(0), var, rtol=5 * math.sqrt(5 / n))  # Laplace: the sample variance's sd is sqrt(5/n) var
+    mc = (expand(q).log_prob(z) - expand(p).log_prob(z)).mean()
+    assert abs(float(mc - q.kl(p).sum())) < 5 * 3.0 / math.sqrt(n)
+
+
+def test_discretized_logistic_output_gives_exact_bits_per_dim():
+    blocks = [
+        {"name": "x", "type": "input", "width": 8},
+        {"name": "h1", "type": "encoder", "input": "x", "width": 8, "scale": 8},  # 1x1
+        {"name": "top", "type": "top", "input": "h1", "latent": 4, "width": 8},
+        {"name": "s", "type": "simple", "input": "top", "width": 8, "scale": 8, "net": "conv1x1"},
+        {"name": "out", "type": "output", "input": "s", "width": 8},
+    ]
+    method = HVAE(HVAEParams(blocks=tuple(blocks), likelihood="discretized_logistic"))
+    nets = method.networks((1, 8, 8))
+    assert nets["s"].bias.shape == (8, 8, 8) and nets["out"].net[-1].out_channels == 2
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (6, 1, 8, 8), generator=g, dtype=torch.uint8)
+    eval_params = load(ROOT / "params.yaml").eval
+    m = method.extra_metrics(nets, x, g, type(eval_params)(**{**eval_params.__dict__, "n_importance": 4}))
+    assert m["bits_per_dim"] == pytest.approx(m["nll_iwae"] / (64 * math.log(2)))  # a mass on the levels: no +7
+    _, px = method.top_down(nets, 6, g)
+    assert isinstance(px.lik, DiscretizedLogistic) and px.sample(g).unique().numel() <= 256
+
+
+def test_kl_warm_up_rises_to_beta_and_keys_train():
+    method = HVAE(HVAEParams(kl_warmup_steps=10, kl_warmup_start=0.2, beta=2.0))
+    assert [method.kl_weight(s) for s in (0, 5, 10, 50)] == pytest.approx([0.4, 1.2, 2.0, 2.0])
+    assert HVAE(HVAEParams()).kl_weight(1) == 1.0
+    nets = method.networks((2,))
+    opt = method.optimizers(nets, load(ROOT / "params.yaml").optim)
+    terms = method.update(nets, opt, blob(16), torch.Generator().manual_seed(0), StepContext(nets, step=5))
+    assert float(terms["kl_weight"]) == pytest.approx(1.2)
+    cfg = load(ROOT / "params.yaml", {"method": "hvae", "hvae.kl_warmup_steps": 300})
+    assert train_params(cfg)["hvae"]["kl_warmup_steps"] == 300
+
+
+class Gated(CustomBlock):
+    """A test plugin's bottom-up block: ``h * sigmoid(f(h))``, its gain from ``config``."""
+
+    role = "bottom_up"
+
+    @classmethod
+    def build(cls, spec, ctx):
+        return cls(ctx.net(ctx.widths[spec.input], spec.width, spec.width, spec.depth), spec.config["gain"])
+
+    def __init__(self, net, gain):
+        super().__init__()
+        self.net, self.gain = net, gain
+
+    def forward(self, h):
+        return self.gain * h * torch.sigmoid(self.net(h))
+
+
+CUSTOM = [
+    {"name": "x", "type": "input", "width": 16},
+    {"name": "gate", "type": "test_gated", "input": "x", "width": 16, "config": {"gain": 2.0}},
+    {"name": "top", "type": "top", "input": "gate", "latent": 2, "width": 16},
+    {"name": "out", "type": "output", "input": "top", "width": 16},
+]
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_gated", Gated)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_gated", Gated)
+
+
+def test_a_plugins_block_type_round_trips_through_the_model_file(gated, tmp_path, monkeypatch):
+    method = HVAE(HVAEParams(blocks=tuple(CUSTOM)))
+    nets = method.networks((2,))
+    assert isinstance(nets["gate"], Gated) and nets["gate"].gain == 2.0
+    save_model(tmp_path / "hvae.pt", nets, method.params, (2,))
+    again, nets2, _ = load_model(tmp_path / "hvae.pt")
+    draw = lambda m, n: m.sample(n, (5, 2), 1, torch.Generator().manual_seed(3))  # noqa: E731
+    assert torch.equal(draw(method, nets), draw(again, nets2))
+    monkeypatch.delitem(HVAE_BLOCKS._impls, "test_gated")
+    with pytest.raises(DataError) as info:
+        load_model(tmp_path / "hvae.pt")
+    assert "'test_gated'" in str(info.value) and f"plugin module {__name__!r}" in str(info.value) and "\n" not in str(info.value)
+
+
+def _with(blocks, i, **changes):
+    return [{**b, **changes} if j == i else b for j, b in enumerate(blocks)]
+
+
+@pytest.mark.parametrize("blocks, key, words", [
+    (_with(EVERY, 2, input2="top"), "hvae.blocks[2].input2", "bottom-up"),
+    (_with(EVERY, 1, width=8), "hvae.blocks[2].merge", "inputs of one width"),
+    (_with(_with(EVERY, 1, width=8), 2, merge="concat"), "hvae.blocks[6].concat_posterior", "skip feature of the state's width 16"),
+    (_with(EVERY, 4, latent=2), "hvae.blocks[4].latent", "takes input, width, depth, scale"),
+    (_with(EVERY, 5, skip="h"), "hvae.blocks[5].skip", "takes input, latent, width"),
+    (_with(EVERY, 3, dist="cauchy"), "hvae.blocks[3].dist", "gaussian"),
+    (_with(EVERY, 1, net="unet"), "hvae.blocks[1].net", "conv, conv1x1, dense"),
+    (_with(EVERY, 0, transform="log"), "hvae.blocks[0].transform", "identity, silu, standardize"),
+    (_with(EVERY, 2, merge="max"), "hvae.blocks[2].merge", "concat"),
+    (EVERY + [{"name": "t2", "type": "top_simple", "latent": 2, "width": 8}], "hvae.blocks[8].type", "one top or top_simple block"),
+    (_with(PRIOR_TOP, 1, input="x"), "hvae.blocks[1].input", "takes latent, width"),
+    (_with(EVERY, 3, type="gen_prior"), "hvae.blocks", "type top or top_simple"),
+    (_with(EVERY, 1, config={"a": 1}), "hvae.blocks[1].config", "takes input, width"),
+])
+def test_graph_errors_name_the_block_key(blocks, key, words):
+    with pytest.raises(ConfigError) as info:
+        parse_graph(blocks)
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_image_checks_of_the_new_types():
+    blocks = [
+        {"name": "x", "type": "input", "width": 4},
+        {"name": "h", "type": "encoder", "input": "x", "width": 4, "scale": 2},
+        {"name": "d", "type": "dual", "input": "x", "input2": "h", "width": 4},
+        {"name": "top", "type": "top_simple", "latent": 2, "width": 4},
+        {"name": "g", "type": "gen", "input": "top", "skip": "d", "latent": 2, "width": 4},
+        {"name": "out", "type": "output", "input": "g", "width": 4},
+    ]
+    for change, key, words in [({}, "hvae.blocks[2].input2", "side 8 of x; h is at 4"),
+                               ({1: {"scale": 1}}, "hvae.blocks[3].side", "the top latent's side"),
+                               ({1: {"scale": 1}, 3: {"side": 8}}, None, None)]:
+        graph = [{**b, **change.get(i, {})} for i, b in enumerate(blocks)]
+        if key is None:
+            nets = HVAE(HVAEParams(blocks=tuple(graph))).networks((1, 8, 8))
+            assert nets["top"].prior_mu.shape == (2, 8, 8)
+            continue
+        with pytest.raises(ConfigError) as info:
+            HVAE(HVAEParams(blocks=tuple(graph))).networks((1, 8, 8))
+        assert info.value.key == key and words in str(info.value), str(info.value)
+
+
+def test_dense_pool_and_unpool_reach_and_leave_1x1():
+    blocks = [
+        {"name": "x", "type": "input", "width": 4},
+        {"name": "h1", "type": "encoder", "input": "x", "width": 6, "scale": 8, "pool": "dense"},
+        {"name": "top", "type": "top", "input": "h1", "latent": 3, "width": 5},
+        {"name": "s", "type": "simple", "input": "top", "width": 4, "scale": 8, "unpool": "dense"},
+        {"name": "out", "type": "output", "input": "s", "width": 4},
+    ]
+    method = HVAE(HVAEParams(blocks=tuple(blocks)))
+    nets = method.networks((1, 8, 8))
+    x = torch.zeros(2, 1, 8, 8)
+    x[0, 0, :4] = 1.0  # the same mean, other places: an average pool could not tell them apart
+    x[1, 0, 4:] = 1.0
+    h = method.bottom_up(nets, x)["h1"]
+    assert h.shape == (2, 6, 1, 1) and not torch.allclose(h[0], h[1])
+    assert nets["s"].unpool.out_features == 5 * 64 and method.sample(nets, (2, 1, 8, 8), 1, torch.Generator()).shape == (2, 1, 8, 8)
+    at_side_4 = [{**b, "scale": 2} if j in (1, 3) else b for j, b in enumerate(blocks)]  # the top at 4x4
+    for i, key in ((1, "pool"), (3, "unpool")):
+        bad = [{k: v for k, v in b.items() if k != "pool"} if j == 1 and key == "unpool" else b for j, b in enumerate(at_side_4)]
+        with pytest.raises(ConfigError) as info:
+            HVAE(HVAEParams(blocks=tuple(bad))).networks((1, 8, 8))
+        assert info.value.key == f"hvae.blocks[{i}].{key}" and "side 1" in str(info.value), str(info.value)
+
+
+def test_a_block_type_without_a_role_is_refused(monkeypatch):
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_bad", object)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_bad", object)
+    with pytest.raises(ConfigError) as info:
+        parse_graph(_with(CUSTOM, 1, type="test_bad", config=None))
+    assert info.value.key == "hvae.blocks[1].type" and "role" in str(info.value)
+    not_a_block = type("NotABlock", (), {"role": "bottom_up"})  # a role, but no CustomBlock
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_bad", not_a_block)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_bad", not_a_block)
+    with pytest.raises(ConfigError) as info:
+        HVAE(HVAEParams(blocks=tuple(_with(CUSTOM, 1, type="test_bad", config=None)))).networks((2,))
+    assert info.value.key == "hvae.blocks[1].type" and "CustomBlock" in str(info.value)
+
+
+@pytest.mark.parametrize("dotted, value, key", [
+    ("hvae.kl_warmup_steps", -1, "hvae.kl_warmup_steps"),
+    ("hvae.kl_warmup_start", 1.0, "hvae.kl_warmup_start"),
+    ("hvae.likelihood", "discretized_logistic", "hvae.likelihood"),  # 2D points: gaussian only
+    ("hvae.likelihood", "poisson", "hvae.likelihood"),
+])
+def test_bad_new_params(dotted, value, key):
+    with pytest.raises(ConfigError) as info:
+        load(ROOT / "params.yaml", {"method": "hvae", dotted: value})
+    assert info.value.key == key and "\n" not in str(info.value)
+
+
+def test_the_two_transform_lists_agree():
+    assert list(TRANSFORMS) == list(B.TRANSFORMS)
