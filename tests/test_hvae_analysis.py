@@ -46,6 +46,21 @@ def test_decodability_scores_every_layer():
     assert set(r2) == {f"decodability_layer{i}" for i in range(3)} and all(v <= 1 for v in r2.values())
 
 
+def test_a_layer_without_a_posterior_is_read_at_its_prior_mean():
+    from genlib.methods.hvae.probes import posterior_means
+    from test_hvae_blocks import EVERY
+
+    method = HVAE(HVAEParams(blocks=tuple(EVERY)))
+    torch.manual_seed(0)
+    nets = method.networks((2,)).eval()
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    means = posterior_means(method, nets, x, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        layers, _ = method.top_down(nets, 50, torch.Generator(), method.bottom_up(nets, x), mean=True)
+    assert len(means) == 3 and layers[1].q is None  # top (Laplace), g (gen_prior), r
+    assert torch.equal(means[1], layers[1].p.mu) and torch.equal(means[0], layers[0].q.mu)
+
+
 class Linear:
     """A one-layer stand-in whose posterior mean is ``x @ A``: its receptive fields are known."""
 
