@@ -35,9 +35,12 @@ def _betas_ok(b: tuple[float, ...]) -> bool:
     return len(b) == 2 and all(0.0 <= x < 1.0 for x in b)
 
 
+EPOCHS_ALLOWED = "a positive integer, or 0 with training.init_from (its weights, untrained)"
+
+
 @dataclass(frozen=True)
 class TrainingParams:
-    epochs: int = spec(20, positive, "a positive integer")
+    epochs: int = spec(20, non_negative, EPOCHS_ALLOWED)  # 0 only with init_from: its weights as they are
     batch_size: int = spec(1024, positive, "a positive integer")
     grad_clip: float | None = spec(None, positive, "a positive number or null")  # max grad norm
     ema_rates: tuple[float, ...] = spec((0.99,), _rates_ok, "a list of numbers in (0, 1)")
@@ -63,7 +66,8 @@ class TrainingParams:
     select: str | None = None
     # Continuing a run (README, "Continuing a run"): null, or a checkpoint in init/ (a copy of an
     # experiment's data/model folder, or of its checkpoint.pt) whose weights, EMAs, optimizer
-    # state, step and generators training starts from, to train `epochs` more epochs.
+    # state, step and generators training starts from, to train `epochs` more epochs; or weights
+    # `genlib migrate` wrote there, fine-tuned with a fresh optimizer from step 0.
     init_from: str | None = None
 
 
@@ -389,6 +393,8 @@ def _cross_checks(cfg: Config) -> None:
     _check_loggers(cfg.run.loggers)
     _check_callbacks(cfg.training.callbacks)
     _check_init(cfg.training.init_from)
+    if cfg.training.epochs == 0 and cfg.training.init_from is None:
+        raise ConfigError("training.epochs", 0, EPOCHS_ALLOWED)
     _check_evaluation(cfg)
     images = cfg.data_kind == "images"
     if images and cfg.eval.feature_extractor == "classifier" and cfg.eval.classifier_epochs == 0:

@@ -253,12 +253,11 @@ def test_a_params_error_at_the_config_stage_names_file_key_allowed_and_why_that_
     with pytest.raises(SystemExit) as exit_:
         stage_main("config", write_keys)
     assert exit_.value.code == 2 and not (tmp_path / "data").exists()  # no key written
-    assert capsys.readouterr().err == (
-        "error: params.yaml: training.epochs = 0 is not allowed; expected a positive integer"
-        " (the config stage checks the params of every stage before any runs)\n")
+    refused = "error: params.yaml: training.epochs = 0 is not allowed; expected a positive integer, or 0 with training.init_from (its weights, untrained)"
+    assert capsys.readouterr().err == refused + " (the config stage checks the params of every stage before any runs)\n"
     with pytest.raises(SystemExit):  # a later stage started by hand: the same line, without the note
         stage_main("train", lambda cfg: None)
-    assert capsys.readouterr().err == "error: params.yaml: training.epochs = 0 is not allowed; expected a positive integer\n"
+    assert capsys.readouterr().err == refused + "\n"
 
 
 def test_an_integral_float_is_an_integer_and_other_floats_are_refused():

@@ -1,6 +1,8 @@
 """Migration of an hvae trained elsewhere: a genlib hVAE's weights exported under other names,
 migrated back through an adapter into a checkpoint, sample bit for bit as the original; a
 missing tensor, a wrong shape and an unknown adapter are refused with one line."""
+import re
+
 import pytest
 import torch
 import yaml
@@ -82,3 +84,27 @@ def test_missing_and_misshapen_tensors_name_block_and_tensor(original):
         migrate_weights(method, (2,), wrong, "indexed", "f.pt")
     with pytest.raises(DataError, match=r"'stray' through adapter 'indexed' match no block's tensor"):
         migrate_weights(method, (2,), {**foreign, "stray": torch.zeros(1)}, "indexed", "f.pt")
+
+
+def test_only_a_checkpoint_marked_migrated_may_hold_weights_alone(original, tmp_path, monkeypatch):
+    """``genlib migrate``'s mark lets training start from weights alone; the same body without it
+    is a damaged checkpoint of the train stage, refused; 0 epochs need an init."""
+    from genlib.errors import ConfigError
+    from genlib.pipeline.continued import load_init
+    from genlib.weights import with_digests
+
+    cfg, method, nets = original
+    io.save_torch(tmp_path / "foreign.pt", export_weights(method, nets))
+    migrate_checkpoint(cfg, tmp_path / "foreign.pt", "indexed", (2,), tmp_path / "init" / "m")
+    monkeypatch.chdir(tmp_path)
+    tuned = load(ROOT / "params.yaml", {**SETTINGS, "training.init_from": "init/m", "training.epochs": 0})
+    assert load_init(tuned, (2,))["state"]["step"] == 0
+    body = io.load_torch(tmp_path / "init" / "m" / "checkpoint.pt", "checkpoint")
+    io.save_torch(tmp_path / "init" / "unmarked.pt", with_digests({k: v for k, v in body.items() if k != "migrated_from"}))
+    io.save_torch(tmp_path / "init" / "stepped.pt", with_digests({**body, "state": {**body["state"], "step": 5}}))
+    for name, says in [("unmarked.pt", "holds the whole training state, or one genlib migrate wrote"),
+                       ("stepped.pt", "a checkpoint whose step is a non-negative integer, 0 in a migrated one (it holds 5)")]:
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            load_init(load(ROOT / "params.yaml", {**SETTINGS, "training.init_from": f"init/{name}"}), (2,))
+    with pytest.raises(ConfigError, match=r"params.yaml: training\.epochs = 0 is not allowed; expected a positive integer, or 0 with training\.init_from"):
+        load(ROOT / "params.yaml", {**SETTINGS, "training.epochs": 0})

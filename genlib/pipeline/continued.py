@@ -10,6 +10,13 @@ does not depend on the length (``optim.schedule`` ``none`` or ``step``) and the 
 first run's, the continued run computes what one uninterrupted run of the total length computes,
 bit for bit (tests/test_e2e_continue.py). Its curves, kept weights and NaN restores are its own
 steps'.
+
+A checkpoint ``genlib migrate`` wrote (:mod:`genlib.migrate`, marked by its ``migrated_from``)
+holds weights alone: no optimizer state, generators or step of a training. Training from it is
+fine-tuning: the weights (and each EMA of ``training.ema_rates``, started from them) are the
+checkpoint's; the optimizers, their schedule, the step counter (from 0) and the generators start
+afresh from this run's params, as in a run from scratch. Any other checkpoint must hold the whole
+training state, so a damaged one of the train stage is still refused.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from genlib.weights import digest_problem, misfit
 
 KEY = "training.init_from"
 STATE = ("net", "ema", "optimizer", "generator", "step", "torch_rng")  # what a continued run starts from
+MIGRATED = ("net", "step")  # what a migrated checkpoint holds (genlib.migrate), step 0
 
 
 def _refuse(cfg: Config, allowed: str) -> ConfigError:
@@ -35,29 +43,42 @@ def load_init(cfg: Config, data_shape: tuple[int, ...]) -> dict:
     without the network: a whole training state, of ``cfg``'s method, on data of ``data_shape``."""
     body = io.load_torch(init_checkpoint(cfg.training.init_from), "checkpoint", remake="")
     state = body.get("state") if isinstance(body, dict) else None
-    if not isinstance(state, dict) or any(k not in state for k in STATE) or not isinstance(body.get("config"), dict):
-        raise _refuse(cfg, "a checkpoint.pt of genlib's train stage, which holds the whole training state (kept weights hold no optimizer state)")
+    needs = MIGRATED if migrated(body) else STATE
+    if not isinstance(state, dict) or any(k not in state for k in needs) or not isinstance(body.get("config"), dict):
+        raise _refuse(cfg, "a checkpoint.pt of genlib's train stage, which holds the whole training state, or one genlib migrate "
+                           "wrote (kept weights hold no optimizer state)")
     method = body["config"].get("method")
     if method != cfg.method:
         raise _refuse(cfg, f"a checkpoint of method {cfg.method} (it is one of {method})")
     if body.get("data_shape") != list(data_shape):
         raise _refuse(cfg, f"a checkpoint of data shape {list(data_shape)} (it is one of {body.get('data_shape')})")
-    if type(state["step"]) is not int or state["step"] < 0:
-        raise _refuse(cfg, f"a checkpoint whose step is a non-negative integer (it holds {state['step']!r})")
+    if type(state["step"]) is not int or state["step"] < 0 or (migrated(body) and state["step"]):
+        held = "a non-negative integer, 0 in a migrated one" if migrated(body) else "a non-negative integer"
+        raise _refuse(cfg, f"a checkpoint whose step is {held} (it holds {state['step']!r})")
     problem = digest_problem(body)
     if problem:
         raise _refuse(cfg, f"a checkpoint as genlib wrote it ({problem})")
     return body
 
 
+def migrated(body: dict) -> bool:
+    """Whether ``body`` is a checkpoint ``genlib migrate`` wrote: weights alone, to fine-tune."""
+    return isinstance(body.get("migrated_from"), dict)
+
+
 def start_from(state: TrainState, body: dict, cfg: Config, total: int) -> None:
     """Load the training state of ``body`` (from :func:`load_init`) into the fresh ``state`` of
     this run, whose last step is ``total``: weights, EMAs, optimizer moments under this run's
-    optimizer settings, the schedule at the saved step, the step and the generators."""
+    optimizer settings, the schedule at the saved step, the step and the generators. Of a migrated
+    checkpoint only the weights, which every EMA starts from; the rest stays ``state``'s, fresh."""
     saved = body["state"]
     problem = misfit(state.net, saved["net"])
     if problem:
         raise _refuse(cfg, f"a checkpoint of the network this run builds ({problem})")
+    if migrated(body):
+        state.net.load_state_dict(saved["net"])
+        state.ema.load_state_dict({str(rate): saved["net"] for rate in state.ema.models})
+        return
     ema = saved["ema"] if isinstance(saved["ema"], dict) else {}
     for rate, model in state.ema.models.items():
         problem = "not there" if str(rate) not in ema else misfit(model, ema[str(rate)])

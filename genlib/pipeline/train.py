@@ -6,7 +6,7 @@ with), ``config.json`` beside it, the curves (``plots/train``: the loss terms an
 resume checkpoint of this exact training (:mod:`genlib.pipeline.resume`) is picked up and
 training continues from it; SIGINT and SIGTERM save one before exiting. With
 ``training.init_from`` training starts where another run's checkpoint ended
-(:mod:`genlib.pipeline.continued`). With
+(:mod:`genlib.pipeline.continued`), or fine-tunes the weights ``genlib migrate`` wrote there. With
 ``run.nproc_per_node > 1`` the stage starts itself again under torchrun
 (:mod:`genlib.pipeline.worker`); each process then trains on its share of every batch
 (:mod:`genlib.training.distributed`) and only rank 0 writes.
@@ -27,7 +27,7 @@ from genlib.config import Config, build_method
 from genlib.data.image_transforms import to_model
 from genlib.errors import DataError
 from genlib.pipeline import resume
-from genlib.pipeline.continued import load_init, start_from
+from genlib.pipeline.continued import load_init, migrated, start_from
 from genlib.pipeline.keys import train_params
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepared import PREPARE, load_points
@@ -77,6 +77,9 @@ def _train(cfg: Config, paths: Paths, world: distributed.World, device: torch.de
         print(f"resuming training from {resume_file} at step {state.step} of {total}", file=sys.stderr)
     elif origin and world.is_main:
         print(f"training continues from {cfg.training.init_from} at step {origin}, to step {total}", file=sys.stderr)
+    elif init is not None and world.is_main:
+        print(f"training fine-tunes the migrated weights of {cfg.training.init_from} with a fresh optimizer, "
+              f"{total} steps from step 0", file=sys.stderr)
     if world.rank:  # each process draws its own dropout masks; rank 0 keeps one process's stream
         torch.manual_seed(stream_seed(cfg.seed, f"dropout/{world.rank}/{state.step}"))
     logger = Loggers(cfg.run.loggers, paths.train_log, cfg) if world.is_main else NullLogger()
