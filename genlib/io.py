@@ -349,12 +349,14 @@ def copy_file(source: str | Path, path: str | Path) -> None:
     _write_with(path, lambda p: shutil.copyfile(source, p))
 
 
-def load_array(path: str | Path) -> np.ndarray:
+def load_array(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """The array in the ``.npy`` file ``path``; with ``mmap`` mapped from the file (copy-on-write:
+    nothing is written back), its pages read as they are used."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found ({REMAKE})")
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False, mmap_mode="c" if mmap else None)
     except Exception as err:  # numpy raises ValueError, OSError, EOFError, BadZipFile, ...
         raise DataError(f"{path}: not a readable .npy array ({type(err).__name__}: {err})") from None
     if not isinstance(arr, np.ndarray):

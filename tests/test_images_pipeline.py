@@ -11,6 +11,7 @@ from genlib.pipeline.evaluate import evaluate_stage
 from genlib.pipeline.generate import generate_stage
 from genlib.pipeline.paths import Paths
 from genlib.pipeline.prepare import prepare_data
+from genlib.pipeline.prepared import load_uint8
 from genlib.pipeline.train import train_stage
 from genlib.config import load
 from genlib.errors import ConfigError
@@ -72,6 +73,13 @@ def test_long_tailed_mnist_against_its_training_set(tmp_path):
     assert metrics["rare_share_train"] == pytest.approx(np.sort(shares)[:4].sum())
     assert metrics["class_min_expected"] == pytest.approx(96 * shares.min()) and metrics["class_min_expected"] < 10
     assert np.isnan(metrics["class_worst_coverage"])
+    # Over run.whole_set_mb (0: any set) the training images are mapped from the file, not read
+    # whole; the metrics are the same to the bit.
+    train = paths.prepared / "train.npy"
+    assert isinstance(load_uint8(train, whole_mb=0), np.memmap) and type(load_uint8(train, whole_mb=1024)) is np.ndarray
+    mapped = evaluate_stage(load(ROOT / "params.yaml", {**TINY_IMAGES, "method": "ddpm", "data.imbalance": 10.0,
+                                                        "eval.reference": "train", "run.whole_set_mb": 0}), paths)
+    assert json.dumps(mapped, sort_keys=True) == json.dumps(metrics, sort_keys=True)  # NaN as NaN
     report_stage(cfg, paths)
     md = (paths.report / "report.md").read_text()
     assert "compared with the train set" in md and "## Warnings" in md and "eval.nsamples >=" in md

@@ -40,7 +40,7 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
     meta = read_meta(paths.prepared)
     kind = kind_of(meta)
     samples, test = kind.load_samples(paths.samples / "samples.npy", meta), kind.load_test(paths, meta)
-    reference = kind.load_train(paths, meta) if cfg.eval.reference == "train" else test
+    reference = kind.load_train(paths, meta, cfg.run.whole_set_mb) if cfg.eval.reference == "train" else test
     metrics = SCORES[kind.name](cfg, paths, meta, samples, reference, group)
     metrics["n_reference"] = reference.shape[0]
     metrics["n_nonfinite"] = info.get("n_nonfinite", metrics.get("n_nonfinite", 0))
@@ -49,7 +49,7 @@ def evaluate_stage(cfg: Config, paths: Paths = Paths()) -> dict:
         x = kind.likelihood_input(test, cfg.seed, device)
         group(f"the {cfg.method} model's own metrics on the test set")
         metrics.update(method.extra_metrics(nets.to(device), x, generator(cfg.seed, "eval/extra", device), cfg.eval))
-        splits = Splits(kind.load_train(paths, meta), test, _labels(paths, "train"), _labels(paths, "test"))
+        splits = Splits(kind.load_train(paths, meta, cfg.run.whole_set_mb), test, _labels(paths, "train"), _labels(paths, "test"))
         metrics.update(method.representation_metrics(nets, splits, generator(cfg.seed, "eval/representation", device), cfg.eval))
     metrics["sampling_time_s"] = info["sampling_time_s"]
     metrics["network_evals"] = info["network_evals"]

@@ -45,7 +45,8 @@ class Points:
     def load_test(self, paths: Paths, meta: dict) -> torch.Tensor:
         return load_points(paths.prepared / "test.npy", meta["shape"])
 
-    def load_train(self, paths: Paths, meta: dict) -> torch.Tensor:
+    def load_train(self, paths: Paths, meta: dict, whole_mb: int) -> torch.Tensor:
+        """The training points, whole whatever ``whole_mb``: the point metrics hold both sets whole."""
         return load_points(paths.prepared / "train.npy", meta["shape"])
 
     def likelihood_input(self, test: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
@@ -73,8 +74,10 @@ class Images:
     def load_test(self, paths: Paths, meta: dict) -> torch.Tensor:
         return torch.from_numpy(load_uint8(paths.prepared / "test.npy", meta["shape"]))
 
-    def load_train(self, paths: Paths, meta: dict) -> torch.Tensor:
-        return torch.from_numpy(load_uint8(paths.prepared / "train.npy", meta["shape"]))
+    def load_train(self, paths: Paths, meta: dict, whole_mb: int) -> torch.Tensor:
+        """The training images; over ``whole_mb`` MiB (``run.whole_set_mb``) mapped from the file, so
+        the metrics, which take them a batch at a time, read only what they use when they use it."""
+        return torch.from_numpy(load_uint8(paths.prepared / "train.npy", meta["shape"], whole_mb=whole_mb))
 
     def likelihood_input(self, test: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
         """The uint8 test images as in training but never flipped, and dequantized uniformly from a

@@ -34,12 +34,16 @@ def load_points(path: Path, shape=None, remake: str = PREPARE) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
-def load_uint8(path: Path, shape=None, remake: str = PREPARE) -> np.ndarray:
-    """A file of uint8 images ``(N, C, H, W)`` (of ``shape`` when given), refused with one line if it is anything else."""
-    arr = io.load_array(path)
+def load_uint8(path: Path, shape=None, remake: str = PREPARE, whole_mb: int | None = None) -> np.ndarray:
+    """A file of uint8 images ``(N, C, H, W)`` (of ``shape`` when given), refused with one line if
+    it is anything else. Read whole, or, when ``whole_mb`` is given and the images are more than
+    that many MiB (``run.whole_set_mb``), mapped from the file."""
+    arr = io.load_array(path, mmap=whole_mb is not None)
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] == 0:
         raise DataError(f"{path}: expected uint8 images (N, C, H, W), got {arr.dtype} of shape {arr.shape}; {remake}")
     check_items(arr, path, shape, remake)
+    if whole_mb is not None and arr.nbytes <= whole_mb * 2**20:
+        return np.array(arr)  # read whole
     return arr
 
 
