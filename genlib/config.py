@@ -222,6 +222,9 @@ PLUGIN_DIR = "plugin_modules"  # a project's own methods, networks and datasets 
 # puts the named checkpoint's digest in train's key, so its content keys the run.
 INIT_DIR = "init"
 INIT_ALLOWED = f"null, or a checkpoint.pt or a folder holding one (a copy of an experiment's data/model) in {INIT_DIR}/, relative to the project root"
+# dvc exp run --queue and --temp copy into their workspace only what git tracks or stages.
+UNTRACKED = (" (a queued or --temp experiment sees only what git tracks: dvc add the checkpoint's folder"
+             " and git add its .dvc file, or git add the folder)")
 
 
 def init_checkpoint(init_from: str) -> Path:
@@ -238,7 +241,7 @@ def _check_init(init_from: str | None) -> None:
     if Path(init_from).is_absolute() or len(parts) < 2 or parts[0] != INIT_DIR or ".." in parts:
         raise ConfigError("training.init_from", init_from, INIT_ALLOWED)
     if not init_checkpoint(init_from).is_file():
-        raise ConfigError("training.init_from", init_from, f"{INIT_ALLOWED}; {init_checkpoint(init_from)} is not there")
+        raise ConfigError("training.init_from", init_from, f"{INIT_ALLOWED}; {init_checkpoint(init_from)} is not there{UNTRACKED}")
 SECTIONS = ("seed", "method", "plugins", "data", "model", "training", "optim", "eval", "run")
 
 
