@@ -172,11 +172,50 @@ def _with(blocks, i, **changes):
     (_with(PRIOR_TOP, 1, input="x"), "hvae.blocks[1].input", "takes latent, width"),
     (_with(EVERY, 3, type="gen_prior"), "hvae.blocks", "type top or top_simple"),
     (_with(EVERY, 1, config={"a": 1}), "hvae.blocks[1].config", "takes input, width"),
+    (_with(EVERY, 6, condition_transform="log"), "hvae.blocks[6].condition_transform", "identity, silu, standardize"),
+    (_with(EVERY, 1, condition_transform="silu"), "hvae.blocks[1].condition_transform", "takes input, width"),  # one input
+    (_with(EVERY, 3, condition_transform="silu"), "hvae.blocks[3].condition_transform", "takes input, latent, width"),
+    (_with(EVERY, 5, condition_transform="silu"), "hvae.blocks[5].condition_transform", "takes input, latent, width"),
 ])
 def test_graph_errors_name_the_block_key(blocks, key, words):
     with pytest.raises(ConfigError) as info:
         parse_graph(blocks)
     assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+CONDITIONED = [  # a condition transform on each kind of block with a second input
+    {"name": "x", "type": "input", "width": 8},
+    {"name": "h", "type": "encoder", "input": "x", "width": 8},
+    {"name": "d", "type": "dual", "input": "x", "input2": "h", "width": 8, "condition_transform": "silu"},
+    {"name": "top", "type": "top", "input": "d", "latent": 2, "width": 8},
+    {"name": "g", "type": "gen", "input": "top", "skip": "h", "latent": 2, "width": 8, "condition_transform": "standardize"},
+    {"name": "r", "type": "residual", "input": "g", "latent": 2, "width": 8},
+    {"name": "out", "type": "output", "input": "r", "width": 8},
+]
+
+
+def test_a_condition_transform_changes_what_the_posterior_reads():
+    method = HVAE(HVAEParams(blocks=tuple(CONDITIONED)))
+    nets, x = method.networks((2,)), blob(16)
+    feats = method.bottom_up(nets, x)
+    assert torch.equal(feats["d"], nets["d"](feats["x"], torch.nn.functional.silu(feats["h"])))
+    assert not torch.allclose(feats["d"], nets["d"](feats["x"], feats["h"]))
+    layers, _ = method.top_down(nets, 16, torch.Generator().manual_seed(0), feats, mean=True)
+    state = nets["top"].next_state(None, layers[0].z, None)
+    want = nets["g"].posterior(state, B.standardize(feats["h"]))  # the condition, standardised
+    assert torch.equal(layers[1].q.mu, want.mu) and torch.equal(layers[1].q.logvar, want.logvar)
+    assert not torch.allclose(layers[1].q.mu, nets["g"].posterior(state, feats["h"]).mu)
+    state = nets["g"].next_state(state, layers[1].z, nets["g"].prior(state, 16)[1])
+    assert torch.equal(layers[2].q.mu, nets["r"].posterior(state, feats["x"]).mu)  # none given: as it is
+
+
+def test_a_condition_transform_on_a_plugins_layer_without_a_posterior_is_refused(monkeypatch):
+    prior_only = type("PriorOnly", (CustomBlock,), {"role": "latent", "inferred": False})
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_prior_only", prior_only)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_prior_only", prior_only)
+    with pytest.raises(ConfigError) as info:
+        parse_graph(_with(CONDITIONED, 5, type="test_prior_only", condition_transform="silu"))
+    assert info.value.key == "hvae.blocks[5].condition_transform" and "no posterior" in str(info.value)
 
 
 def test_image_checks_of_the_new_types():

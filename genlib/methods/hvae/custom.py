@@ -26,7 +26,8 @@ registers it; a graph then uses its name as a block's ``type``::
 - ``bottom_up``: ``forward(h) -> h'`` on the feature of ``input`` (``scale`` pools on images);
 - ``deterministic``: a top-down block, ``forward(state) -> state'`` (``scale`` upsamples);
 - ``latent``: a top-down latent layer, ``prior(state, n) -> (dist, extra)``,
-  ``posterior(state, h) -> dist`` (when ``inferred``; ``h`` is the feature of ``skip``) and
+  ``posterior(state, h) -> dist`` (when ``inferred``; ``h`` is the feature of ``skip``, after
+  its ``condition_transform``) and
   ``next_state(state, z, extra) -> state'``, ``dist`` a :class:`~genlib.methods.hvae.blocks.Gaussian`
   or :class:`~genlib.methods.hvae.blocks.Laplace`.
 

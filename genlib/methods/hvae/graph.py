@@ -14,6 +14,9 @@ A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
 - ``output`` (exactly one): the likelihood ``p(x | z)`` from the block named in ``input``.
 - a plugin's type (:mod:`genlib.methods.hvae.custom`), placed by its ``role``.
 
+A block with a second input (the ``skip`` feature a posterior reads, ``dual``'s ``input2``) may
+transform that input, its condition, by ``condition_transform`` (hVAE's condition transform).
+
 On images the blocks are convolutional and ``scale`` changes the resolution: a bottom-up block
 average-pools its output by it, a top-down block upsamples the state by it first.
 Each posterior's feature must then have the state's resolution, and the output the data's;
@@ -43,11 +46,11 @@ LATENT = ("top", "top_simple", "gen", "residual", "gen_prior")  # the latent lay
 INFERRED = ("top", "gen", "residual")  # the latent layers with a posterior q(z_l | z_>l, x)
 TOP_DOWN = LATENT + ("simple",)  # the blocks of the chain from the top block to the output
 LATENT_KEYS = ("dist",)
-POSTERIOR_KEYS = ("skip", "concat_posterior")
+POSTERIOR_KEYS = ("skip", "concat_posterior", "condition_transform")
 KEYS = {  # the keys each type takes, the required ones first (name, type and net: every type)
     "input": (("width",), ("depth", "transform")),
     "encoder": (("input", "width"), ("depth", "scale", "transform", "pool")),
-    "dual": (("input", "input2", "width"), ("depth", "merge")),
+    "dual": (("input", "input2", "width"), ("depth", "merge", "condition_transform")),
     "top": (("input", "latent", "width"), ("depth", "dist")),
     "top_simple": (("latent", "width"), ("depth", "dist", "side")),
     "gen": (("input", "latent", "width"), ("depth", "scale", "dist", *POSTERIOR_KEYS)),
@@ -58,11 +61,12 @@ KEYS = {  # the keys each type takes, the required ones first (name, type and ne
 }
 CUSTOM_KEYS = {  # a plugin's block type (registry HVAE_BLOCKS) by its role: the keys it takes
     "bottom_up": (("input", "width"), ("depth", "scale", "config")),
-    "latent": (("input", "latent", "width"), ("depth", "scale", "dist", "skip", "config")),
+    "latent": (("input", "latent", "width"), ("depth", "scale", "dist", "skip", "condition_transform", "config")),
     "deterministic": (("input", "width"), ("depth", "scale", "config")),
 }
 COMMON = ("name", "type", "net")
-# What an input or encoder block applies to what it reads, before its network (name: meaning).
+# What an input or encoder block applies to what it reads, before its network (``transform``), and
+# what a block with a second input applies to that one, its condition (``condition_transform``).
 TRANSFORMS = {
     "identity": "the feature as it is",
     "silu": "SiLU, a non-linearity before a block whose input ends in a linear layer",
@@ -112,6 +116,7 @@ class BlockSpec:
     concat_posterior: bool | None = None  # gen, residual: q reads concat(state, feature) (default) or false: their sum
     merge: Literal["concat", "sum"] | None = None  # dual: how its two inputs are joined (default concat)
     transform: str | None = None  # input, encoder: applied to what the block reads (registry in blocks.TRANSFORMS)
+    condition_transform: str | None = None  # gen, residual, latent plugin: applied to skip's feature; dual: to input2's
     side: int | None = spec(None, positive, "a positive integer")  # top_simple on images: the top latent's side
     pool: Literal["avg", "dense"] | None = None  # encoder on images: how scale pools (dense: a whole map to 1x1 by a linear layer)
     unpool: Literal["nearest", "dense"] | None = None  # simple on images: how scale upsamples (dense: from 1x1 by a linear layer)
@@ -223,8 +228,12 @@ def _block(raw, where: str) -> BlockSpec:
             raise ConfigError(f"{where}.{key}", value, f"no value: a block of type {b.type} takes {', '.join(required + optional)}")
     if b.net is not None and b.net not in HVAE_NETS:
         raise ConfigError(f"{where}.net", b.net, f"a block network: one of {', '.join(HVAE_NETS.names())}")
-    if b.transform is not None and b.transform not in TRANSFORMS:
-        raise ConfigError(f"{where}.transform", b.transform, f"one of {', '.join(TRANSFORMS)}")
+    for key in ("transform", "condition_transform"):
+        if getattr(b, key) is not None and getattr(b, key) not in TRANSFORMS:
+            raise ConfigError(f"{where}.{key}", getattr(b, key), f"one of {', '.join(TRANSFORMS)}")
+    if b.condition_transform is not None and role(b.type) == "latent" and not inferred(b.type):
+        raise ConfigError(f"{where}.condition_transform", b.condition_transform,
+                          f"no value: a block of type {b.type} has no posterior, so no condition (its second input) to transform")
     return b
 
 

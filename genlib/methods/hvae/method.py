@@ -20,9 +20,9 @@ from torch import nn
 from genlib.errors import ConfigError
 from genlib.device import autocast
 from genlib.methods.base import SampleOptions, StepContext
-from genlib.methods.hvae.blocks import Gaussian, Observation
+from genlib.methods.hvae.blocks import TRANSFORMS, Gaussian, Observation
 from genlib.methods.hvae.build import build_blocks
-from genlib.methods.hvae.graph import Graph, inferred, role
+from genlib.methods.hvae.graph import BlockSpec, Graph, inferred, role
 from genlib.methods.hvae.spec import HVAEParams, HVAESpec  # noqa: F401  (HVAEParams: its section)
 from genlib.methods.likelihoods import bits_per_dim, likelihood
 from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
@@ -76,8 +76,11 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         """The deterministic features of ``x``, by block name."""
         feats: dict[str, torch.Tensor] = {}
         for b in self.graph.bottom_up:
-            inputs = [x] if b.type == "input" else [feats[ref] for ref in (b.input, b.input2) if ref is not None]
-            feats[b.name] = nets[b.name](*inputs)
+            if b.type == "input":
+                feats[b.name] = nets[b.name](x)
+            else:
+                inputs = [feats[b.input]] + ([condition(b, feats[b.input2])] if b.input2 is not None else [])
+                feats[b.name] = nets[b.name](*inputs)
         return feats
 
     def top_down(self, nets: nn.ModuleDict, n: int, generator: torch.Generator, feats: dict | None = None,
@@ -102,7 +105,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
                 continue
             i = next(latent)
             p, extra = block.prior(state, n)
-            q = block.posterior(state, feats[b.skip or b.input]) if feats is not None and block.inferred else None
+            q = block.posterior(state, condition(b, feats[b.skip or b.input])) if feats is not None and block.inferred else None
             dist = q if q is not None and i < infer else p
             if fixed is not None and i in fixed:
                 z = fixed[i]
@@ -258,6 +261,12 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         from genlib.methods.hvae.serialise import save_model
 
         save_model(folder / "hvae.pt", nets, self.params, data_shape)
+
+
+def condition(b: BlockSpec, h: torch.Tensor) -> torch.Tensor:
+    """A block's second input, its condition (``skip``'s feature, or ``input2``'s), as
+    ``condition_transform`` makes it (hVAE's condition transform; default: as it is)."""
+    return TRANSFORMS[b.condition_transform or "identity"](h)
 
 
 def _runs(analysis: str, eval_params) -> bool:
