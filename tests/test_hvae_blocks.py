@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from genlib.config import load
+from genlib.config import build_method, load
 from genlib.errors import ConfigError, DataError
 from genlib.methods.base import StepContext
 from genlib.methods.hvae import HVAE, HVAEParams, load_model, save_model
@@ -15,7 +15,7 @@ from genlib.methods.hvae.custom import CustomBlock
 from genlib.methods.hvae.graph import TRANSFORMS, parse_graph
 from genlib.methods.likelihoods import DiscretizedLogistic
 from genlib.pipeline.keys import train_params
-from genlib.registry import HVAE_BLOCKS
+from genlib.registry import HVAE_BLOCKS, SCHEDULES
 
 from family_helpers import ROOT, Recorder, blob, tiny_cfg, trained
 
@@ -107,6 +107,37 @@ def test_kl_warm_up_rises_to_beta_and_keys_train():
     assert float(terms["kl_weight"]) == pytest.approx(1.2)
     cfg = load(ROOT / "params.yaml", {"method": "hvae", "hvae.kl_warmup_steps": 300})
     assert train_params(cfg)["hvae"]["kl_warmup_steps"] == 300
+
+
+@pytest.mark.parametrize("schedule, steps, start, extra, at, want", [
+    ("cosine", 10, 0.2, {}, (0, 2, 5, 10), (0.4, 2 * (0.2 + 0.8 * (1 - math.cos(0.2 * math.pi)) / 2), 1.2, 2.0)),
+    ("cyclical", 100, 0.0, {}, (0, 5, 15, 25, 30, 99, 100), (0.0, 0.8, 2.0, 0.0, 0.8, 2.0, 2.0)),  # M = 4, R = 0.5
+    ("cyclical", 60, 0.5, {"kl_cycles": 2, "kl_ratio": 0.25}, (0, 3, 6, 8, 30, 33, 59), (1.0, 1.4, 1.8, 2.0, 1.0, 1.4, 2.0)),
+])
+def test_kl_schedules_give_their_weights_at_chosen_steps(schedule, steps, start, extra, at, want):
+    p = HVAEParams(kl_schedule=schedule, kl_warmup_steps=steps, kl_warmup_start=start, beta=2.0, **extra)
+    assert [HVAE(p).kl_weight(s) for s in at] == pytest.approx(want, abs=1e-12)
+
+
+def test_the_default_linear_schedule_is_the_warm_up_it_was_bit_for_bit():
+    cfg = load(ROOT / "configs" / "mnist.yaml", {"method": "hvae"})
+    p, method = cfg.method_params, build_method(cfg)
+    assert p.kl_schedule == "linear" and p.kl_warmup_steps == 200
+    before = [p.beta * (p.kl_warmup_start + (1 - p.kl_warmup_start) * s / p.kl_warmup_steps) for s in range(200)]
+    assert [method.kl_weight(s) for s in range(200)] == before  # the formula the linear warm-up had
+    assert HVAE(load(ROOT / "params.yaml", {"method": "hvae"}).method_params).kl_weight(1) == 1.0
+
+
+def test_a_plugins_schedule_runs_and_keys_train(monkeypatch):
+    halfway = lambda r: r.start if r.step < r.steps // 2 else 1.0  # noqa: E731
+    monkeypatch.setitem(SCHEDULES._impls, "test_halfway", halfway)
+    monkeypatch.setitem(SCHEDULES._specs, "test_halfway", halfway)
+    cfg = load(ROOT / "params.yaml", {"method": "hvae", "hvae.kl_schedule": "test_halfway", "hvae.kl_warmup_steps": 10,
+                                      "hvae.kl_warmup_start": 0.5})
+    assert [build_method(cfg).kl_weight(s) for s in (4, 5)] == [0.5, 1.0]
+    assert train_params(cfg)["hvae"]["kl_schedule"] == "test_halfway"
+    assert train_params(cfg) != train_params(load(ROOT / "params.yaml", {"method": "hvae", "hvae.kl_warmup_steps": 10,
+                                                                         "hvae.kl_warmup_start": 0.5}))
 
 
 class Gated(CustomBlock):
@@ -281,12 +312,17 @@ def test_a_block_type_without_a_role_is_refused(monkeypatch):
 @pytest.mark.parametrize("dotted, value, key", [
     ("hvae.kl_warmup_steps", -1, "hvae.kl_warmup_steps"),
     ("hvae.kl_warmup_start", 1.0, "hvae.kl_warmup_start"),
+    ("hvae.kl_schedule", "sigmoid", "hvae.kl_schedule"),
+    ("hvae.kl_schedule", "cosine", "hvae.kl_schedule"),  # kl_warmup_steps 0: nothing to run over
+    ("hvae.kl_cycles", 3, "hvae.kl_cycles"),  # the linear schedule has no cycles
+    ("hvae.kl_ratio", 0.0, "hvae.kl_ratio"),
+    ({"hvae.kl_schedule": "cyclical", "hvae.kl_warmup_steps": 3, "hvae.kl_cycles": 4}, None, "hvae.kl_cycles"),
     ("hvae.likelihood", "discretized_logistic", "hvae.likelihood"),  # 2D points: gaussian only
     ("hvae.likelihood", "poisson", "hvae.likelihood"),
 ])
 def test_bad_new_params(dotted, value, key):
     with pytest.raises(ConfigError) as info:
-        load(ROOT / "params.yaml", {"method": "hvae", dotted: value})
+        load(ROOT / "params.yaml", {"method": "hvae", **(dotted if isinstance(dotted, dict) else {dotted: value})})
     assert info.value.key == key and "\n" not in str(info.value)
 
 

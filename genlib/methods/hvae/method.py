@@ -28,6 +28,7 @@ from genlib.methods.likelihoods import bits_per_dim, likelihood
 from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.vae import IWAE_CHUNK
 from genlib.optim import adamw
+from genlib.registry import SCHEDULES
 
 
 class Layer(NamedTuple):
@@ -133,14 +134,15 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         return likelihood(self.params.likelihood, x.dim() - 1).observe(x)
 
     def kl_weight(self, step: int) -> float:
-        """The KL weight at training step ``step`` (from 1): ``beta``, reached linearly from
-        ``kl_warmup_start * beta`` over the first ``kl_warmup_steps`` steps (the warm-up of
+        """The KL weight at training step ``step`` (from 1): ``beta`` after the first
+        ``kl_warmup_steps`` steps, over which it goes from ``kl_warmup_start * beta`` to ``beta``
+        along ``kl_schedule`` (:mod:`genlib.schedules`; linear by default, the warm-up of
         Sønderby et al., NeurIPS 2016, Sec. 2.3, and Bowman et al., CoNLL 2016: the top layers
         are used before the KL pulls their posteriors onto the priors)."""
         p = self.params
         if step >= p.kl_warmup_steps:
             return p.beta
-        return p.beta * (p.kl_warmup_start + (1 - p.kl_warmup_start) * step / p.kl_warmup_steps)
+        return p.beta * SCHEDULES.get(p.kl_schedule)(p.ramp(step))
 
     def objective(self, recon: torch.Tensor, kl: torch.Tensor, share: Share | None = None,
                   kl_weight: float | None = None) -> torch.Tensor:
