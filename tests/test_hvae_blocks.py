@@ -249,6 +249,44 @@ def test_a_condition_transform_on_a_plugins_layer_without_a_posterior_is_refused
     assert info.value.key == "hvae.blocks[5].condition_transform" and "no posterior" in str(info.value)
 
 
+DUAL_DOWN = [  # a dual on the top-down side: the state below g joined with the top layer's output
+    {"name": "x", "type": "input", "width": 16},
+    {"name": "top", "type": "top", "input": "x", "latent": 2, "width": 16},
+    {"name": "s", "type": "simple", "input": "top", "width": 16},
+    {"name": "g", "type": "gen", "input": "s", "latent": 2, "width": 16},
+    {"name": "d", "type": "dual", "input": "g", "input2": "top", "width": 16, "merge": "sum", "condition_transform": "silu"},
+    {"name": "out", "type": "output", "input": "d", "width": 16},
+]
+
+
+def test_a_dual_on_the_top_down_side_joins_the_state_with_a_block_above():
+    rec = Recorder()
+    method, state = trained(tiny_cfg("hvae", 2, {"hvae.blocks": DUAL_DOWN}), blob(), rec)
+    graph, nets = method.graph, state.net
+    assert [b.name for b in graph.bottom_up] == ["x"] and [b.name for b in graph.top_down] == ["top", "s", "g", "d"]
+    assert [b.name for b in graph.latents] == ["top", "g"]
+    x, g = blob(8, seed=1), torch.Generator().manual_seed(0)
+    layers, px = method.top_down(nets, 8, g, method.bottom_up(nets, x), mean=True)
+    s_top = nets["top"].next_state(None, layers[0].z, None)
+    s_g = nets["g"].next_state(None, layers[1].z, nets["g"].prior(nets["s"](s_top), 8)[1])
+    want = nets["out"](nets["d"](s_g, torch.nn.functional.silu(s_top)))
+    assert torch.equal(px.mu, want.mu)
+    assert torch.isfinite(method.iwae_log_likelihood(nets, x, 2, g)).all()
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({4: {"input2": "x"}}, "hvae.blocks[4].input2", "top-down block"),  # a bottom-up feature into a top-down dual
+    ({3: {"input": "d"}, 4: {"input": "s", "input2": "g"}, 5: {"input": "g"}}, "hvae.blocks[4].input2", "above d on the chain: one of top, s"),
+    ({4: {"input2": "d"}}, "hvae.blocks[4].input2", "above d"),  # itself
+    ({1: {"width": 8}}, "hvae.blocks[4].merge", "inputs of one width"),
+])
+def test_a_top_down_dual_reads_blocks_above_it(changes, key, words):
+    blocks = [{**b, **changes.get(i, {})} for i, b in enumerate(DUAL_DOWN)]
+    with pytest.raises(ConfigError) as info:
+        parse_graph(blocks)
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
 def test_image_checks_of_the_new_types():
     blocks = [
         {"name": "x", "type": "input", "width": 4},
@@ -269,6 +307,19 @@ def test_image_checks_of_the_new_types():
         with pytest.raises(ConfigError) as info:
             HVAE(HVAEParams(blocks=tuple(graph))).networks((1, 8, 8))
         assert info.value.key == key and words in str(info.value), str(info.value)
+
+
+def test_a_top_down_dual_on_images_joins_maps_of_one_side():
+    blocks = [{**b, "width": 4} for b in DUAL_DOWN]
+    blocks[1:3] = [{"name": "top", "type": "top_simple", "latent": 2, "width": 4, "side": 4},
+                   {"name": "s", "type": "simple", "input": "top", "width": 4, "scale": 2}]
+    with pytest.raises(ConfigError) as info:
+        HVAE(HVAEParams(blocks=tuple(blocks))).networks((1, 8, 8))
+    assert info.value.key == "hvae.blocks[4].input2" and "side 8 of g; top is at 4" in str(info.value), str(info.value)
+    blocks[4] = {**blocks[4], "input2": "s"}
+    method = HVAE(HVAEParams(blocks=tuple(blocks)))
+    _, px = method.top_down(method.networks((1, 8, 8)), 3, torch.Generator().manual_seed(0))
+    assert px.mu.shape == (3, 1, 8, 8)
 
 
 def test_dense_pool_and_unpool_reach_and_leave_1x1():

@@ -100,7 +100,7 @@ def _resolutions(graph: Graph, data_shape: tuple[int, ...]) -> dict[str, int]:
                 raise ConfigError(graph.key(b.name, "scale"), scale, f"a divisor of its input's side {res[b.input]}")
             res[b.name] = res[b.input] // scale
             if b.input2 is not None and res[b.input2] != res[b.input]:
-                raise ConfigError(graph.key(b.name, "input2"), b.input2, f"a bottom-up block at the side {res[b.input]} of {b.input}; "
+                raise ConfigError(graph.key(b.name, "input2"), b.input2, f"a block at the side {res[b.input]} of {b.input}; "
                                                                           f"{b.input2} is at {res[b.input2]}")
         else:
             res[b.name] = res[b.input] * scale

@@ -4,7 +4,10 @@ A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
 
 - ``input`` (exactly one): ``x -> h``, the start of the bottom-up pass; ``width``, ``depth``.
 - ``encoder``: a further bottom-up feature of the block named in ``input``; ``dual``: a feature of
-  the two bottom-up blocks named in ``input`` and ``input2``, joined by ``merge``.
+  the two bottom-up blocks named in ``input`` and ``input2``, joined by ``merge``. A ``dual`` whose
+  ``input`` is a top-down block is a deterministic top-down block instead: it joins the state with
+  the output of the top-down block ``input2`` names, one above it on the chain (a skip connection
+  of the generative path).
 - ``top`` or ``top_simple`` (exactly one of them): the top latent layer with its trainable prior;
   a ``top`` posterior reads the bottom-up block named in ``input``, ``top_simple`` has none.
 - ``gen`` / ``residual``: a latent layer below the block named in ``input`` (top-down); its
@@ -191,10 +194,11 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
     the_input = next(b.name for b in specs if b.type == "input")
     specs = [replace(b, skip=b.skip or the_input) if inferred(b.type) and b.type not in HEADS else b for b in specs]
     by_name = {b.name: b for b in specs}
+    down = _top_down_names(specs, by_name)
     for i, b in enumerate(specs):
-        _check_refs(b, by_name, f"{where}[{i}]")
+        _check_refs(b, by_name, down, f"{where}[{i}]")
     _check_acyclic(specs, by_name, where)
-    chain = _chain(specs, by_name, where)
+    chain = _chain(specs, by_name, down, where)
     read = {ref for b in specs for ref in (b.input, b.input2, b.skip) if ref}
     for i, b in enumerate(specs):
         if b.type != "output" and b.name not in read:
@@ -202,7 +206,8 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
         _check_widths(b, by_name, f"{where}[{i}]")
     output = next(b for b in specs if b.type == "output")
     latents = tuple(b for b in chain if role(b.type) == "latent")
-    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output, where, tuple(b.name for b in specs), chain)
+    bottom_up = [b for b in specs if b.name not in down and role(b.type) == "bottom_up"]
+    return Graph(tuple(_bottom_up_order(bottom_up, by_name)), latents, output, where, tuple(b.name for b in specs), chain)
 
 
 _ROLE = {"input": "x -> features", "top": "the top latent layer with its trainable prior", "output": "the likelihood of x"}
@@ -237,17 +242,27 @@ def _block(raw, where: str) -> BlockSpec:
     return b
 
 
-def _check_refs(b: BlockSpec, by_name: dict, where: str) -> None:
-    """``input``, ``input2`` and ``skip`` name existing blocks of the kind this type reads."""
-    bottom_up = role(b.type) == "bottom_up" or b.type in HEADS
+def _top_down_names(specs: list[BlockSpec], by_name: dict) -> set[str]:
+    """The top-down blocks: the latent and deterministic ones, and each ``dual`` reading one."""
+    down = {b.name for b in specs if role(b.type) in ("latent", "deterministic")}
+    duals = [b for b in specs if b.type == "dual"]
+    while grown := {b.name for b in duals if b.input in down} - down:
+        down |= grown
+    return down
+
+
+def _check_refs(b: BlockSpec, by_name: dict, down: set[str], where: str) -> None:
+    """``input``, ``input2`` and ``skip`` name existing blocks of the kind this type reads (a
+    ``dual`` reads two of one kind, that of its ``input``)."""
+    bottom_up = (role(b.type) == "bottom_up" and b.name not in down) or b.type in HEADS
     wants = None if b.type in ("input", "top_simple") else (BOTTOM_UP if bottom_up else TOP_DOWN)
-    for key, kinds in (("input", wants), ("input2", BOTTOM_UP), ("skip", BOTTOM_UP)):
+    for key, kinds in (("input", wants), ("input2", wants), ("skip", BOTTOM_UP)):
         ref = getattr(b, key)
         if ref is None or kinds is None:
             continue
-        fits = (lambda t: role(t) == "bottom_up") if kinds == BOTTOM_UP else (lambda t: role(t) in ("latent", "deterministic"))
-        fitting = sorted(n for n, s in by_name.items() if fits(s.type) and n != b.name)
-        if ref not in by_name or not fits(by_name[ref].type):
+        fits = (lambda n: n not in down) if kinds == BOTTOM_UP else (lambda n: n in down)
+        fitting = sorted(n for n, s in by_name.items() if fits(n) and role(s.type) != "output" and n != b.name)
+        if ref not in by_name or not fits(ref) or role(by_name[ref].type) == "output":
             what = "top-down" if kinds == TOP_DOWN else "bottom-up"
             known = ", ".join(fitting) or "none"
             raise ConfigError(f"{where}.{key}", ref, f"the name of a {what} block ({'/'.join(kinds)}): one of {known}")
@@ -281,21 +296,27 @@ def _check_acyclic(specs: list[BlockSpec], by_name: dict, where: str) -> None:
             name = by_name[name].input
 
 
-def _chain(specs: list[BlockSpec], by_name: dict, where: str) -> tuple[BlockSpec, ...]:
-    """The top-down blocks from top to output: the output's inputs, followed up to the top block."""
+def _chain(specs: list[BlockSpec], by_name: dict, down: set[str], where: str) -> tuple[BlockSpec, ...]:
+    """The top-down blocks from top to output: the output's inputs, followed up to the top block;
+    a top-down ``dual``'s ``input2`` is a block above it on the chain (run before it)."""
     out = next(b for b in specs if b.type == "output")
     chain, name = [], out.input
-    while name is not None and role(by_name[name].type) in ("latent", "deterministic"):
+    while name is not None and name in down:
         chain.append(by_name[name])
         name = None if by_name[name].type in HEADS else by_name[name].input  # the top block reads bottom-up
     on_chain = {b.name for b in chain}
     for i, b in enumerate(specs):
-        if role(b.type) in ("latent", "deterministic") and b.name not in on_chain:
-            raise ConfigError(f"{where}[{i}].name", b.name, "a latent block on the one chain from the top block to the output block")
+        if b.name in down and b.name not in on_chain:
+            raise ConfigError(f"{where}[{i}].name", b.name, "a top-down block on the one chain from the top block to the output block")
     if chain[-1].type not in HEADS:
         i = specs.index(chain[-1])
         raise ConfigError(f"{where}[{i}].input", chain[-1].input, "a top-down block: the chain from the output block up ends at the top block")
-    return tuple(reversed(chain))
+    chain.reverse()
+    for j, b in enumerate(chain):
+        if b.type == "dual" and b.input2 not in {a.name for a in chain[:j]}:
+            above = ", ".join(a.name for a in chain[:j])
+            raise ConfigError(f"{where}[{specs.index(b)}].input2", b.input2, f"a top-down block above {b.name} on the chain: one of {above}")
+    return tuple(chain)
 
 
 def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:

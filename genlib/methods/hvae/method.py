@@ -93,16 +93,21 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         default) draw ``z_l ~ q(z_l | z_>l, x)``, the others ``z_l ~ p(z_l | z_>l)``; ``mean``
         takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value. A layer
         without a posterior (``top_simple``, ``gen_prior``) draws from its prior throughout, and
-        a deterministic block (``simple``) maps the state alone. The points being ``share``'s rows
+        a deterministic block (``simple``) maps the state alone, a top-down ``dual`` the state
+        and the output of a block above. The points being ``share``'s rows
         of a training batch, each layer's noise is the whole batch's."""
         layers: list[Layer] = []
         state = None
         infer = len(self.graph.latents) if posterior_layers is None else posterior_layers
         latent = iter(range(len(self.graph.latents)))
+        outputs: dict[str, torch.Tensor] = {}  # each top-down block's state, for a dual further down
         for b in self.graph.top_down:
             block = nets[b.name]
+            if b.type == "dual":  # the state joined with the output of a block above (its condition)
+                state = outputs[b.name] = block(state, condition(b, outputs[b.input2]))
+                continue
             if role(b.type) == "deterministic":
-                state = block(state)
+                state = outputs[b.name] = block(state)
                 continue
             i = next(latent)
             p, extra = block.prior(state, n)
@@ -113,7 +118,7 @@ class HVAE(HVAESpec, OwnNetworksMethod):
             else:
                 z = dist.mu if mean else dist.sample(generator, share)
             layers.append(Layer(z, q, p))
-            state = block.next_state(state, z, extra)
+            state = outputs[b.name] = block.next_state(state, z, extra)
         return layers, nets[self.graph.output.name](state)
 
     def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator,
