@@ -199,7 +199,7 @@ def _with(blocks, i, **changes):
     (_with(EVERY, 1, net="unet"), "hvae.blocks[1].net", "conv, conv1x1, dense"),
     (_with(EVERY, 0, transform="log"), "hvae.blocks[0].transform", "identity, silu, standardize"),
     (_with(EVERY, 2, merge="max"), "hvae.blocks[2].merge", "concat"),
-    (EVERY + [{"name": "t2", "type": "top_simple", "latent": 2, "width": 8}], "hvae.blocks[8].type", "one top or top_simple block"),
+    (EVERY + [{"name": "t2", "type": "top_simple", "latent": 2, "width": 8}], "hvae.blocks[8].type", "one top or top_simple (or a plugin's top type) block"),
     (_with(PRIOR_TOP, 1, input="x"), "hvae.blocks[1].input", "takes latent, width"),
     (_with(EVERY, 3, type="gen_prior"), "hvae.blocks", "type top or top_simple"),
     (_with(EVERY, 1, config={"a": 1}), "hvae.blocks[1].config", "takes input, width"),
@@ -238,6 +238,71 @@ def test_a_condition_transform_changes_what_the_posterior_reads():
     assert not torch.allclose(layers[1].q.mu, nets["g"].posterior(state, feats["h"]).mu)
     state = nets["g"].next_state(state, layers[1].z, nets["g"].prior(state, 16)[1])
     assert torch.equal(layers[2].q.mu, nets["r"].posterior(state, feats["x"]).mu)  # none given: as it is
+
+
+class LearnedTop(CustomBlock):
+    """A test plugin's top layer: a trainable mean under unit variance, ``q(z | h)``, ``s = f(z)``."""
+
+    role, top = "latent", True
+
+    @classmethod
+    def build(cls, spec, ctx):
+        return cls(ctx.net, ctx.widths[spec.input], spec.latent, spec.width)
+
+    def __init__(self, net, feature, latent, width):
+        super().__init__()
+        self.mu = torch.nn.Parameter(torch.full((latent,), 0.5))
+        self.q, self.state = net(feature, 2 * latent, width, 1), net(latent, width, width, 1)
+
+    def prior(self, state, n):
+        return B.Gaussian(self.mu.expand(n, -1), torch.zeros(n, self.mu.numel())), None
+
+    def posterior(self, state, h):
+        return B.Gaussian.from_params(self.q(h))
+
+    def next_state(self, state, z, extra):
+        return self.state(z)
+
+
+PLUGIN_TOP = [
+    {"name": "x", "type": "input", "width": 16},
+    {"name": "t", "type": "test_top", "input": "x", "latent": 2, "width": 16},
+    {"name": "g", "type": "gen", "input": "t", "latent": 2, "width": 16},
+    {"name": "out", "type": "output", "input": "g", "width": 16},
+]
+
+
+@pytest.fixture
+def plugin_top(monkeypatch):
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_top", LearnedTop)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_top", LearnedTop)
+
+
+def test_a_plugins_latent_type_can_be_the_top_block(plugin_top):
+    method = HVAE(HVAEParams(blocks=tuple(PLUGIN_TOP), free_bits=0.0))
+    nets = method.networks((2,))
+    assert [b.name for b in method.graph.latents] == ["t", "g"] and isinstance(nets["t"], LearnedTop)
+    x, g = blob(32), torch.Generator().manual_seed(0)
+    layers, _ = method.top_down(nets, 32, g, method.bottom_up(nets, x), mean=True)
+    assert torch.equal(layers[0].q.mu, nets["t"].posterior(None, method.bottom_up(nets, x)["x"]).mu)
+    assert torch.equal(method.top_down(nets, 4, g, mean=True)[0][0].z, torch.full((4, 2), 0.5))  # the prior's mean
+    method.loss(nets, x, g).backward()
+    assert nets["t"].mu.grad.abs().sum() > 0  # the KL reaches the plugin's prior
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({1: {"input": None}}, "hvae.blocks[1].input", "the bottom-up block the posterior of test_top reads"),
+    ({1: {"input": "g"}}, "hvae.blocks[1].input", "bottom-up block"),
+    ({1: {"skip": "x"}}, "hvae.blocks[1].skip", "takes latent, width, input"),
+])
+def test_a_plugins_top_type_is_checked_as_a_top_block(plugin_top, changes, key, words):
+    blocks = [{**b, **changes.get(i, {})} for i, b in enumerate(PLUGIN_TOP)]
+    with pytest.raises(ConfigError) as info:
+        parse_graph(blocks)
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_graph(PLUGIN_TOP[:2] + [{"name": "z", "type": "top", "input": "x", "latent": 2, "width": 16}, *PLUGIN_TOP[2:]])
+    assert info.value.key == "hvae.blocks[2].type" and "one top or top_simple (or a plugin's top type) block" in str(info.value)
 
 
 def test_a_condition_transform_on_a_plugins_layer_without_a_posterior_is_refused(monkeypatch):

@@ -31,6 +31,11 @@ registers it; a graph then uses its name as a block's ``type``::
   ``next_state(state, z, extra) -> state'``, ``dist`` a :class:`~genlib.methods.hvae.blocks.Gaussian`
   or :class:`~genlib.methods.hvae.blocks.Laplace`.
 
+A ``latent`` type with ``top = True`` is the graph's top block, in place of ``top`` or
+``top_simple``: ``prior(None, n)``, ``posterior(None, h)`` on the feature of its bottom-up
+``input`` (only when ``inferred``, and without ``input`` otherwise; on images ``side`` then sets
+its resolution) and ``next_state(None, z, extra)``, the first state.
+
 Its keys are those of its role (:data:`genlib.methods.hvae.graph.CUSTOM_KEYS`), its own settings
 under ``config:`` (a mapping handed to ``build`` in ``spec.config``); a model file records the type
 and its config with the graph and the module it came from, and loading it without that module
@@ -48,6 +53,7 @@ class CustomBlock(nn.Module):
 
     role: ClassVar[str] = "bottom_up"  # bottom_up | deterministic | latent
     inferred: ClassVar[bool] = True  # latent: has a posterior reading the feature of skip
+    top: ClassVar[bool] = False  # latent: the top of the chain (in place of top or top_simple): no state above it
 
     @classmethod
     def build(cls, spec, ctx) -> nn.Module:

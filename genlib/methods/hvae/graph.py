@@ -8,8 +8,9 @@ A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
   ``input`` is a top-down block is a deterministic top-down block instead: it joins the state with
   the output of the top-down block ``input2`` names, one above it on the chain (a skip connection
   of the generative path).
-- ``top`` or ``top_simple`` (exactly one of them): the top latent layer with its trainable prior;
-  a ``top`` posterior reads the bottom-up block named in ``input``, ``top_simple`` has none.
+- ``top`` or ``top_simple`` (exactly one of them, or a plugin's latent type that says ``top``): the
+  top latent layer with its trainable prior; a ``top`` posterior reads the bottom-up block named in
+  ``input``, ``top_simple`` has none.
 - ``gen`` / ``residual``: a latent layer below the block named in ``input`` (top-down); its
   posterior also reads the bottom-up block named in ``skip`` (default: the input block). A
   ``residual`` block keeps its input's width. ``gen_prior``: a latent layer without a posterior.
@@ -67,6 +68,7 @@ CUSTOM_KEYS = {  # a plugin's block type (registry HVAE_BLOCKS) by its role: the
     "latent": (("input", "latent", "width"), ("depth", "scale", "dist", "skip", "condition_transform", "config")),
     "deterministic": (("input", "width"), ("depth", "scale", "config")),
 }
+CUSTOM_TOP_KEYS = (("latent", "width"), ("input", "depth", "dist", "side", "config"))  # a latent type with top = True
 COMMON = ("name", "type", "net")
 # What an input or encoder block applies to what it reads, before its network (``transform``), and
 # what a block with a second input applies to that one, its condition (``condition_transform``).
@@ -92,6 +94,14 @@ def role(type_: str) -> str:
     return HVAE_BLOCKS.spec(type_).role
 
 
+def head(type_: str) -> bool:
+    """Whether blocks of this type are the top of the chain: ``top``, ``top_simple``, or a
+    plugin's latent type that says ``top`` (its prior reads no state)."""
+    if type_ in TYPES:
+        return type_ in HEADS
+    return role(type_) == "latent" and getattr(HVAE_BLOCKS.spec(type_), "top", False)
+
+
 def inferred(type_: str) -> bool:
     """Whether a latent block of this type has a posterior (reads a bottom-up feature, ``skip``)."""
     if type_ in TYPES:
@@ -100,7 +110,7 @@ def inferred(type_: str) -> bool:
 
 
 def _keys(type_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return KEYS[type_] if type_ in KEYS else CUSTOM_KEYS[role(type_)]
+    return KEYS[type_] if type_ in KEYS else (CUSTOM_TOP_KEYS if head(type_) else CUSTOM_KEYS[role(type_)])
 
 
 @dataclass(frozen=True)
@@ -184,15 +194,15 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
             raise ConfigError(f"{where}[{i}].name", b.name, f"a name no other block has (blocks[{first[b.name]}] has it)")
         first[b.name] = i
     for kinds in (("input",), HEADS, ("output",)):
-        found = [i for i, b in enumerate(specs) if b.type in kinds]
-        kind = " or ".join(kinds)
+        found = [i for i, b in enumerate(specs) if b.type in kinds or (kinds == HEADS and head(b.type))]
+        kind = " or ".join(kinds) + (" (or a plugin's top type)" if kinds == HEADS else "")
         if not found:
             raise ConfigError(where, f"<no {kind} block>", f"a graph with one block of type {kind} ({_ROLE[kinds[0]]})")
         if len(found) > 1:
             raise ConfigError(f"{where}[{found[1]}].type", specs[found[1]].type,
                               f"another type: a graph has one {kind} block (blocks[{found[0]}] is one)")
     the_input = next(b.name for b in specs if b.type == "input")
-    specs = [replace(b, skip=b.skip or the_input) if inferred(b.type) and b.type not in HEADS else b for b in specs]
+    specs = [replace(b, skip=b.skip or the_input) if inferred(b.type) and not head(b.type) else b for b in specs]
     by_name = {b.name: b for b in specs}
     down = _top_down_names(specs, by_name)
     for i, b in enumerate(specs):
@@ -239,6 +249,9 @@ def _block(raw, where: str) -> BlockSpec:
     if b.condition_transform is not None and role(b.type) == "latent" and not inferred(b.type):
         raise ConfigError(f"{where}.condition_transform", b.condition_transform,
                           f"no value: a block of type {b.type} has no posterior, so no condition (its second input) to transform")
+    if b.type not in TYPES and head(b.type) and (b.input is None) == inferred(b.type):
+        raise ConfigError(f"{where}.input", b.input, f"the bottom-up block the posterior of {b.type} reads" if inferred(b.type)
+                          else f"no value: a top type without a posterior ({b.type}) reads nothing")
     return b
 
 
@@ -254,7 +267,7 @@ def _top_down_names(specs: list[BlockSpec], by_name: dict) -> set[str]:
 def _check_refs(b: BlockSpec, by_name: dict, down: set[str], where: str) -> None:
     """``input``, ``input2`` and ``skip`` name existing blocks of the kind this type reads (a
     ``dual`` reads two of one kind, that of its ``input``)."""
-    bottom_up = (role(b.type) == "bottom_up" and b.name not in down) or b.type in HEADS
+    bottom_up = (role(b.type) == "bottom_up" and b.name not in down) or head(b.type)
     wants = None if b.type in ("input", "top_simple") else (BOTTOM_UP if bottom_up else TOP_DOWN)
     for key, kinds in (("input", wants), ("input2", wants), ("skip", BOTTOM_UP)):
         ref = getattr(b, key)
@@ -303,12 +316,12 @@ def _chain(specs: list[BlockSpec], by_name: dict, down: set[str], where: str) ->
     chain, name = [], out.input
     while name is not None and name in down:
         chain.append(by_name[name])
-        name = None if by_name[name].type in HEADS else by_name[name].input  # the top block reads bottom-up
+        name = None if head(by_name[name].type) else by_name[name].input  # the top block reads bottom-up
     on_chain = {b.name for b in chain}
     for i, b in enumerate(specs):
         if b.name in down and b.name not in on_chain:
             raise ConfigError(f"{where}[{i}].name", b.name, "a top-down block on the one chain from the top block to the output block")
-    if chain[-1].type not in HEADS:
+    if not head(chain[-1].type):
         i = specs.index(chain[-1])
         raise ConfigError(f"{where}[{i}].input", chain[-1].input, "a top-down block: the chain from the output block up ends at the top block")
     chain.reverse()
