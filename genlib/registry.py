@@ -1,6 +1,6 @@
 """Registries: every name a user types in ``params.yaml`` is a key in one of these.
 
-A user's own method, network, dataset, logger sink or training callback registers itself the same way from their own module,
+A user's own method, network, dataset, logger sink, training callback or loss-weight schedule registers itself the same way from their own module,
 named in ``params.yaml`` under ``plugins:`` and imported before the config is checked. The
 built-in ones are declared at the end of this module by the paths of their parts, imported on
 first use: ``genlib list`` and ``genlib check`` import no torch.
