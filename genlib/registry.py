@@ -1,6 +1,6 @@
 """Registries: every name a user types in ``params.yaml`` is a key in one of these.
 
-A user's own method, network, dataset, logger sink or training callback registers itself the same way from their own module,
+A user's own method, network, dataset, logger sink, training callback or loss-weight schedule registers itself the same way from their own module,
 named in ``params.yaml`` under ``plugins:`` and imported before the config is checked. The
 built-in ones are declared at the end of this module by the paths of their parts, imported on
 first use: ``genlib list`` and ``genlib check`` import no torch.
@@ -83,6 +83,7 @@ LOGGERS: Registry = Registry("logger")  # sinks of the training curves (run.logg
 CALLBACKS: Registry = Registry("callback")  # hooks into the training loop (training.callbacks; genlib.training.callbacks)
 HVAE_BLOCKS: Registry = Registry("hvae block type")  # a plugin's block types (hvae.blocks[i].type; genlib.methods.hvae.custom)
 HVAE_NETS: Registry = Registry("hvae block network")  # the networks inside hvae blocks (hvae.blocks[i].net)
+SCHEDULES: Registry = Registry("loss-weight schedule")  # per-step schedules of a loss weight (hvae.kl_schedule; genlib.schedules)
 
 # The built-in entries: name, spec, implementation (in genlib.<first part>). Every implementation
 # inherits its spec; genlib.implementations imports each implementation's module, for the stages'
@@ -130,6 +131,7 @@ _BUILTIN = {
         ("conv", "methods.hvae.blocks:conv", "methods.hvae.blocks:conv"),
         ("conv1x1", "methods.hvae.blocks:conv1x1", "methods.hvae.blocks:conv1x1"),
     ],
+    SCHEDULES: [(name, f"schedules:{name}", f"schedules:{name}") for name in ("linear", "cosine", "cyclical")],  # Ramp -> fraction
     # A sink is checked by its name alone: its spec is its class, which imports its writer on use.
     # The train stage imports genlib.training.logger itself, so it is in that stage's code deps.
     LOGGERS: [

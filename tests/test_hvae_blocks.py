@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from genlib.config import load
+from genlib.config import build_method, load
 from genlib.errors import ConfigError, DataError
 from genlib.methods.base import StepContext
 from genlib.methods.hvae import HVAE, HVAEParams, load_model, save_model
@@ -15,7 +15,7 @@ from genlib.methods.hvae.custom import CustomBlock
 from genlib.methods.hvae.graph import TRANSFORMS, parse_graph
 from genlib.methods.likelihoods import DiscretizedLogistic
 from genlib.pipeline.keys import train_params
-from genlib.registry import HVAE_BLOCKS
+from genlib.registry import HVAE_BLOCKS, SCHEDULES
 
 from family_helpers import ROOT, Recorder, blob, tiny_cfg, trained
 
@@ -109,6 +109,37 @@ def test_kl_warm_up_rises_to_beta_and_keys_train():
     assert train_params(cfg)["hvae"]["kl_warmup_steps"] == 300
 
 
+@pytest.mark.parametrize("schedule, steps, start, extra, at, want", [
+    ("cosine", 10, 0.2, {}, (0, 2, 5, 10), (0.4, 2 * (0.2 + 0.8 * (1 - math.cos(0.2 * math.pi)) / 2), 1.2, 2.0)),
+    ("cyclical", 100, 0.0, {}, (0, 5, 15, 25, 30, 99, 100), (0.0, 0.8, 2.0, 0.0, 0.8, 2.0, 2.0)),  # M = 4, R = 0.5
+    ("cyclical", 60, 0.5, {"kl_cycles": 2, "kl_ratio": 0.25}, (0, 3, 6, 8, 30, 33, 59), (1.0, 1.4, 1.8, 2.0, 1.0, 1.4, 2.0)),
+])
+def test_kl_schedules_give_their_weights_at_chosen_steps(schedule, steps, start, extra, at, want):
+    p = HVAEParams(kl_schedule=schedule, kl_warmup_steps=steps, kl_warmup_start=start, beta=2.0, **extra)
+    assert [HVAE(p).kl_weight(s) for s in at] == pytest.approx(want, abs=1e-12)
+
+
+def test_the_default_linear_schedule_is_the_warm_up_it_was_bit_for_bit():
+    cfg = load(ROOT / "configs" / "mnist.yaml", {"method": "hvae"})
+    p, method = cfg.method_params, build_method(cfg)
+    assert p.kl_schedule == "linear" and p.kl_warmup_steps == 200
+    before = [p.beta * (p.kl_warmup_start + (1 - p.kl_warmup_start) * s / p.kl_warmup_steps) for s in range(200)]
+    assert [method.kl_weight(s) for s in range(200)] == before  # the formula the linear warm-up had
+    assert HVAE(load(ROOT / "params.yaml", {"method": "hvae"}).method_params).kl_weight(1) == 1.0
+
+
+def test_a_plugins_schedule_runs_and_keys_train(monkeypatch):
+    halfway = lambda r: r.start if r.step < r.steps // 2 else 1.0  # noqa: E731
+    monkeypatch.setitem(SCHEDULES._impls, "test_halfway", halfway)
+    monkeypatch.setitem(SCHEDULES._specs, "test_halfway", halfway)
+    cfg = load(ROOT / "params.yaml", {"method": "hvae", "hvae.kl_schedule": "test_halfway", "hvae.kl_warmup_steps": 10,
+                                      "hvae.kl_warmup_start": 0.5})
+    assert [build_method(cfg).kl_weight(s) for s in (4, 5)] == [0.5, 1.0]
+    assert train_params(cfg)["hvae"]["kl_schedule"] == "test_halfway"
+    assert train_params(cfg) != train_params(load(ROOT / "params.yaml", {"method": "hvae", "hvae.kl_warmup_steps": 10,
+                                                                         "hvae.kl_warmup_start": 0.5}))
+
+
 class Gated(CustomBlock):
     """A test plugin's bottom-up block: ``h * sigmoid(f(h))``, its gain from ``config``."""
 
@@ -168,12 +199,154 @@ def _with(blocks, i, **changes):
     (_with(EVERY, 1, net="unet"), "hvae.blocks[1].net", "conv, conv1x1, dense"),
     (_with(EVERY, 0, transform="log"), "hvae.blocks[0].transform", "identity, silu, standardize"),
     (_with(EVERY, 2, merge="max"), "hvae.blocks[2].merge", "concat"),
-    (EVERY + [{"name": "t2", "type": "top_simple", "latent": 2, "width": 8}], "hvae.blocks[8].type", "one top or top_simple block"),
+    (EVERY + [{"name": "t2", "type": "top_simple", "latent": 2, "width": 8}], "hvae.blocks[8].type", "one top or top_simple (or a plugin's top type) block"),
     (_with(PRIOR_TOP, 1, input="x"), "hvae.blocks[1].input", "takes latent, width"),
     (_with(EVERY, 3, type="gen_prior"), "hvae.blocks", "type top or top_simple"),
     (_with(EVERY, 1, config={"a": 1}), "hvae.blocks[1].config", "takes input, width"),
+    (_with(EVERY, 6, condition_transform="log"), "hvae.blocks[6].condition_transform", "identity, silu, standardize"),
+    (_with(EVERY, 1, condition_transform="silu"), "hvae.blocks[1].condition_transform", "takes input, width"),  # one input
+    (_with(EVERY, 3, condition_transform="silu"), "hvae.blocks[3].condition_transform", "takes input, latent, width"),
+    (_with(EVERY, 5, condition_transform="silu"), "hvae.blocks[5].condition_transform", "takes input, latent, width"),
 ])
 def test_graph_errors_name_the_block_key(blocks, key, words):
+    with pytest.raises(ConfigError) as info:
+        parse_graph(blocks)
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+CONDITIONED = [  # a condition transform on each kind of block with a second input
+    {"name": "x", "type": "input", "width": 8},
+    {"name": "h", "type": "encoder", "input": "x", "width": 8},
+    {"name": "d", "type": "dual", "input": "x", "input2": "h", "width": 8, "condition_transform": "silu"},
+    {"name": "top", "type": "top", "input": "d", "latent": 2, "width": 8},
+    {"name": "g", "type": "gen", "input": "top", "skip": "h", "latent": 2, "width": 8, "condition_transform": "standardize"},
+    {"name": "r", "type": "residual", "input": "g", "latent": 2, "width": 8},
+    {"name": "out", "type": "output", "input": "r", "width": 8},
+]
+
+
+def test_a_condition_transform_changes_what_the_posterior_reads():
+    method = HVAE(HVAEParams(blocks=tuple(CONDITIONED)))
+    nets, x = method.networks((2,)), blob(16)
+    feats = method.bottom_up(nets, x)
+    assert torch.equal(feats["d"], nets["d"](feats["x"], torch.nn.functional.silu(feats["h"])))
+    assert not torch.allclose(feats["d"], nets["d"](feats["x"], feats["h"]))
+    layers, _ = method.top_down(nets, 16, torch.Generator().manual_seed(0), feats, mean=True)
+    state = nets["top"].next_state(None, layers[0].z, None)
+    want = nets["g"].posterior(state, B.standardize(feats["h"]))  # the condition, standardised
+    assert torch.equal(layers[1].q.mu, want.mu) and torch.equal(layers[1].q.logvar, want.logvar)
+    assert not torch.allclose(layers[1].q.mu, nets["g"].posterior(state, feats["h"]).mu)
+    state = nets["g"].next_state(state, layers[1].z, nets["g"].prior(state, 16)[1])
+    assert torch.equal(layers[2].q.mu, nets["r"].posterior(state, feats["x"]).mu)  # none given: as it is
+
+
+class LearnedTop(CustomBlock):
+    """A test plugin's top layer: a trainable mean under unit variance, ``q(z | h)``, ``s = f(z)``."""
+
+    role, top = "latent", True
+
+    @classmethod
+    def build(cls, spec, ctx):
+        return cls(ctx.net, ctx.widths[spec.input], spec.latent, spec.width)
+
+    def __init__(self, net, feature, latent, width):
+        super().__init__()
+        self.mu = torch.nn.Parameter(torch.full((latent,), 0.5))
+        self.q, self.state = net(feature, 2 * latent, width, 1), net(latent, width, width, 1)
+
+    def prior(self, state, n):
+        return B.Gaussian(self.mu.expand(n, -1), torch.zeros(n, self.mu.numel())), None
+
+    def posterior(self, state, h):
+        return B.Gaussian.from_params(self.q(h))
+
+    def next_state(self, state, z, extra):
+        return self.state(z)
+
+
+PLUGIN_TOP = [
+    {"name": "x", "type": "input", "width": 16},
+    {"name": "t", "type": "test_top", "input": "x", "latent": 2, "width": 16},
+    {"name": "g", "type": "gen", "input": "t", "latent": 2, "width": 16},
+    {"name": "out", "type": "output", "input": "g", "width": 16},
+]
+
+
+@pytest.fixture
+def plugin_top(monkeypatch):
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_top", LearnedTop)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_top", LearnedTop)
+
+
+def test_a_plugins_latent_type_can_be_the_top_block(plugin_top):
+    method = HVAE(HVAEParams(blocks=tuple(PLUGIN_TOP), free_bits=0.0))
+    nets = method.networks((2,))
+    assert [b.name for b in method.graph.latents] == ["t", "g"] and isinstance(nets["t"], LearnedTop)
+    x, g = blob(32), torch.Generator().manual_seed(0)
+    layers, _ = method.top_down(nets, 32, g, method.bottom_up(nets, x), mean=True)
+    assert torch.equal(layers[0].q.mu, nets["t"].posterior(None, method.bottom_up(nets, x)["x"]).mu)
+    assert torch.equal(method.top_down(nets, 4, g, mean=True)[0][0].z, torch.full((4, 2), 0.5))  # the prior's mean
+    method.loss(nets, x, g).backward()
+    assert nets["t"].mu.grad.abs().sum() > 0  # the KL reaches the plugin's prior
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({1: {"input": None}}, "hvae.blocks[1].input", "the bottom-up block the posterior of test_top reads"),
+    ({1: {"input": "g"}}, "hvae.blocks[1].input", "bottom-up block"),
+    ({1: {"skip": "x"}}, "hvae.blocks[1].skip", "takes latent, width, input"),
+])
+def test_a_plugins_top_type_is_checked_as_a_top_block(plugin_top, changes, key, words):
+    blocks = [{**b, **changes.get(i, {})} for i, b in enumerate(PLUGIN_TOP)]
+    with pytest.raises(ConfigError) as info:
+        parse_graph(blocks)
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_graph(PLUGIN_TOP[:2] + [{"name": "z", "type": "top", "input": "x", "latent": 2, "width": 16}, *PLUGIN_TOP[2:]])
+    assert info.value.key == "hvae.blocks[2].type" and "one top or top_simple (or a plugin's top type) block" in str(info.value)
+
+
+def test_a_condition_transform_on_a_plugins_layer_without_a_posterior_is_refused(monkeypatch):
+    prior_only = type("PriorOnly", (CustomBlock,), {"role": "latent", "inferred": False})
+    monkeypatch.setitem(HVAE_BLOCKS._impls, "test_prior_only", prior_only)
+    monkeypatch.setitem(HVAE_BLOCKS._specs, "test_prior_only", prior_only)
+    with pytest.raises(ConfigError) as info:
+        parse_graph(_with(CONDITIONED, 5, type="test_prior_only", condition_transform="silu"))
+    assert info.value.key == "hvae.blocks[5].condition_transform" and "no posterior" in str(info.value)
+
+
+DUAL_DOWN = [  # a dual on the top-down side: the state below g joined with the top layer's output
+    {"name": "x", "type": "input", "width": 16},
+    {"name": "top", "type": "top", "input": "x", "latent": 2, "width": 16},
+    {"name": "s", "type": "simple", "input": "top", "width": 16},
+    {"name": "g", "type": "gen", "input": "s", "latent": 2, "width": 16},
+    {"name": "d", "type": "dual", "input": "g", "input2": "top", "width": 16, "merge": "sum", "condition_transform": "silu"},
+    {"name": "out", "type": "output", "input": "d", "width": 16},
+]
+
+
+def test_a_dual_on_the_top_down_side_joins_the_state_with_a_block_above():
+    rec = Recorder()
+    method, state = trained(tiny_cfg("hvae", 2, {"hvae.blocks": DUAL_DOWN}), blob(), rec)
+    graph, nets = method.graph, state.net
+    assert [b.name for b in graph.bottom_up] == ["x"] and [b.name for b in graph.top_down] == ["top", "s", "g", "d"]
+    assert [b.name for b in graph.latents] == ["top", "g"]
+    x, g = blob(8, seed=1), torch.Generator().manual_seed(0)
+    layers, px = method.top_down(nets, 8, g, method.bottom_up(nets, x), mean=True)
+    s_top = nets["top"].next_state(None, layers[0].z, None)
+    s_g = nets["g"].next_state(None, layers[1].z, nets["g"].prior(nets["s"](s_top), 8)[1])
+    want = nets["out"](nets["d"](s_g, torch.nn.functional.silu(s_top)))
+    assert torch.equal(px.mu, want.mu)
+    assert torch.isfinite(method.iwae_log_likelihood(nets, x, 2, g)).all()
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({4: {"input2": "x"}}, "hvae.blocks[4].input2", "top-down block"),  # a bottom-up feature into a top-down dual
+    ({3: {"input": "d"}, 4: {"input": "s", "input2": "g"}, 5: {"input": "g"}}, "hvae.blocks[4].input2", "above d on the chain: one of top, s"),
+    ({4: {"input2": "d"}}, "hvae.blocks[4].input2", "above d"),  # itself
+    ({1: {"width": 8}}, "hvae.blocks[4].merge", "inputs of one width"),
+])
+def test_a_top_down_dual_reads_blocks_above_it(changes, key, words):
+    blocks = [{**b, **changes.get(i, {})} for i, b in enumerate(DUAL_DOWN)]
     with pytest.raises(ConfigError) as info:
         parse_graph(blocks)
     assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value), str(info.value)
@@ -199,6 +372,19 @@ def test_image_checks_of_the_new_types():
         with pytest.raises(ConfigError) as info:
             HVAE(HVAEParams(blocks=tuple(graph))).networks((1, 8, 8))
         assert info.value.key == key and words in str(info.value), str(info.value)
+
+
+def test_a_top_down_dual_on_images_joins_maps_of_one_side():
+    blocks = [{**b, "width": 4} for b in DUAL_DOWN]
+    blocks[1:3] = [{"name": "top", "type": "top_simple", "latent": 2, "width": 4, "side": 4},
+                   {"name": "s", "type": "simple", "input": "top", "width": 4, "scale": 2}]
+    with pytest.raises(ConfigError) as info:
+        HVAE(HVAEParams(blocks=tuple(blocks))).networks((1, 8, 8))
+    assert info.value.key == "hvae.blocks[4].input2" and "side 8 of g; top is at 4" in str(info.value), str(info.value)
+    blocks[4] = {**blocks[4], "input2": "s"}
+    method = HVAE(HVAEParams(blocks=tuple(blocks)))
+    _, px = method.top_down(method.networks((1, 8, 8)), 3, torch.Generator().manual_seed(0))
+    assert px.mu.shape == (3, 1, 8, 8)
 
 
 def test_dense_pool_and_unpool_reach_and_leave_1x1():
@@ -242,12 +428,17 @@ def test_a_block_type_without_a_role_is_refused(monkeypatch):
 @pytest.mark.parametrize("dotted, value, key", [
     ("hvae.kl_warmup_steps", -1, "hvae.kl_warmup_steps"),
     ("hvae.kl_warmup_start", 1.0, "hvae.kl_warmup_start"),
+    ("hvae.kl_schedule", "sigmoid", "hvae.kl_schedule"),
+    ("hvae.kl_schedule", "cosine", "hvae.kl_schedule"),  # kl_warmup_steps 0: nothing to run over
+    ("hvae.kl_cycles", 3, "hvae.kl_cycles"),  # the linear schedule has no cycles
+    ("hvae.kl_ratio", 0.0, "hvae.kl_ratio"),
+    ({"hvae.kl_schedule": "cyclical", "hvae.kl_warmup_steps": 3, "hvae.kl_cycles": 4}, None, "hvae.kl_cycles"),
     ("hvae.likelihood", "discretized_logistic", "hvae.likelihood"),  # 2D points: gaussian only
     ("hvae.likelihood", "poisson", "hvae.likelihood"),
 ])
 def test_bad_new_params(dotted, value, key):
     with pytest.raises(ConfigError) as info:
-        load(ROOT / "params.yaml", {"method": "hvae", dotted: value})
+        load(ROOT / "params.yaml", {"method": "hvae", **(dotted if isinstance(dotted, dict) else {dotted: value})})
     assert info.value.key == key and "\n" not in str(info.value)
 
 

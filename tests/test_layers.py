@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Bottom to top. A part may import its own layer and those below.
 LAYERS = [
     {"__init__", "errors", "registry", "seeding", "io", "params", "compat", "progress", "device", "stable", "optim", "weights",
-     "provenance", "sizes"},
+     "provenance", "sizes", "schedules"},
     {"data", "nets"},
     {"methods", "metrics", "plots", "implementations"},
     {"training", "config"},

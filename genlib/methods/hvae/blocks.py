@@ -168,8 +168,8 @@ class EncoderBlock(nn.Module):
 
 
 class DualBlock(nn.Module):
-    """hVAE's ``DualInputBlock`` on the bottom-up side: two features joined, by concatenation or
-    their sum, then ``h = f(join)``."""
+    """hVAE's ``DualInputBlock``: two features joined, by concatenation or their sum, then
+    ``h = f(join)``; bottom-up two features, top-down the state and a block's output above it."""
 
     def __init__(self, net: Net, in_width: int, in2_width: int, width: int, depth: int, merge: str = "concat") -> None:
         super().__init__()

@@ -9,7 +9,7 @@ from torch import nn
 from genlib.errors import ConfigError
 from genlib.methods.hvae import blocks as B
 from genlib.methods.hvae.custom import CustomBlock
-from genlib.methods.hvae.graph import BlockSpec, Graph, inferred, role
+from genlib.methods.hvae.graph import BlockSpec, Graph, head, inferred, role
 from genlib.methods.likelihoods import likelihood
 from genlib.registry import HVAE_BLOCKS, HVAE_NETS
 
@@ -89,18 +89,18 @@ def _resolutions(graph: Graph, data_shape: tuple[int, ...]) -> dict[str, int]:
         scale, kind = b.scale or 1, role(b.type)
         if b.type == "input":
             res[b.name] = side
-        elif b.type == "top_simple":
+        elif head(b.type) and b.input is None:  # top_simple, or a plugin's top type without a posterior
             if b.side is None:
                 raise ConfigError(graph.key(b.name, "side"), None, "the top latent's side on images (e.g. 1 or 7)")
             res[b.name] = b.side
-        elif b.type in ("top", "output"):
+        elif head(b.type) or b.type == "output":
             res[b.name] = res[b.input]
         elif kind == "bottom_up":
             if res[b.input] % scale:
                 raise ConfigError(graph.key(b.name, "scale"), scale, f"a divisor of its input's side {res[b.input]}")
             res[b.name] = res[b.input] // scale
             if b.input2 is not None and res[b.input2] != res[b.input]:
-                raise ConfigError(graph.key(b.name, "input2"), b.input2, f"a bottom-up block at the side {res[b.input]} of {b.input}; "
+                raise ConfigError(graph.key(b.name, "input2"), b.input2, f"a block at the side {res[b.input]} of {b.input}; "
                                                                           f"{b.input2} is at {res[b.input2]}")
         else:
             res[b.name] = res[b.input] * scale

@@ -26,9 +26,15 @@ registers it; a graph then uses its name as a block's ``type``::
 - ``bottom_up``: ``forward(h) -> h'`` on the feature of ``input`` (``scale`` pools on images);
 - ``deterministic``: a top-down block, ``forward(state) -> state'`` (``scale`` upsamples);
 - ``latent``: a top-down latent layer, ``prior(state, n) -> (dist, extra)``,
-  ``posterior(state, h) -> dist`` (when ``inferred``; ``h`` is the feature of ``skip``) and
+  ``posterior(state, h) -> dist`` (when ``inferred``; ``h`` is the feature of ``skip``, after
+  its ``condition_transform``) and
   ``next_state(state, z, extra) -> state'``, ``dist`` a :class:`~genlib.methods.hvae.blocks.Gaussian`
   or :class:`~genlib.methods.hvae.blocks.Laplace`.
+
+A ``latent`` type with ``top = True`` is the graph's top block, in place of ``top`` or
+``top_simple``: ``prior(None, n)``, ``posterior(None, h)`` on the feature of its bottom-up
+``input`` (only when ``inferred``, and without ``input`` otherwise; on images ``side`` then sets
+its resolution) and ``next_state(None, z, extra)``, the first state.
 
 Its keys are those of its role (:data:`genlib.methods.hvae.graph.CUSTOM_KEYS`), its own settings
 under ``config:`` (a mapping handed to ``build`` in ``spec.config``); a model file records the type
@@ -47,6 +53,7 @@ class CustomBlock(nn.Module):
 
     role: ClassVar[str] = "bottom_up"  # bottom_up | deterministic | latent
     inferred: ClassVar[bool] = True  # latent: has a posterior reading the feature of skip
+    top: ClassVar[bool] = False  # latent: the top of the chain (in place of top or top_simple): no state above it
 
     @classmethod
     def build(cls, spec, ctx) -> nn.Module:

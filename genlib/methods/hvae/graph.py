@@ -4,15 +4,22 @@ A graph is a list of blocks, each a mapping ``{name, type, input, ...}``:
 
 - ``input`` (exactly one): ``x -> h``, the start of the bottom-up pass; ``width``, ``depth``.
 - ``encoder``: a further bottom-up feature of the block named in ``input``; ``dual``: a feature of
-  the two bottom-up blocks named in ``input`` and ``input2``, joined by ``merge``.
-- ``top`` or ``top_simple`` (exactly one of them): the top latent layer with its trainable prior;
-  a ``top`` posterior reads the bottom-up block named in ``input``, ``top_simple`` has none.
+  the two bottom-up blocks named in ``input`` and ``input2``, joined by ``merge``. A ``dual`` whose
+  ``input`` is a top-down block is a deterministic top-down block instead: it joins the state with
+  the output of the top-down block ``input2`` names, one above it on the chain (a skip connection
+  of the generative path).
+- ``top`` or ``top_simple`` (exactly one of them, or a plugin's latent type that says ``top``): the
+  top latent layer with its trainable prior; a ``top`` posterior reads the bottom-up block named in
+  ``input``, ``top_simple`` has none.
 - ``gen`` / ``residual``: a latent layer below the block named in ``input`` (top-down); its
   posterior also reads the bottom-up block named in ``skip`` (default: the input block). A
   ``residual`` block keeps its input's width. ``gen_prior``: a latent layer without a posterior.
 - ``simple``: a deterministic top-down block.
 - ``output`` (exactly one): the likelihood ``p(x | z)`` from the block named in ``input``.
 - a plugin's type (:mod:`genlib.methods.hvae.custom`), placed by its ``role``.
+
+A block with a second input (the ``skip`` feature a posterior reads, ``dual``'s ``input2``) may
+transform that input, its condition, by ``condition_transform`` (hVAE's condition transform).
 
 On images the blocks are convolutional and ``scale`` changes the resolution: a bottom-up block
 average-pools its output by it, a top-down block upsamples the state by it first.
@@ -43,11 +50,11 @@ LATENT = ("top", "top_simple", "gen", "residual", "gen_prior")  # the latent lay
 INFERRED = ("top", "gen", "residual")  # the latent layers with a posterior q(z_l | z_>l, x)
 TOP_DOWN = LATENT + ("simple",)  # the blocks of the chain from the top block to the output
 LATENT_KEYS = ("dist",)
-POSTERIOR_KEYS = ("skip", "concat_posterior")
+POSTERIOR_KEYS = ("skip", "concat_posterior", "condition_transform")
 KEYS = {  # the keys each type takes, the required ones first (name, type and net: every type)
     "input": (("width",), ("depth", "transform")),
     "encoder": (("input", "width"), ("depth", "scale", "transform", "pool")),
-    "dual": (("input", "input2", "width"), ("depth", "merge")),
+    "dual": (("input", "input2", "width"), ("depth", "merge", "condition_transform")),
     "top": (("input", "latent", "width"), ("depth", "dist")),
     "top_simple": (("latent", "width"), ("depth", "dist", "side")),
     "gen": (("input", "latent", "width"), ("depth", "scale", "dist", *POSTERIOR_KEYS)),
@@ -58,11 +65,13 @@ KEYS = {  # the keys each type takes, the required ones first (name, type and ne
 }
 CUSTOM_KEYS = {  # a plugin's block type (registry HVAE_BLOCKS) by its role: the keys it takes
     "bottom_up": (("input", "width"), ("depth", "scale", "config")),
-    "latent": (("input", "latent", "width"), ("depth", "scale", "dist", "skip", "config")),
+    "latent": (("input", "latent", "width"), ("depth", "scale", "dist", "skip", "condition_transform", "config")),
     "deterministic": (("input", "width"), ("depth", "scale", "config")),
 }
+CUSTOM_TOP_KEYS = (("latent", "width"), ("input", "depth", "dist", "side", "config"))  # a latent type with top = True
 COMMON = ("name", "type", "net")
-# What an input or encoder block applies to what it reads, before its network (name: meaning).
+# What an input or encoder block applies to what it reads, before its network (``transform``), and
+# what a block with a second input applies to that one, its condition (``condition_transform``).
 TRANSFORMS = {
     "identity": "the feature as it is",
     "silu": "SiLU, a non-linearity before a block whose input ends in a linear layer",
@@ -85,6 +94,14 @@ def role(type_: str) -> str:
     return HVAE_BLOCKS.spec(type_).role
 
 
+def head(type_: str) -> bool:
+    """Whether blocks of this type are the top of the chain: ``top``, ``top_simple``, or a
+    plugin's latent type that says ``top`` (its prior reads no state)."""
+    if type_ in TYPES:
+        return type_ in HEADS
+    return role(type_) == "latent" and getattr(HVAE_BLOCKS.spec(type_), "top", False)
+
+
 def inferred(type_: str) -> bool:
     """Whether a latent block of this type has a posterior (reads a bottom-up feature, ``skip``)."""
     if type_ in TYPES:
@@ -93,7 +110,7 @@ def inferred(type_: str) -> bool:
 
 
 def _keys(type_: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return KEYS[type_] if type_ in KEYS else CUSTOM_KEYS[role(type_)]
+    return KEYS[type_] if type_ in KEYS else (CUSTOM_TOP_KEYS if head(type_) else CUSTOM_KEYS[role(type_)])
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,7 @@ class BlockSpec:
     concat_posterior: bool | None = None  # gen, residual: q reads concat(state, feature) (default) or false: their sum
     merge: Literal["concat", "sum"] | None = None  # dual: how its two inputs are joined (default concat)
     transform: str | None = None  # input, encoder: applied to what the block reads (registry in blocks.TRANSFORMS)
+    condition_transform: str | None = None  # gen, residual, latent plugin: applied to skip's feature; dual: to input2's
     side: int | None = spec(None, positive, "a positive integer")  # top_simple on images: the top latent's side
     pool: Literal["avg", "dense"] | None = None  # encoder on images: how scale pools (dense: a whole map to 1x1 by a linear layer)
     unpool: Literal["nearest", "dense"] | None = None  # simple on images: how scale upsamples (dense: from 1x1 by a linear layer)
@@ -176,20 +194,21 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
             raise ConfigError(f"{where}[{i}].name", b.name, f"a name no other block has (blocks[{first[b.name]}] has it)")
         first[b.name] = i
     for kinds in (("input",), HEADS, ("output",)):
-        found = [i for i, b in enumerate(specs) if b.type in kinds]
-        kind = " or ".join(kinds)
+        found = [i for i, b in enumerate(specs) if b.type in kinds or (kinds == HEADS and head(b.type))]
+        kind = " or ".join(kinds) + (" (or a plugin's top type)" if kinds == HEADS else "")
         if not found:
             raise ConfigError(where, f"<no {kind} block>", f"a graph with one block of type {kind} ({_ROLE[kinds[0]]})")
         if len(found) > 1:
             raise ConfigError(f"{where}[{found[1]}].type", specs[found[1]].type,
                               f"another type: a graph has one {kind} block (blocks[{found[0]}] is one)")
     the_input = next(b.name for b in specs if b.type == "input")
-    specs = [replace(b, skip=b.skip or the_input) if inferred(b.type) and b.type not in HEADS else b for b in specs]
+    specs = [replace(b, skip=b.skip or the_input) if inferred(b.type) and not head(b.type) else b for b in specs]
     by_name = {b.name: b for b in specs}
+    down = _top_down_names(specs, by_name)
     for i, b in enumerate(specs):
-        _check_refs(b, by_name, f"{where}[{i}]")
+        _check_refs(b, by_name, down, f"{where}[{i}]")
     _check_acyclic(specs, by_name, where)
-    chain = _chain(specs, by_name, where)
+    chain = _chain(specs, by_name, down, where)
     read = {ref for b in specs for ref in (b.input, b.input2, b.skip) if ref}
     for i, b in enumerate(specs):
         if b.type != "output" and b.name not in read:
@@ -197,7 +216,8 @@ def parse_graph(raw, where: str = "hvae.blocks") -> Graph:
         _check_widths(b, by_name, f"{where}[{i}]")
     output = next(b for b in specs if b.type == "output")
     latents = tuple(b for b in chain if role(b.type) == "latent")
-    return Graph(tuple(_bottom_up_order(specs, by_name)), latents, output, where, tuple(b.name for b in specs), chain)
+    bottom_up = [b for b in specs if b.name not in down and role(b.type) == "bottom_up"]
+    return Graph(tuple(_bottom_up_order(bottom_up, by_name)), latents, output, where, tuple(b.name for b in specs), chain)
 
 
 _ROLE = {"input": "x -> features", "top": "the top latent layer with its trainable prior", "output": "the likelihood of x"}
@@ -223,22 +243,39 @@ def _block(raw, where: str) -> BlockSpec:
             raise ConfigError(f"{where}.{key}", value, f"no value: a block of type {b.type} takes {', '.join(required + optional)}")
     if b.net is not None and b.net not in HVAE_NETS:
         raise ConfigError(f"{where}.net", b.net, f"a block network: one of {', '.join(HVAE_NETS.names())}")
-    if b.transform is not None and b.transform not in TRANSFORMS:
-        raise ConfigError(f"{where}.transform", b.transform, f"one of {', '.join(TRANSFORMS)}")
+    for key in ("transform", "condition_transform"):
+        if getattr(b, key) is not None and getattr(b, key) not in TRANSFORMS:
+            raise ConfigError(f"{where}.{key}", getattr(b, key), f"one of {', '.join(TRANSFORMS)}")
+    if b.condition_transform is not None and role(b.type) == "latent" and not inferred(b.type):
+        raise ConfigError(f"{where}.condition_transform", b.condition_transform,
+                          f"no value: a block of type {b.type} has no posterior, so no condition (its second input) to transform")
+    if b.type not in TYPES and head(b.type) and (b.input is None) == inferred(b.type):
+        raise ConfigError(f"{where}.input", b.input, f"the bottom-up block the posterior of {b.type} reads" if inferred(b.type)
+                          else f"no value: a top type without a posterior ({b.type}) reads nothing")
     return b
 
 
-def _check_refs(b: BlockSpec, by_name: dict, where: str) -> None:
-    """``input``, ``input2`` and ``skip`` name existing blocks of the kind this type reads."""
-    bottom_up = role(b.type) == "bottom_up" or b.type in HEADS
+def _top_down_names(specs: list[BlockSpec], by_name: dict) -> set[str]:
+    """The top-down blocks: the latent and deterministic ones, and each ``dual`` reading one."""
+    down = {b.name for b in specs if role(b.type) in ("latent", "deterministic")}
+    duals = [b for b in specs if b.type == "dual"]
+    while grown := {b.name for b in duals if b.input in down} - down:
+        down |= grown
+    return down
+
+
+def _check_refs(b: BlockSpec, by_name: dict, down: set[str], where: str) -> None:
+    """``input``, ``input2`` and ``skip`` name existing blocks of the kind this type reads (a
+    ``dual`` reads two of one kind, that of its ``input``)."""
+    bottom_up = (role(b.type) == "bottom_up" and b.name not in down) or head(b.type)
     wants = None if b.type in ("input", "top_simple") else (BOTTOM_UP if bottom_up else TOP_DOWN)
-    for key, kinds in (("input", wants), ("input2", BOTTOM_UP), ("skip", BOTTOM_UP)):
+    for key, kinds in (("input", wants), ("input2", wants), ("skip", BOTTOM_UP)):
         ref = getattr(b, key)
         if ref is None or kinds is None:
             continue
-        fits = (lambda t: role(t) == "bottom_up") if kinds == BOTTOM_UP else (lambda t: role(t) in ("latent", "deterministic"))
-        fitting = sorted(n for n, s in by_name.items() if fits(s.type) and n != b.name)
-        if ref not in by_name or not fits(by_name[ref].type):
+        fits = (lambda n: n not in down) if kinds == BOTTOM_UP else (lambda n: n in down)
+        fitting = sorted(n for n, s in by_name.items() if fits(n) and role(s.type) != "output" and n != b.name)
+        if ref not in by_name or not fits(ref) or role(by_name[ref].type) == "output":
             what = "top-down" if kinds == TOP_DOWN else "bottom-up"
             known = ", ".join(fitting) or "none"
             raise ConfigError(f"{where}.{key}", ref, f"the name of a {what} block ({'/'.join(kinds)}): one of {known}")
@@ -272,21 +309,27 @@ def _check_acyclic(specs: list[BlockSpec], by_name: dict, where: str) -> None:
             name = by_name[name].input
 
 
-def _chain(specs: list[BlockSpec], by_name: dict, where: str) -> tuple[BlockSpec, ...]:
-    """The top-down blocks from top to output: the output's inputs, followed up to the top block."""
+def _chain(specs: list[BlockSpec], by_name: dict, down: set[str], where: str) -> tuple[BlockSpec, ...]:
+    """The top-down blocks from top to output: the output's inputs, followed up to the top block;
+    a top-down ``dual``'s ``input2`` is a block above it on the chain (run before it)."""
     out = next(b for b in specs if b.type == "output")
     chain, name = [], out.input
-    while name is not None and role(by_name[name].type) in ("latent", "deterministic"):
+    while name is not None and name in down:
         chain.append(by_name[name])
-        name = None if by_name[name].type in HEADS else by_name[name].input  # the top block reads bottom-up
+        name = None if head(by_name[name].type) else by_name[name].input  # the top block reads bottom-up
     on_chain = {b.name for b in chain}
     for i, b in enumerate(specs):
-        if role(b.type) in ("latent", "deterministic") and b.name not in on_chain:
-            raise ConfigError(f"{where}[{i}].name", b.name, "a latent block on the one chain from the top block to the output block")
-    if chain[-1].type not in HEADS:
+        if b.name in down and b.name not in on_chain:
+            raise ConfigError(f"{where}[{i}].name", b.name, "a top-down block on the one chain from the top block to the output block")
+    if not head(chain[-1].type):
         i = specs.index(chain[-1])
         raise ConfigError(f"{where}[{i}].input", chain[-1].input, "a top-down block: the chain from the output block up ends at the top block")
-    return tuple(reversed(chain))
+    chain.reverse()
+    for j, b in enumerate(chain):
+        if b.type == "dual" and b.input2 not in {a.name for a in chain[:j]}:
+            above = ", ".join(a.name for a in chain[:j])
+            raise ConfigError(f"{where}[{specs.index(b)}].input2", b.input2, f"a top-down block above {b.name} on the chain: one of {above}")
+    return tuple(chain)
 
 
 def _bottom_up_order(specs: list[BlockSpec], by_name: dict) -> list[BlockSpec]:

@@ -20,14 +20,15 @@ from torch import nn
 from genlib.errors import ConfigError
 from genlib.device import autocast
 from genlib.methods.base import SampleOptions, StepContext
-from genlib.methods.hvae.blocks import Gaussian, Observation
+from genlib.methods.hvae.blocks import TRANSFORMS, Gaussian, Observation
 from genlib.methods.hvae.build import build_blocks
-from genlib.methods.hvae.graph import Graph, inferred, role
+from genlib.methods.hvae.graph import BlockSpec, Graph, inferred, role
 from genlib.methods.hvae.spec import HVAEParams, HVAESpec  # noqa: F401  (HVAEParams: its section)
 from genlib.methods.likelihoods import bits_per_dim, likelihood
 from genlib.methods.own_networks import OwnNetworksMethod, Share, optimize
 from genlib.methods.vae import IWAE_CHUNK
 from genlib.optim import adamw
+from genlib.registry import SCHEDULES
 
 
 class Layer(NamedTuple):
@@ -76,8 +77,11 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         """The deterministic features of ``x``, by block name."""
         feats: dict[str, torch.Tensor] = {}
         for b in self.graph.bottom_up:
-            inputs = [x] if b.type == "input" else [feats[ref] for ref in (b.input, b.input2) if ref is not None]
-            feats[b.name] = nets[b.name](*inputs)
+            if b.type == "input":
+                feats[b.name] = nets[b.name](x)
+            else:
+                inputs = [feats[b.input]] + ([condition(b, feats[b.input2])] if b.input2 is not None else [])
+                feats[b.name] = nets[b.name](*inputs)
         return feats
 
     def top_down(self, nets: nn.ModuleDict, n: int, generator: torch.Generator, feats: dict | None = None,
@@ -89,27 +93,32 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         default) draw ``z_l ~ q(z_l | z_>l, x)``, the others ``z_l ~ p(z_l | z_>l)``; ``mean``
         takes each layer's mean instead of a draw, and ``fixed[l]`` sets layer ``l``'s value. A layer
         without a posterior (``top_simple``, ``gen_prior``) draws from its prior throughout, and
-        a deterministic block (``simple``) maps the state alone. The points being ``share``'s rows
+        a deterministic block (``simple``) maps the state alone, a top-down ``dual`` the state
+        and the output of a block above. The points being ``share``'s rows
         of a training batch, each layer's noise is the whole batch's."""
         layers: list[Layer] = []
         state = None
         infer = len(self.graph.latents) if posterior_layers is None else posterior_layers
         latent = iter(range(len(self.graph.latents)))
+        outputs: dict[str, torch.Tensor] = {}  # each top-down block's state, for a dual further down
         for b in self.graph.top_down:
             block = nets[b.name]
+            if b.type == "dual":  # the state joined with the output of a block above (its condition)
+                state = outputs[b.name] = block(state, condition(b, outputs[b.input2]))
+                continue
             if role(b.type) == "deterministic":
-                state = block(state)
+                state = outputs[b.name] = block(state)
                 continue
             i = next(latent)
             p, extra = block.prior(state, n)
-            q = block.posterior(state, feats[b.skip or b.input]) if feats is not None and block.inferred else None
+            q = block.posterior(state, condition(b, feats[b.skip or b.input])) if feats is not None and block.inferred else None
             dist = q if q is not None and i < infer else p
             if fixed is not None and i in fixed:
                 z = fixed[i]
             else:
                 z = dist.mu if mean else dist.sample(generator, share)
             layers.append(Layer(z, q, p))
-            state = block.next_state(state, z, extra)
+            state = outputs[b.name] = block.next_state(state, z, extra)
         return layers, nets[self.graph.output.name](state)
 
     def terms(self, nets: nn.ModuleDict, x0: torch.Tensor, generator: torch.Generator,
@@ -130,14 +139,15 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         return likelihood(self.params.likelihood, x.dim() - 1).observe(x)
 
     def kl_weight(self, step: int) -> float:
-        """The KL weight at training step ``step`` (from 1): ``beta``, reached linearly from
-        ``kl_warmup_start * beta`` over the first ``kl_warmup_steps`` steps (the warm-up of
+        """The KL weight at training step ``step`` (from 1): ``beta`` after the first
+        ``kl_warmup_steps`` steps, over which it goes from ``kl_warmup_start * beta`` to ``beta``
+        along ``kl_schedule`` (:mod:`genlib.schedules`; linear by default, the warm-up of
         Sønderby et al., NeurIPS 2016, Sec. 2.3, and Bowman et al., CoNLL 2016: the top layers
         are used before the KL pulls their posteriors onto the priors)."""
         p = self.params
         if step >= p.kl_warmup_steps:
             return p.beta
-        return p.beta * (p.kl_warmup_start + (1 - p.kl_warmup_start) * step / p.kl_warmup_steps)
+        return p.beta * SCHEDULES.get(p.kl_schedule)(p.ramp(step))
 
     def objective(self, recon: torch.Tensor, kl: torch.Tensor, share: Share | None = None,
                   kl_weight: float | None = None) -> torch.Tensor:
@@ -258,6 +268,12 @@ class HVAE(HVAESpec, OwnNetworksMethod):
         from genlib.methods.hvae.serialise import save_model
 
         save_model(folder / "hvae.pt", nets, self.params, data_shape)
+
+
+def condition(b: BlockSpec, h: torch.Tensor) -> torch.Tensor:
+    """A block's second input, its condition (``skip``'s feature, or ``input2``'s), as
+    ``condition_transform`` makes it (hVAE's condition transform; default: as it is)."""
+    return TRANSFORMS[b.condition_transform or "identity"](h)
 
 
 def _runs(analysis: str, eval_params) -> bool:
