@@ -490,6 +490,9 @@ def teacher_config(cfg: Config, method=None) -> Config | None:
             if not isinstance(node, dict):
                 raise ConfigError(f"{cfg.method}.teacher.{dotted}", value, "a key inside a section")
         node[last] = value
+    if raw["training"]["epochs"] == 0:  # the student's 0 (init_from's weights as they are): the teacher is trained afresh
+        raise ConfigError(f"{cfg.method}.teacher.training.epochs", 0, "a positive integer of its own (training.epochs 0 "
+                          f"keeps init_from's weights as they are; the teacher is trained afresh), e.g. {cfg.method}.teacher.training.epochs: 20")
     try:
         return from_dict(raw)
     except ConfigError as err:

@@ -96,3 +96,11 @@ def test_a_kept_step_beyond_this_runs_own_steps_is_not_refused_at_the_door(at_ro
     assert config(training__init_from="init/a", training__keep_every=4, eval__checkpoint=12).eval.checkpoint == 12
     with pytest.raises(ConfigError, match="eval.checkpoint = 12"):
         config(training__keep_every=4, eval__checkpoint=12)
+
+
+def test_a_teacher_at_the_students_0_epochs_is_refused_naming_its_own_key(at_root):
+    # scoregan at training.epochs 0 from init/: its teacher is trained afresh and needs epochs of its own
+    over = {"training__init_from": "init/a", "training__epochs": 0, "method": "scoregan"}
+    with pytest.raises(ConfigError, match=r"scoregan\.teacher\.training\.epochs = 0 is not allowed; expected a positive integer of its own \(training\.epochs 0"):
+        config(**over)
+    assert config(**over, **{"scoregan__teacher": {"method": "edm", "training": {"epochs": 3}}}).training.epochs == 0
