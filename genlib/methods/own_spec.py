@@ -74,12 +74,16 @@ class VAESpec(OwnNetworksSpec):
         super().check_config(cfg)
         p = self.params
         check_image_size(cfg, p.levels, "vae.levels")
-        if cfg.data_kind == "points" and p.likelihood != "gaussian":
-            raise ConfigError("vae.likelihood", p.likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], "
-                              "discretized_logistic 8-bit images)")
-        if p.likelihood == "discretized_logistic" and cfg.data.dequantization == "gaussian":
-            raise ConfigError("data.dequantization", "gaussian", "none or uniform with vae.likelihood discretized_logistic "
-                              "(it reads the 8-bit levels back; Gaussian noise moves some into a neighbour's bin)")
+        check_likelihood(cfg, p.likelihood, "vae.likelihood")
+
+
+def check_likelihood(cfg, likelihood: str, key: str) -> None:
+    """``p(x | z)`` (the VAE's and the hVAE's ``likelihood``) against the data it models."""
+    if cfg.data_kind == "points" and likelihood != "gaussian":
+        raise ConfigError(key, likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], discretized_logistic 8-bit images)")
+    if likelihood == "discretized_logistic" and cfg.data.dequantization == "gaussian":
+        raise ConfigError("data.dequantization", "gaussian", f"none or uniform with {key} discretized_logistic "
+                          "(it reads the 8-bit levels back; Gaussian noise moves some into a neighbour's bin)")
 
 
 @dataclass(frozen=True)

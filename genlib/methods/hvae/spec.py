@@ -8,6 +8,7 @@ from typing import Literal
 
 from genlib.errors import ConfigError
 from genlib.methods.hvae.graph import Graph, parse_graph, read_model_file
+from genlib.methods.own_spec import check_likelihood
 from genlib.methods.spec import OwnNetworksSpec
 from genlib.params import non_negative, positive, spec, unit_interval
 from genlib.registry import SCHEDULES
@@ -79,10 +80,4 @@ class HVAESpec(OwnNetworksSpec):
 
     def check_config(self, cfg) -> None:
         super().check_config(cfg)
-        p = self.params
-        if cfg.data_kind == "points" and p.likelihood != "gaussian":
-            raise ConfigError("hvae.likelihood", p.likelihood, "gaussian on 2D points (bernoulli needs data in [0, 1], "
-                              "discretized_logistic 8-bit images)")
-        if p.likelihood == "discretized_logistic" and cfg.data.dequantization == "gaussian":
-            raise ConfigError("data.dequantization", "gaussian", "none or uniform with hvae.likelihood discretized_logistic "
-                              "(it reads the 8-bit levels back; Gaussian noise moves some into a neighbour's bin)")
+        check_likelihood(cfg, self.params.likelihood, "hvae.likelihood")
