@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import pytest
 
 from dvc_project import ROOT, block, env_for, make_repo
 from genlib.pipeline.worker import SPAN, torchrun_command
+from genlib.sweep import SweepError
 from genlib.sweep.grid import Cell
-from genlib.sweep.plan import Plan
+from genlib.sweep.plan import Plan, plan_file, save
 from genlib.sweep.slurm import Resources, script, states
 from genlib.sweep.status import cell_states, last_error
 
@@ -215,9 +217,14 @@ def test_a_killed_cell_resumes_to_the_uninterrupted_result(swept, uninterrupted)
     task = f"{project.plan('pre')['jobs'][-1]['id']}_0"
     project.run(f"scontrol requeue {task}")
     deadline = time.time() + 60  # the requeue ends the running attempt first
-    while project.run(f"squeue -h -j {task} -o %T").strip() != "PENDING" and time.time() < deadline:
+    while (state := project.run(f"squeue -h -j {task} -o %T").strip()) != "PENDING" and time.time() < deadline:
         time.sleep(0.5)
-    project.run(f"scontrol update JobId={task} StartTime=now")  # not the 2 minutes a requeued job waits
+    assert state == "PENDING", f"{task} after scontrol requeue: {state}"
+    # Not the 2 minutes a requeued job waits, but not within the second its credential was revoked
+    # either: slurmd refuses a launch whose credential is no newer, in whole seconds, than the
+    # revocation ("Job credential revoked"), and the task would end FAILED without running.
+    time.sleep(2)
+    project.run(f"scontrol update JobId={task} StartTime=now")
     for name in ("long", "pre"):
         project.wait(name)
     assert "attempt 2" in project.log("pre", 0)
@@ -305,6 +312,33 @@ def test_without_accounting_the_status_falls_back_on_the_tasks_records(slurm, tm
         plan.state_file(i).parent.mkdir(parents=True, exist_ok=True)
         plan.state_file(i).write_text(json.dumps({"state": state}))
     assert [r["state"] for r in cell_states(plan)] == ["DONE", "FAILED", "ENDED", "NOT STARTED"]
+
+
+def test_no_answer_from_the_controller_is_refused_not_read_as_every_cell_ended(slurm, tmp_path, monkeypatch):
+    """The cluster's configuration with its controller on a port nothing listens on: squeue and
+    scontrol fail ("Unable to contact slurm controller"). --status and --resubmit refuse in one
+    line; had the states read as the tasks' own records, --resubmit would submit running cells."""
+    conf = Path(slurm.get("SLURM_CONF") or os.environ.get("SLURM_CONF") or "/etc/slurm/slurm.conf").read_text()
+    port = _free_port_pair()
+    lines = [line for line in conf.splitlines() if not line.startswith(("SlurmctldPort=", "SlurmdPort=", "MessageTimeout="))]
+    (tmp_path / "dead.conf").write_text("\n".join(lines + [f"SlurmctldPort={port}", f"SlurmdPort={port + 1}",
+                                                           "MessageTimeout=1"]) + "\n")
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "dead.conf"))
+    with pytest.raises(SweepError, match=r"^scontrol got no answer from the scheduler \(.*Unable to contact slurm "
+                                         r"controller.*\): the cells' states are unknown"):
+        states("4242")
+    project = tmp_path / "project"
+    plan = Plan("d", "ab" * 20, str(tmp_path / "none.git"), str(tmp_path / "cache"), str(project / ".genlib" / "sweeps" / "d"),
+                "/venv/bin", [Cell(0, "d-1", (), "k")], jobs=[{"id": "4242", "cells": [0]}])
+    plan.state_file(0).parent.mkdir(parents=True)
+    plan.state_file(0).write_text(json.dumps({"state": "running"}))  # its task still runs, as far as we know
+    save(plan, project)
+    before = plan_file(project, "d").read_text()
+    for flag in ("--status", "--resubmit"):
+        out = subprocess.run([str(Path(sys.executable).with_name("genlib")), "sweep", flag, "d"], cwd=project, capture_output=True, text=True)
+        assert out.returncode != 0 and out.stdout == "", out
+        assert out.stderr.startswith("error: sweep: scontrol got no answer from the scheduler") and out.stderr.count("\n") == 1, out
+    assert plan_file(project, "d").read_text() == before  # no job added
 
 
 def test_torchrun_spans_the_jobs_nodes_only_when_the_job_script_asks(slurm, monkeypatch):

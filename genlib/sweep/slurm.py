@@ -94,12 +94,24 @@ def submit(plan: Plan, cells: list[int]) -> str:
     return out.stdout.strip().split(";")[0]  # "<id>[;<cluster>]"
 
 
+def _answered(out: subprocess.CompletedProcess) -> None:
+    """Refuse when the controller did not answer: a job it has forgotten ("Invalid job id") is
+    an answer, but no answer at all ("Unable to contact slurm controller") must not read as
+    every task ended, which ``--resubmit`` would submit a second time while they still run."""
+    if out.returncode == 0 or "invalid job id" in (out.stderr + out.stdout).lower():
+        return
+    lines = (out.stderr or out.stdout).strip().splitlines() or [f"exit status {out.returncode}"]
+    raise SweepError(f"{out.args[0]} got no answer from the scheduler ({lines[-1].strip()}): the cells' states "
+                     "are unknown, so nothing is reported or submitted; try again once `squeue` answers")
+
+
 def states(job: str) -> dict[int, str]:
     """``{array task: state}`` of the array ``job`` as the scheduler knows it: the queue first,
     then the accounting database (when there is one), then the controller's memory of recently
     ended jobs (``MinJobAge``). A task none of them knows is missing."""
     found: dict[int, str] = {}
     out = _run(["scontrol", "-o", "show", "job", job])
+    _answered(out)
     for line in out.stdout.splitlines() if out.returncode == 0 else []:
         fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
         if fields.get("ArrayTaskId", "").isdigit():
@@ -111,6 +123,7 @@ def states(job: str) -> dict[int, str]:
         if jobid.startswith(f"{job}_") and task.isdigit():
             found[int(task)] = state.split()[0] if state else "UNKNOWN"  # "CANCELLED by 0"
     out = _run(["squeue", "-h", "-r", "-j", job, "-o", "%K|%T"])
+    _answered(out)
     for line in out.stdout.splitlines() if out.returncode == 0 else []:
         task, _, state = line.partition("|")
         if task.isdigit():

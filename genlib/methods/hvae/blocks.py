@@ -33,16 +33,20 @@ from genlib.methods.own_networks import Share
 Net = Callable[[int, int, int, int], nn.Module]  # (in, out, width, depth) -> module
 
 
+def _mean_logvar(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A block's output split into a distribution's two parameters (mean, clamped log-variance);
+    the Gaussian and the Laplace are parametrised alike (``from_params`` of each)."""
+    mu, logvar = out.chunk(2, dim=1)
+    return mu, logvar.clamp(*LOGVAR_RANGE)
+
+
 class Gaussian(NamedTuple):
     """A diagonal Gaussian ``N(mu, diag exp(logvar))`` over the last dimension."""
 
     mu: torch.Tensor
     logvar: torch.Tensor
 
-    @classmethod
-    def from_params(cls, out: torch.Tensor) -> "Gaussian":
-        mu, logvar = out.chunk(2, dim=1)
-        return cls(mu, logvar.clamp(*LOGVAR_RANGE))
+    from_params = classmethod(lambda cls, out: cls(*_mean_logvar(out)))
 
     def sample(self, generator: torch.Generator, share: Share | None = None) -> torch.Tensor:
         """A draw per row; the rows being ``share``'s of a training batch, the noise of the whole batch is drawn."""
@@ -66,10 +70,7 @@ class Laplace(NamedTuple):
     mu: torch.Tensor
     logvar: torch.Tensor
 
-    @classmethod
-    def from_params(cls, out: torch.Tensor) -> "Laplace":
-        mu, logvar = out.chunk(2, dim=1)
-        return cls(mu, logvar.clamp(*LOGVAR_RANGE))
+    from_params = classmethod(lambda cls, out: cls(*_mean_logvar(out)))
 
     @property
     def log_b(self) -> torch.Tensor:
