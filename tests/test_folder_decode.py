@@ -84,3 +84,31 @@ def test_a_file_that_fails_to_decode_in_a_worker_is_one_line(tmp_path, small_chu
     with threads_set(2), pytest.raises(DataError, match=r"b/3\.png: cannot be decoded") as err:
         prepare_data(_folder_cfg(root, **{"data.nval": 0}), paths)
     assert "\n" not in str(err.value) and not list(paths.prepared.glob(".*.tmp"))
+
+
+@pytest.fixture
+def small_header_parts(monkeypatch):
+    """Parts of 4 headers, so that a set of 21 has its headers read by the pool's processes."""
+    import genlib.data.image_folder
+
+    monkeypatch.setattr(genlib.data.image_folder, "HEADER_CHUNK", 4)
+
+
+def test_the_pool_reads_the_headers_the_serial_scan_reads(tmp_path, small_header_parts):
+    """The mode (RGB: some images are) and the sizes come from every part: sizes that differ are
+    refused whichever parts they are in, with the two smallest named."""
+    paths = list_images(noise_folder(tmp_path)).paths
+    assert folder_images(paths, 8, Pool(2)) == folder_images(paths, 8, Pool(1))
+    assert folder_images(paths, 8, Pool(2)).mode == "RGB"
+    gray = [p for i, p in enumerate(paths) if int(p.stem) % 2 == 0]  # the grayscale ones, in several parts
+    assert folder_images(gray, 8, Pool(2)).mode == "L"
+    with pytest.raises(Exception, match=r"data.image_size.*differ in size \(12x10 and 12x13\)"):
+        folder_images(paths, None, Pool(2))
+
+
+def test_a_file_whose_header_fails_in_a_worker_is_one_line(tmp_path, small_header_parts):
+    root = noise_folder(tmp_path / "folder")
+    (root / "c" / "5.png").write_bytes(b"not an image at all")
+    with pytest.raises(DataError, match=r"c/5\.png: cannot be read as an image") as err:
+        folder_images(list_images(root).paths, 8, Pool(2))
+    assert "\n" not in str(err.value)

@@ -35,9 +35,9 @@ class Pool:
             raise ValueError(f"workers and chunk must be >= 1, got {workers} and {chunk}")
         self.workers, self.chunk, self.progress, self.name = workers, chunk, progress, name
 
-    def map(self, fn: Callable, parts: list[list], *args) -> Iterator:
-        """``fn(part, *args)`` for each part, in order."""
-        with tracker(sum(map(len, parts)), self.name, self.progress, unit="images") as bar:
+    def map(self, fn: Callable, parts: list[list], *args, name: str | None = None) -> Iterator:
+        """``fn(part, *args)`` for each part, in order; the progress is named ``name`` (the pool's by default)."""
+        with tracker(sum(map(len, parts)), name or self.name, self.progress, unit="images") as bar:
             if self.workers == 1 or len(parts) == 1:
                 for part in parts:
                     yield fn(part, *args)

@@ -25,6 +25,7 @@ from genlib.errors import ConfigError, DataError
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 TEST_FOLDERS = ("test", "val")
+HEADER_CHUNK = 2048  # headers a worker reads at a time
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,24 @@ def _open(path: Path) -> Image.Image:
         raise DataError(f"{path}: cannot be read as an image ({err})") from None
 
 
-def _common_mode_and_size(paths: list[Path], size: int | None) -> tuple[str, tuple[int, int]]:
-    """"L" if every image is grayscale, else "RGB"; and the output (width, height). Opening an
-    image reads its header only."""
+def _headers(paths: list[str]) -> tuple[set[str], set[tuple[int, int]]]:
+    """The modes and sizes of the images at ``paths``; opening an image reads its header only."""
     modes, sizes = set(), set()
     for path in paths:
-        with _open(path) as image:
+        with _open(Path(path)) as image:
             modes.add(image.mode)
             sizes.add(image.size)
+    return modes, sizes
+
+
+def _common_mode_and_size(paths: list[Path], size: int | None, pool: Pool) -> tuple[str, tuple[int, int]]:
+    """"L" if every image is grayscale, else "RGB"; and the output (width, height). The headers
+    are read by ``pool``'s workers, as the images are decoded (on a network filesystem, opening a
+    file costs as much as decoding a small one)."""
+    modes, sizes = set(), set()
+    for part_modes, part_sizes in pool.map(_headers, _parts([str(p) for p in paths], HEADER_CHUNK), name="read headers"):
+        modes |= part_modes
+        sizes |= part_sizes
     mode = "L" if modes <= GRAYSCALE_MODES else "RGB"
     if size is not None:
         return mode, (size, size)
@@ -175,7 +186,8 @@ class FolderImages:
         return np.concatenate(parts) if parts else np.empty(self.shape, dtype=np.uint8)
 
 
-def folder_images(paths: list[Path], size: int | None) -> FolderImages:
-    """The images at ``paths`` as one set: in one mode (L when all are grayscale, else RGB) and size."""
-    mode, (width, height) = _common_mode_and_size(paths, size)
+def folder_images(paths: list[Path], size: int | None, pool: Pool | None = None) -> FolderImages:
+    """The images at ``paths`` as one set: in one mode (L when all are grayscale, else RGB) and
+    size, their headers read by ``pool`` (here, when None)."""
+    mode, (width, height) = _common_mode_and_size(paths, size, pool or Pool())
     return FolderImages(tuple(paths), mode, size, height, width)

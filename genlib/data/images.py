@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from genlib.data.decode_pool import Pool
 from genlib.data.idx import IDX_NAMES, find_idx_files, read_idx_split
 from genlib.data.image_folder import FolderImages, FolderListing, folder_images, list_images, relabel, split_folders
 from genlib.data.splits import Splits
@@ -83,6 +84,7 @@ class ImageDataset(ImageSpec):
     """Base of the image sets: check the params (the spec), then load uint8 splits."""
 
     name = ""
+    pool = Pool()  # the processes that read image files (prepare_data gives its own, with progress)
 
     @property
     def imbalance(self) -> float | None:
@@ -319,7 +321,7 @@ class ImageFolderDataset(ImageFolderSpec, ImageDataset):
 
         def images(train_idx: torch.Tensor, test_idx: torch.Tensor) -> tuple[FolderImages, FolderImages]:
             paths = [train.paths[i] for i in train_idx.tolist()] + [test.paths[i] for i in test_idx.tolist()]
-            chosen = folder_images(paths, p.image_size)  # decoded as prepare_data writes them
+            chosen = folder_images(paths, p.image_size, self.pool)  # headers read here, decoded as prepare_data writes them
             return chosen[: len(train_idx)], chosen[len(train_idx):]
 
         return _Source(len(train.paths), len(test.paths), labels(train), labels(test), train.class_names, images)

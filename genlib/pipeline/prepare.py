@@ -18,6 +18,7 @@ from genlib import io
 from genlib.config import Config
 from genlib.data.decode_pool import Pool
 from genlib.data.image_folder import FolderImages
+from genlib.data.images import ImageDataset
 from genlib.data.splits import hold_out
 from genlib.errors import DataError
 from genlib.pipeline.paths import Paths
@@ -31,13 +32,16 @@ def prepare_data(cfg: Config, paths: Paths = Paths()) -> dict:
     The ``data.nval`` validation items are held out of the training set drawn (``val.npy``, empty
     when 0): the evaluation during training scores on them, ``evaluate`` never does."""
     start = time.perf_counter()
-    splits = DATASETS.get(cfg.data.dataset)(cfg.data).load(generator(cfg.seed, "data"))
+    pool = Pool(torch.get_num_threads(), progress=display(cfg.run.progress))  # the stage's share of the processors
+    dataset = DATASETS.get(cfg.data.dataset)(cfg.data)
+    if isinstance(dataset, ImageDataset):
+        dataset.pool = pool  # an image folder's headers are read by it too
+    splits = dataset.load(generator(cfg.seed, "data"))
     try:
         splits, val = hold_out(splits, cfg.data.nval, generator(cfg.seed, "data/validation"))
     except ValueError as err:  # images: the set's size is known here
         raise DataError(f"{cfg.data.dataset}: {err}; lower data.nval") from None
     prepared, meta = paths.prepared, dict(splits.meta)
-    pool = Pool(torch.get_num_threads(), progress=display(cfg.run.progress))  # the stage's share of the processors
     for name, items in (("train.npy", splits.train), ("val.npy", val), ("test.npy", splits.test)):
         _save(prepared / name, items, pool)
     for name, labels in (("train_labels.npy", splits.train_labels), ("test_labels.npy", splits.test_labels)):
